@@ -1,0 +1,187 @@
+"""The ``rgsynth`` command line: parse, build a config, make one call. Heavy imports are lazy."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="rgsynth",
+    help="Radiogenomic synthesis: gene-conditioned lung-nodule GAN and radiogenomic maps.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = logging.getLogger("rgsynth")
+
+
+class CliError(Exception):
+    """An expected failure: reported as one line, exit code 2."""
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Per-subject logging.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("highdicom").setLevel(logging.WARNING)  # its INFO is per attribute
+
+
+@app.command("synth-cohort")
+def synth_cohort(
+    out: Annotated[Path, typer.Argument(help="Folder to create (must not exist, see --force).")],
+    subjects: Annotated[int | None, typer.Option(help="Number of subjects [preset's].")] = None,
+    seed: Annotated[int, typer.Option(help="Master seed; the cohort is a function of it.")] = 0,
+    preset: Annotated[
+        str, typer.Option(help="tiny (tests), demo, or paper (real sizes).")
+    ] = "demo",
+    workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace OUT once the new cohort is complete.")
+    ] = False,
+) -> None:
+    """Write a synthetic NSCLC Radiogenomics cohort (DICOM CT + SEG, RNA-seq, clinical, truth)."""
+    with _errors():
+        _synth_cohort(out, subjects, seed, preset, workers, force)
+
+
+def _synth_cohort(
+    out: Path, subjects: int | None, seed: int, preset: str, workers: int | None, force: bool
+) -> None:
+    from rgsynth.cohort.twin import generate_cohort
+
+    config = _twin_config(preset, seed, subjects)
+    start = time.perf_counter()
+    with _progress(
+        f"twin cohort ({config.preset}, seed {config.seed})", config.n_subjects
+    ) as advance:
+        generate_cohort(out, config, workers=workers, force=force, on_subject=advance)
+    typer.echo(
+        f"wrote {config.n_subjects} subjects to {out} in {time.perf_counter() - start:.1f} s"
+    )
+
+
+@app.command()
+def view(
+    cohort: Annotated[Path, typer.Argument(help="A cohort folder (with metadata.csv).")],
+    out: Annotated[Path | None, typer.Option(help="PNG to write [COHORT/qc_montage.png].")] = None,
+    max_subjects: Annotated[int, typer.Option(help="Subjects to show.")] = 24,
+    columns: Annotated[int, typer.Option(help="Subjects per montage row.")] = 4,
+) -> None:
+    """QC montage: an axial slice through each nodule (lung window) with its SEG contour."""
+    with _errors():
+        path = _view(cohort, out, max_subjects, columns)
+        typer.echo(f"wrote {path}")
+
+
+def _view(cohort: Path, out: Path | None, max_subjects: int, columns: int) -> Path:
+    from rgsynth.qc import load_views, save_montage
+
+    if not (cohort / "metadata.csv").is_file():
+        raise CliError(f"{cohort}: no metadata.csv; is this a cohort folder?")
+    with _progress("reading nodules", max_subjects) as advance:
+        views = load_views(cohort, max_subjects, on_subject=advance)
+    return save_montage(views, out or cohort / "qc_montage.png", columns=columns)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(
+        "rgsynth-demo"
+    ),
+    subjects: Annotated[int | None, typer.Option(help="Twin subjects [demo preset's].")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the twin cohort.")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
+) -> None:
+    """Run every stage that exists on the synthetic twin, skipping stages already current.
+
+    Stages now: twin cohort → QC montage. Training, synthesis, maps, evaluation and the
+    report join as they land.
+    """
+    with _errors():
+        config = _twin_config("demo", seed, subjects)
+        cohort = out / "cohort"
+        typer.echo(f"[1/2] twin cohort → {cohort}")
+        if _cohort_is_current(cohort, config):
+            typer.echo("      up to date, skipped")
+        else:
+            _synth_cohort(cohort, subjects, seed, "demo", workers, force=cohort.exists())
+        montage = out / "qc_montage.png"
+        typer.echo(f"[2/2] QC montage → {montage}")
+        _view(cohort, montage, max_subjects=16, columns=4)
+        typer.echo(f"done: open {montage}")
+
+
+def _twin_config(preset: str, seed: int, subjects: int | None):
+    from rgsynth.config import twin_preset
+
+    try:
+        return twin_preset(preset, seed=seed, n_subjects=subjects)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
+def _cohort_is_current(cohort: Path, config) -> bool:
+    truth = cohort / "ground_truth.json"
+    if not truth.is_file():
+        return False
+    try:
+        return json.loads(truth.read_text())["config_fingerprint"] == config.fingerprint()
+    except (ValueError, KeyError):
+        return False
+
+
+@contextmanager
+def _progress(description: str, total: int) -> Iterator[Callable[[str], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False, disable=not sys.stderr.isatty()) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(subject_id: str) -> None:
+            progress.update(task, advance=1, description=f"{description}: {subject_id}")
+            log.info("done %s", subject_id)
+
+        yield advance
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Expected failures become one line on stderr and exit code 2."""
+    from rgsynth.fsutil import OutputExistsError
+
+    try:
+        yield
+    except (CliError, OutputExistsError, FileNotFoundError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+if __name__ == "__main__":
+    app()

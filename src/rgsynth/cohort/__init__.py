@@ -1,0 +1,1 @@
+"""Cohorts: the synthetic NSCLC Radiogenomics twin and (later) readers of real collections."""

@@ -1,0 +1,252 @@
+"""DICOM output in the NSCLC Radiogenomics collection's layout: CT series and nodule SEGs.
+
+TCIA's descriptive download layout is
+``<Subject>/<MM-DD-YYYY>-<StudyID or NA>-<StudyDescription>-<last 5 of StudyUID>/``
+``<SeriesNumber>.000000-<SeriesDescription>-<last 5 of SeriesUID>/1-NNN.dcm``.
+All UIDs derive from the cohort seed (``generate_uid`` with entropy sources), and every date
+and time is fixed by the subject's plan, so the files are byte-for-byte deterministic.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+from rgsynth import __version__
+from rgsynth.cohort.anatomy import Grid
+from rgsynth.cohort.scanner import Acquisition
+
+COLLECTION = "NSCLC Radiogenomics"
+SEG_FLAVOURS = {
+    # flavour: (series description, series number, omit empty frames)
+    "slicer": ("3D Slicer segmentation result", 1000, False),
+    "epad": ("ePAD Generated DSO", 300, True),
+}
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    subject_id: str
+    seed: int
+    study_date: dt.date
+    study_description: str
+    patient_sex: str  # "M" or "F"
+    patient_age_years: int
+
+    def uid(self, *parts: object) -> str:
+        return generate_uid(entropy_srcs=[str(self.seed), self.subject_id, *map(str, parts)])
+
+    @property
+    def study_uid(self) -> str:
+        return self.uid("study")
+
+    @property
+    def frame_of_reference_uid(self) -> str:
+        return self.uid("frame-of-reference")
+
+    def study_folder(self) -> str:
+        return f"{self.study_date:%m-%d-%Y}-NA-{self.study_description}-{self.study_uid[-5:]}"
+
+
+def series_folder(series_number: int, description: str, series_uid: str) -> str:
+    return f"{series_number}.000000-{description}-{series_uid[-5:]}"
+
+
+def ct_datasets(
+    hu: np.ndarray, grid: Grid, acquisition: Acquisition, study: StudyInfo, series_number: int
+) -> list[Dataset]:
+    """Single-frame CT Image Storage datasets for an int16 HU volume (z ascending).
+
+    Instance numbers run from the top down when ``acquisition.descending_instances`` (as GE
+    scanners write them) and from the bottom up otherwise; readers must sort by position.
+    """
+    nz = hu.shape[0]
+    series_uid = study.uid("ct-series")
+    template = _ct_template(grid, acquisition, study, series_number, series_uid)
+    z_mm, _, _ = grid.axis_mm()
+    x0, y0, _ = grid.origin_mm
+    datasets = []
+    for k in range(nz):
+        instance = nz - k if acquisition.descending_instances else k + 1
+        ds = copy.deepcopy(template)  # the template holds no pixels: cheap
+        sop_uid = study.uid("ct", k)
+        ds.SOPInstanceUID = sop_uid
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.InstanceNumber = instance
+        ds.ImagePositionPatient = [_ds(x0), _ds(y0), _ds(z_mm[k])]
+        ds.SliceLocation = _ds(z_mm[k])
+        stored = (hu[k].astype(np.int32) + 1024).astype(np.int16)  # intercept -1024
+        ds.PixelData = stored.tobytes()
+        ds.SmallestImagePixelValue = int(stored.min())
+        ds.LargestImagePixelValue = int(stored.max())
+        datasets.append(ds)
+    return datasets
+
+
+def write_ct_series(datasets: list[Dataset], series_dir: Path) -> list[Path]:
+    """Write datasets as ``1-NNN.dcm`` by instance number (TCIA's naming)."""
+    series_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ds in datasets:
+        path = series_dir / f"1-{int(ds.InstanceNumber):03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def seg_dataset(
+    ct: list[Dataset], mask: np.ndarray, flavour: str, study: StudyInfo
+) -> hd.seg.Segmentation:
+    """A binary nodule SEG on the CT series; ``mask`` is (z, y, x) in ascending z, the same
+    order as ``ct``. ``flavour`` is ``slicer`` (every slice a frame) or ``epad`` (empty
+    frames omitted)."""
+    segment = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label="Nodule",
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Nodule,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        tracking_uid=study.uid("nodule-tracking"),
+        tracking_id="nodule 1",
+    )
+    content_time = dt.time(12, 0, 0)
+    with warnings.catch_warnings():
+        # TCIA writes the subject ID as a one-component PatientName; highdicom warns on it.
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        seg = _segmentation(ct, mask, segment, flavour, study, content_time)
+    # highdicom stamps the wall clock in two places: pin them so files are reproducible
+    seg.InstanceCreationDate = f"{study.study_date:%Y%m%d}"
+    seg.InstanceCreationTime = f"{content_time:%H%M%S}"
+    for item in seg.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = f"{study.study_date:%Y%m%d}{content_time:%H%M%S}"
+    # ... and draws a random Dimension Organization UID: derive it from the seed instead.
+    organisation_uid = study.uid("dimension-organisation", flavour)
+    for item in seg.get("DimensionOrganizationSequence", []):
+        item.DimensionOrganizationUID = organisation_uid
+    for item in seg.get("DimensionIndexSequence", []):
+        item.DimensionOrganizationUID = organisation_uid
+    return seg
+
+
+def _segmentation(
+    ct: list[Dataset],
+    mask: np.ndarray,
+    segment: hd.seg.SegmentDescription,
+    flavour: str,
+    study: StudyInfo,
+    content_time: dt.time,
+) -> hd.seg.Segmentation:
+    description, series_number, omit_empty = SEG_FLAVOURS[flavour]
+    return hd.seg.Segmentation(
+        source_images=ct,
+        pixel_array=mask.astype(np.uint8),
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[segment],
+        series_instance_uid=study.uid("seg-series", flavour),
+        series_number=series_number,
+        sop_instance_uid=study.uid("seg", flavour),
+        instance_number=1,
+        manufacturer="rgsynth twin" if flavour == "slicer" else "ePAD",
+        manufacturer_model_name="3D Slicer" if flavour == "slicer" else "ePAD",
+        software_versions=__version__,
+        device_serial_number="0",
+        omit_empty_frames=omit_empty,
+        series_description=description,
+        content_description="Nodule segmentation",
+        content_creator_name="Twin^Reader",
+        content_label="NODULE",
+        content_date=study.study_date,
+        content_time=content_time,
+        series_date=study.study_date,
+        series_time=content_time,
+    )
+
+
+def _ct_template(
+    grid: Grid, acquisition: Acquisition, study: StudyInfo, series_number: int, series_uid: str
+) -> Dataset:
+    _, rows, columns = grid.shape
+    thickness, row_spacing, column_spacing = grid.spacing_mm
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = CTImageStorage
+    date = f"{study.study_date:%Y%m%d}"
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
+    ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = "120000"
+    ds.AccessionNumber = ""
+    ds.Modality = "CT"
+    ds.Manufacturer = acquisition.manufacturer
+    ds.ReferringPhysicianName = ""
+    ds.StudyDescription = study.study_description
+    ds.SeriesDescription = ct_series_description(acquisition)
+    ds.ManufacturerModelName = acquisition.model
+    ds.PatientName = study.subject_id
+    ds.PatientID = study.subject_id
+    ds.PatientBirthDate = ""
+    ds.PatientSex = study.patient_sex
+    ds.PatientAge = f"{study.patient_age_years:03d}Y"
+    ds.BodyPartExamined = "CHEST"
+    ds.SliceThickness = _ds(thickness)
+    ds.KVP = _ds(acquisition.kvp)
+    ds.DataCollectionDiameter = _ds(500.0)
+    ds.SoftwareVersions = f"rgsynth {__version__}"
+    ds.ReconstructionDiameter = _ds(column_spacing * columns)
+    ds.GantryDetectorTilt = "0"
+    ds.TableHeight = _ds(150.0)
+    ds.RotationDirection = "CW"
+    ds.XRayTubeCurrent = acquisition.tube_current_ma
+    ds.ConvolutionKernel = acquisition.kernel_name
+    ds.PatientPosition = "HFS"
+    ds.StudyInstanceUID = study.study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyID = ""
+    ds.SeriesNumber = series_number
+    ds.AcquisitionNumber = 1
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.FrameOfReferenceUID = study.frame_of_reference_uid
+    ds.PositionReferenceIndicator = ""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = rows
+    ds.Columns = columns
+    ds.PixelSpacing = [_ds(row_spacing), _ds(column_spacing)]
+    ds.BitsAllocated = 16
+    ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.WindowCenter = "-600" if acquisition.kernel == "sharp" else "40"
+    ds.WindowWidth = "1500" if acquisition.kernel == "sharp" else "400"
+    ds.RescaleIntercept = "-1024"
+    ds.RescaleSlope = "1"
+    ds.RescaleType = "HU"
+    return ds
+
+
+def ct_series_description(acquisition: Acquisition) -> str:
+    thickness = f"{acquisition.slice_thickness_mm:g}"
+    if acquisition.kernel == "sharp":
+        return f"THIN LUNG WINDOW {thickness}mm"
+    return f"CHEST {thickness}mm {acquisition.kernel_name}"
+
+
+def _ds(value: float) -> str:
+    """A DICOM decimal string of at most 16 characters."""
+    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
+    return text if text not in ("-0", "") else "0"

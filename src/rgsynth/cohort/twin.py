@@ -1,0 +1,387 @@
+"""The digital twin of NSCLC Radiogenomics: a whole synthetic cohort, written like the real one.
+
+``generate_cohort(out, config)`` writes::
+
+    out/
+      NSCLC Radiogenomics/<Subject>/<study>/<series>/1-NNN.dcm   CT series and nodule SEGs
+      metadata.csv                                               TCIA's download manifest
+      GSE103584_R01_NSCLC_RNAseq.txt.gz                          GEO RNA-seq table
+      NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv   clinical table
+      ground_truth.json                                          the known gene→image map
+
+Everything is a pure function of the config (seed included); subjects are rendered in
+parallel and the folder appears only when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rgsynth.cohort import biology, tables
+from rgsynth.cohort.dicom_write import (
+    COLLECTION,
+    SEG_FLAVOURS,
+    StudyInfo,
+    ct_datasets,
+    seg_dataset,
+    series_folder,
+    write_ct_series,
+)
+from rgsynth.cohort.subject import SubjectPlan, render_subject
+from rgsynth.config import TwinConfig
+from rgsynth.fsutil import atomic_write_json, staged_directory
+
+log = logging.getLogger(__name__)
+
+GROUND_TRUTH_FILENAME = "ground_truth.json"
+METADATA_COLUMNS = (
+    "Series UID",
+    "Collection",
+    "3rd Party Analysis",
+    "Data Description URI",
+    "Subject ID",
+    "Study UID",
+    "Study Description",
+    "Study Date",
+    "Series Description",
+    "Manufacturer",
+    "Modality",
+    "SOP Class Name",
+    "SOP Class UID",
+    "Number of Images",
+    "File Size",
+    "File Location",
+    "Download Timestamp",
+)
+_CT_SERIES_NUMBER = 3
+
+
+@dataclass(frozen=True)
+class CohortPlan:
+    config: TwinConfig
+    model: biology.GeneProgramModel
+    biology: biology.CohortBiology
+    subjects: list[SubjectPlan]
+    studies: list[StudyInfo]
+
+
+def subject_ids(n_subjects: int, amc_fraction: float) -> list[str]:
+    """R01-NNN then AMC-NNN IDs, as in the real collection (162 R01 and 49 AMC of 211)."""
+    n_amc = round(amc_fraction * n_subjects) if n_subjects > 1 else 0
+    n_r01 = n_subjects - n_amc
+    return [f"R01-{i:03d}" for i in range(1, n_r01 + 1)] + [
+        f"AMC-{i:03d}" for i in range(1, n_amc + 1)
+    ]
+
+
+def plan_cohort(config: TwinConfig) -> CohortPlan:
+    """Draw everything but the images: biology, who has genes and SEGs, subject seeds."""
+    root = np.random.SeedSequence(config.seed)
+    bio_seq, choice_seq, subject_seq = root.spawn(3)
+    bio_rng = np.random.default_rng(bio_seq)
+    model = biology.draw_gene_model(
+        bio_rng,
+        config.n_genes,
+        config.n_programs,
+        config.n_null_programs,
+        config.n_subtypes,
+        config.genes_per_program_fraction,
+    )
+    cohort = biology.draw_cohort_biology(bio_rng, model, config.n_subjects)
+    ids = subject_ids(config.n_subjects, config.amc_fraction)
+    rng = np.random.default_rng(choice_seq)
+    has_rnaseq = _choose(rng, config.n_subjects, config.rnaseq_fraction)
+    has_seg = _choose(rng, config.n_subjects, config.seg_fraction)
+    n_seg = int(has_seg.sum())
+    slicer = np.zeros(config.n_subjects, dtype=bool)
+    slicer[np.flatnonzero(has_seg)] = _choose(rng, n_seg, config.slicer_seg_fraction)
+    subject_seeds = [int(s.generate_state(1)[0]) for s in subject_seq.spawn(config.n_subjects)]
+    plans, studies = [], []
+    for i, sid in enumerate(ids):
+        flavour = ("slicer" if slicer[i] else "epad") if has_seg[i] else None
+        plans.append(
+            SubjectPlan(
+                subject_id=sid,
+                index=i,
+                seed=subject_seeds[i],
+                traits=cohort.traits[i],
+                has_seg=bool(has_seg[i]),
+                seg_flavour=flavour,
+                has_rnaseq=bool(has_rnaseq[i]),
+                matrix=config.matrix,
+                slab_mm=config.slab_mm,
+                pixel_spacing_mm=config.pixel_spacing_mm,
+                slice_thickness_mm=config.slice_thickness_mm,
+            )
+        )
+        studies.append(
+            StudyInfo(
+                subject_id=sid,
+                seed=config.seed,
+                study_date=dt.date(1990, 1, 1) + dt.timedelta(days=int(rng.integers(0, 3650))),
+                study_description=str(
+                    rng.choice(["CT CHEST WITHOUT CONTRAST", "CT CHEST WITH CONTRAST", "CHEST"])
+                ),
+                patient_sex=str(rng.choice(["M", "F"], p=[0.7, 0.3])),
+                patient_age_years=int(rng.integers(45, 88)),
+            )
+        )
+    return CohortPlan(config=config, model=model, biology=cohort, subjects=plans, studies=studies)
+
+
+def generate_cohort(
+    out: Path,
+    config: TwinConfig,
+    workers: int | None = None,
+    force: bool = False,
+    on_subject: Callable[[str], None] | None = None,
+) -> Path:
+    """Write a twin cohort to ``out`` (atomically); returns ``out``.
+
+    Args:
+        out: destination folder; must not exist unless ``force``.
+        config: the cohort's settings (see :func:`rgsynth.config.twin_preset`).
+        workers: processes rendering subjects in parallel (default: CPU count, at most 8).
+        force: replace an existing ``out`` once the new cohort is complete.
+        on_subject: called with each subject ID when that subject is written (progress).
+    """
+    out = Path(out)
+    plan = plan_cohort(config)
+    workers = workers or min(8, os.cpu_count() or 1)
+    with staged_directory(out, replace=force) as staging:
+        results = _render_all(plan, staging, workers, on_subject)
+        _write_tables(plan, results, staging)
+    return out
+
+
+def _render_all(
+    plan: CohortPlan, staging: Path, workers: int, on_subject: Callable[[str], None] | None
+) -> list[dict]:
+    jobs = list(zip(plan.subjects, plan.studies, [staging] * len(plan.subjects), strict=True))
+    results: list[dict] = []
+    if workers <= 1:
+        for job in jobs:
+            results.append(_render_and_write(job))
+            if on_subject:
+                on_subject(job[0].subject_id)
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for result in pool.map(_render_and_write, jobs):
+            results.append(result)
+            if on_subject:
+                on_subject(result["subject_id"])
+    return results
+
+
+def _render_and_write(job: tuple[SubjectPlan, StudyInfo, Path]) -> dict:
+    """Render one subject and write its CT (and SEG); returns what the tables need."""
+    plan, study, staging = job
+    scan = render_subject(plan)
+    study_dir = Path(COLLECTION) / plan.subject_id / study.study_folder()
+    ct = ct_datasets(scan.hu, scan.grid, scan.acquisition, study, _CT_SERIES_NUMBER)
+    ct_uid = ct[0].SeriesInstanceUID
+    ct_dir = study_dir / series_folder(_CT_SERIES_NUMBER, ct[0].SeriesDescription, ct_uid)
+    paths = write_ct_series(ct, staging / ct_dir)
+    rows = [_metadata_row(ct[0], study, ct_dir, len(paths), sum(p.stat().st_size for p in paths))]
+    seg_info = None
+    if plan.has_seg and plan.seg_flavour:
+        seg = seg_dataset(ct, scan.nodule_mask, plan.seg_flavour, study)
+        description, number, _ = SEG_FLAVOURS[plan.seg_flavour]
+        seg_dir = study_dir / series_folder(number, description, seg.SeriesInstanceUID)
+        (staging / seg_dir).mkdir(parents=True)
+        seg_path = staging / seg_dir / "1-1.dcm"
+        seg.save_as(seg_path)
+        rows.append(_metadata_row(seg, study, seg_dir, 1, seg_path.stat().st_size))
+        seg_info = {
+            "flavour": plan.seg_flavour,
+            "series_uid": str(seg.SeriesInstanceUID),
+            "frames": int(seg.NumberOfFrames),
+            "file": str(seg_dir / "1-1.dcm"),
+        }
+    log.info(
+        "%s: %d slices, %s kernel, nodule %s",
+        plan.subject_id,
+        len(paths),
+        scan.acquisition.kernel,
+        scan.nodule["location"],
+    )
+    return {
+        "subject_id": plan.subject_id,
+        "metadata_rows": rows,
+        "acquisition": scan.acquisition.to_dict(),
+        "grid": {
+            "shape": list(scan.grid.shape),
+            "spacing_mm": list(scan.grid.spacing_mm),
+            "origin_mm": [round(v, 4) for v in scan.grid.origin_mm],
+        },
+        "nodule": scan.nodule,
+        "ct": {"series_uid": str(ct_uid), "folder": str(ct_dir), "n_slices": len(paths)},
+        "seg": seg_info,
+    }
+
+
+def _metadata_row(ds, study: StudyInfo, folder: Path, n_images: int, n_bytes: int) -> dict:
+    return {
+        "Series UID": str(ds.SeriesInstanceUID),
+        "Collection": COLLECTION,
+        "3rd Party Analysis": "NO",
+        "Data Description URI": "https://doi.org/10.7937/K9/TCIA.2017.7hs46erv",
+        "Subject ID": study.subject_id,
+        "Study UID": study.study_uid,
+        "Study Description": study.study_description,
+        "Study Date": f"{study.study_date:%m-%d-%Y}",
+        "Series Description": str(ds.SeriesDescription),
+        "Manufacturer": str(ds.Manufacturer),
+        "Modality": str(ds.Modality),
+        "SOP Class Name": "CT Image Storage" if ds.Modality == "CT" else "Segmentation Storage",
+        "SOP Class UID": str(ds.SOPClassUID),
+        "Number of Images": str(n_images),
+        "File Size": f"{n_bytes / 1e6:.2f} MB",
+        "File Location": f"./{folder.as_posix()}",
+        "Download Timestamp": "2026-01-01T00:00:00.000",
+    }
+
+
+def _write_tables(plan: CohortPlan, results: list[dict], staging: Path) -> None:
+    config = plan.config
+    table_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
+    with open(staging / "metadata.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(METADATA_COLUMNS))
+        writer.writeheader()
+        for result in results:
+            writer.writerows(result["metadata_rows"])
+
+    rnaseq_index = [i for i, s in enumerate(plan.subjects) if s.has_rnaseq]
+    rnaseq_ids = [plan.subjects[i].subject_id for i in rnaseq_index]
+    log2 = biology.log2_expression(table_rng, plan.model, plan.biology.activities[rnaseq_index])
+    values, missing = tables.rnaseq_values(
+        table_rng, log2, min(config.n_genes_complete, config.n_genes)
+    )
+    if not rnaseq_index:
+        missing = np.zeros_like(missing)
+    tables.write_rnaseq(
+        staging / tables.RNASEQ_FILENAME, list(plan.model.gene_names), rnaseq_ids, values, missing
+    )
+
+    subjects = []
+    for plan_i, study, result in zip(plan.subjects, plan.studies, results, strict=True):
+        subjects.append(
+            {
+                "subject_id": plan_i.subject_id,
+                "subtype": int(plan.biology.subtype[plan_i.index]),
+                "traits": plan_i.traits,
+                "nodule": result["nodule"],
+                "age": study.patient_age_years,
+                "sex": study.patient_sex,
+            }
+        )
+    tables.write_clinical(
+        staging / tables.CLINICAL_FILENAME, tables.clinical_rows(table_rng, subjects)
+    )
+    complete = ~missing.any(axis=1)
+    atomic_write_json(staging / GROUND_TRUTH_FILENAME, _ground_truth(plan, results, complete))
+
+
+def _ground_truth(plan: CohortPlan, results: list[dict], complete: np.ndarray) -> dict:
+    model, cohort = plan.model, plan.biology
+    programs = []
+    for k, name in enumerate(model.program_names):
+        drives = [
+            {"trait": t, "effect": round(float(model.effects[i, k]), 4)}
+            for i, t in enumerate(biology.TRAITS)
+            if model.effects[i, k]
+        ]
+        programs.append(
+            {
+                "name": name,
+                "null": not drives,
+                "drives": drives,
+                "n_genes": int((model.gene_program == k).sum()),
+                "n_complete_genes": int(((model.gene_program == k) & complete).sum()),
+            }
+        )
+    subjects = []
+    for s, study, result in zip(plan.subjects, plan.studies, results, strict=True):
+        i = s.index
+        subjects.append(
+            {
+                "subject_id": s.subject_id,
+                "subtype": int(cohort.subtype[i]),
+                "activities": [round(float(v), 5) for v in cohort.activities[i]],
+                "trait_latents": [round(float(v), 5) for v in cohort.trait_latents[i]],
+                "traits": s.traits,
+                "nodule": result["nodule"],
+                "has_rnaseq": s.has_rnaseq,
+                "has_seg": s.has_seg,
+                "seg": result["seg"],
+                "ct": result["ct"],
+                "grid": result["grid"],
+                "acquisition": result["acquisition"],
+                "patient": {"sex": study.patient_sex, "age": study.patient_age_years},
+            }
+        )
+    return {
+        "format": "rgsynth-twin-ground-truth",
+        "version": 1,
+        "config": plan.config.to_dict(),
+        "config_fingerprint": plan.config.fingerprint(),
+        "traits": list(biology.TRAITS),
+        "trait_notes": {
+            "diameter": "diameter_mm = clip(15 * exp(0.5 z), 5, 40)",
+            "solidity": "solid_fraction = clip((sigmoid(1.8 z + 0.5) - 0.2) / 0.6, 0, 1); "
+            "0 = ground-glass, 1 = solid",
+            "spiculation": "sigmoid(1.6 z): number and length of spicules",
+            "lobulation": "sigmoid(1.6 z): amplitude of margin lobes",
+            "heterogeneity": "sigmoid(1.6 z): internal texture amplitude, air lucencies > 0.6",
+            "location": "z < -0.43 free, < 0.43 juxta-vascular, else juxta-pleural",
+        },
+        "programs": programs,
+        "effects": {
+            "rows": list(biology.TRAITS),
+            "columns": model.program_names,
+            "matrix": [[round(float(v), 4) for v in row] for row in model.effects],
+            "meaning": "trait latent = effects @ program activities + noise; unit variance, "
+            "so each entry is the latent's correlation with the program",
+        },
+        "subtypes": [
+            {
+                "index": j,
+                "name": biology.SUBTYPE_NAMES[j % len(biology.SUBTYPE_NAMES)],
+                "mean_activity": [round(float(v), 4) for v in model.subtype_means[j]],
+                "n_subjects": int((cohort.subtype == j).sum()),
+            }
+            for j in range(model.subtype_means.shape[0])
+        ],
+        "genes": {
+            "names": list(model.gene_names),
+            "program": [int(v) for v in model.gene_program],
+            "loading": [round(float(v), 4) for v in model.gene_loading],
+            "complete": [bool(v) for v in complete],
+            "meaning": "log2 expression = baseline + loading * activity[program] + noise; "
+            "program -1 = no program",
+        },
+        "subjects": subjects,
+    }
+
+
+def _choose(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray:
+    """A boolean mask with round(fraction * n) True entries at random positions.
+
+    Small cohorts keep at least one subject on each side when 0 < fraction < 1, so even the
+    tiny preset exercises both cases (with and without genes, both SEG flavours).
+    """
+    k = round(fraction * n)
+    if n >= 2 and 0.0 < fraction < 1.0:
+        k = min(max(k, 1), n - 1)
+    chosen = np.zeros(n, dtype=bool)
+    chosen[rng.permutation(n)[:k]] = True
+    return chosen

@@ -1,0 +1,135 @@
+"""Frozen per-stage settings, YAML/JSON round trips and fingerprints.
+
+This module imports nothing of ours, so every stage can depend on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+TWIN_PRESETS = ("tiny", "demo", "paper")
+
+
+@dataclass(frozen=True)
+class TwinConfig:
+    """Settings of one synthetic NSCLC Radiogenomics cohort (the digital twin).
+
+    Attributes:
+        preset: name of the preset these values came from.
+        seed: master seed; the whole cohort is a pure function of this config.
+        n_subjects: number of subjects (the real collection has 211).
+        matrix: rows = columns of every CT slice (the real scans are 512).
+        slab_mm: craniocaudal coverage of each CT series, centred near the nodule, in mm.
+            Real scans cover the whole chest; a slab keeps the twin small on disk while
+            holding every 60 mm nodule VOI and plenty of lung for background patches.
+        pixel_spacing_mm: range of in-plane spacing drawn per subject, in mm.
+        slice_thickness_mm: choices of slice thickness (= spacing), in mm.
+        n_genes: rows of the RNA-seq table (the real GSE103584 table has 22126).
+        n_genes_complete: genes with no missing value (the real table has 5172).
+        n_programs: latent gene programs (some drive no nodule trait).
+        n_null_programs: programs that drive nothing, by construction.
+        n_subtypes: molecular subtypes (clusters in program space).
+        genes_per_program_fraction: fraction of all genes that load on each program.
+        rnaseq_fraction: fraction of subjects present in the RNA-seq table (real: 130/211).
+        seg_fraction: fraction of subjects with a nodule DICOM SEG (real: 144/211).
+        slicer_seg_fraction: among SEGs, the fraction in the "3D Slicer" flavour (one
+            frame per CT slice); the rest are "ePAD Generated DSO" (empty frames omitted).
+        amc_fraction: fraction of subjects with AMC-NNN rather than R01-NNN IDs.
+    """
+
+    preset: str = "demo"
+    seed: int = 0
+    n_subjects: int = 64
+    matrix: int = 384
+    slab_mm: float = 72.0
+    pixel_spacing_mm: tuple[float, float] = (0.6, 0.9)
+    slice_thickness_mm: tuple[float, ...] = (1.0, 1.25, 1.5, 2.0, 2.5)
+    n_genes: int = 2000
+    n_genes_complete: int = 500
+    n_programs: int = 8
+    n_null_programs: int = 3
+    n_subtypes: int = 3
+    genes_per_program_fraction: float = 0.04
+    rnaseq_fraction: float = 0.75
+    seg_fraction: float = 0.9
+    slicer_seg_fraction: float = 0.5
+    amc_fraction: float = 0.23
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.n_subjects < 1:
+            problems.append(f"n_subjects must be >= 1, got {self.n_subjects}")
+        if not 0 < self.n_genes_complete <= self.n_genes:
+            problems.append(
+                f"n_genes_complete must be in 1..n_genes ({self.n_genes}), "
+                f"got {self.n_genes_complete}"
+            )
+        if not 0 <= self.n_null_programs < self.n_programs:
+            problems.append("n_null_programs must leave at least one driving program")
+        if self.matrix < 128:
+            problems.append(f"matrix must be >= 128 pixels, got {self.matrix}")
+        if self.slab_mm < 30:
+            problems.append(f"slab_mm must be >= 30 mm, got {self.slab_mm}")
+        for name in ("rnaseq_fraction", "seg_fraction", "slicer_seg_fraction", "amc_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be in [0, 1]")
+        if problems:
+            raise ValueError("invalid twin config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.to_dict())
+
+
+def twin_preset(name: str, **overrides: Any) -> TwinConfig:
+    """The settings of a named preset, with explicit overrides applied.
+
+    ``tiny`` is for tests (seconds), ``demo`` is what ``rgsynth demo`` trains on (under a
+    minute on 2 cores), ``paper`` mirrors the real collection's sizes (211 subjects, 512²
+    slices, 22126 genes of which 5172 are complete).
+    """
+    presets: dict[str, dict[str, Any]] = {
+        "tiny": dict(
+            n_subjects=6,
+            matrix=256,
+            slab_mm=48.0,
+            n_genes=400,
+            n_genes_complete=120,
+            n_programs=6,
+            n_null_programs=2,
+            genes_per_program_fraction=0.06,
+            rnaseq_fraction=0.84,
+            seg_fraction=0.84,
+        ),
+        "demo": dict(),
+        "paper": dict(
+            n_subjects=211,
+            matrix=512,
+            slab_mm=100.0,
+            n_genes=22126,
+            n_genes_complete=5172,
+            n_programs=10,
+            n_null_programs=3,
+            n_subtypes=4,
+            genes_per_program_fraction=0.03,
+            rnaseq_fraction=130 / 211,
+            seg_fraction=144 / 211,
+        ),
+    }
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(TWIN_PRESETS)}")
+    values = {**presets[name], **{k: v for k, v in overrides.items() if v is not None}}
+    return TwinConfig(preset=name, **values)
+
+
+def fingerprint(obj: Any) -> str:
+    """A short stable hash of a JSON-serialisable object (sorted keys)."""
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,155 @@
+"""QC montage of a cohort on disk: an axial slice through each nodule, lung window.
+
+Reads only the cohort's files (metadata.csv, the DICOM CT and SEG series, and
+ground_truth.json when present), so it shows what a reader of the files will get.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rgsynth.cohort.dicom_read import read_ct_series, read_seg_mask
+from rgsynth.fsutil import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+LUNG_WINDOW_HU = (-1350.0, 150.0)  # level -600, width 1500
+ZOOM_MM = 60.0  # the paper's VOI edge
+
+
+@dataclass
+class NoduleView:
+    subject_id: str
+    slice_hu: np.ndarray  # (y, x)
+    slice_mask: np.ndarray | None  # (y, x) bool, None without a SEG
+    centre_px: tuple[float, float]  # (row, column)
+    pixel_mm: float
+    caption: str
+
+
+def cohort_series(cohort: Path) -> dict[str, dict[str, Path]]:
+    """Subject → {"CT": series folder, "SEG": file} from the cohort's metadata.csv."""
+    series: dict[str, dict[str, Path]] = {}
+    with open(cohort / "metadata.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            folder = cohort / row["File Location"]
+            entry = series.setdefault(row["Subject ID"], {})
+            if row["Modality"] == "CT":
+                entry["CT"] = folder
+            elif row["Modality"] == "SEG":
+                entry["SEG"] = next(iter(sorted(folder.glob("*.dcm"))))
+    return series
+
+
+def load_views(
+    cohort: Path, max_subjects: int, on_subject: Callable[[str], None] | None = None
+) -> list[NoduleView]:
+    cohort = Path(cohort)
+    truth_path = cohort / "ground_truth.json"
+    truth = {}
+    if truth_path.exists():
+        truth = {s["subject_id"]: s for s in json.loads(truth_path.read_text())["subjects"]}
+    views = []
+    for subject_id, entry in list(cohort_series(cohort).items())[:max_subjects]:
+        view = _view(subject_id, entry, truth.get(subject_id))
+        if view is not None:
+            views.append(view)
+        if on_subject:
+            on_subject(subject_id)
+    return views
+
+
+def _view(subject_id: str, entry: dict[str, Path], truth: dict | None) -> NoduleView | None:
+    if "CT" not in entry:
+        return None
+    ct = read_ct_series(entry["CT"])
+    mask = read_seg_mask(entry["SEG"], ct) if "SEG" in entry else None
+    if mask is not None and mask.any():
+        k = int(np.argmax(mask.sum(axis=(1, 2))))
+        rows, cols = np.nonzero(mask[k])
+        centre = (float(rows.mean()), float(cols.mean()))
+    elif truth is not None:
+        x, y, z = truth["nodule"]["centre_mm"]
+        x0, y0, z0 = ct.origin_mm
+        dz, dy, dx = ct.spacing_mm
+        k = int(np.clip(round((z - z0) / dz), 0, ct.hu.shape[0] - 1))
+        centre = ((y - y0) / dy, (x - x0) / dx)
+    else:
+        return None
+    caption = subject_id + ("" if mask is not None else " (no SEG)")
+    if truth is not None:
+        nodule, traits = truth["nodule"], truth["traits"]
+        caption += (
+            f"\n{traits['nodule_type']}, {nodule['diameter_mm']:.0f} mm, {nodule['location']}"
+        )
+    return NoduleView(
+        subject_id=subject_id,
+        slice_hu=ct.hu[k],
+        slice_mask=None if mask is None else mask[k],
+        centre_px=centre,
+        pixel_mm=float(ct.spacing_mm[2]),
+        caption=caption,
+    )
+
+
+def save_montage(views: list[NoduleView], path: Path, columns: int = 4) -> Path:
+    """Each subject as a pair: the whole slice, and a 60 mm zoom with the SEG contour."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not views:
+        raise ValueError("no subject with a CT series and a nodule to show")
+    n_rows = int(np.ceil(len(views) / columns))
+    fig, axes = plt.subplots(
+        n_rows, 2 * columns, figsize=(4.2 * columns, 2.4 * n_rows), squeeze=False
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    vmin, vmax = LUNG_WINDOW_HU
+    for n, view in enumerate(views):
+        full, zoom = (
+            axes[n // columns, 2 * (n % columns)],
+            axes[n // columns, 2 * (n % columns) + 1],
+        )
+        full.imshow(view.slice_hu, cmap="gray", vmin=vmin, vmax=vmax, interpolation="lanczos")
+        row, col = view.centre_px
+        half = 0.5 * ZOOM_MM / view.pixel_mm
+        full.add_patch(
+            plt.Rectangle(
+                (col - half, row - half),
+                2 * half,
+                2 * half,
+                fill=False,
+                edgecolor="yellow",
+                linewidth=0.6,
+            )
+        )
+        full.set_title(view.caption, fontsize=6.5, loc="left")
+        r0, c0 = int(max(0, row - half)), int(max(0, col - half))
+        r1, c1 = int(row + half), int(col + half)
+        zoom.imshow(
+            view.slice_hu[r0:r1, c0:c1], cmap="gray", vmin=vmin, vmax=vmax, interpolation="lanczos"
+        )
+        if view.slice_mask is not None and view.slice_mask[r0:r1, c0:c1].any():
+            zoom.contour(view.slice_mask[r0:r1, c0:c1], levels=[0.5], colors="red", linewidths=0.6)
+    fig.suptitle(
+        "rgsynth QC: axial slice through each nodule, lung window (L -600 / W 1500); "
+        "right: 60 mm zoom with the SEG contour",
+        fontsize=8,
+    )
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)

@@ -1,0 +1,78 @@
+"""The command line: happy paths write files, bad input gives one line and exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rgsynth.cli import app
+
+runner = CliRunner()
+
+
+def test_synth_cohort_and_view(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    result = runner.invoke(
+        app,
+        [
+            "synth-cohort",
+            str(out),
+            "--preset",
+            "tiny",
+            "--subjects",
+            "3",
+            "--seed",
+            "5",
+            "--workers",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    truth = json.loads((out / "ground_truth.json").read_text())
+    assert len(truth["subjects"]) == 3 and truth["config"]["seed"] == 5
+    result = runner.invoke(app, ["view", str(out), "--out", str(tmp_path / "qc.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "qc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_existing_output_is_refused_and_kept(tmp_path: Path) -> None:
+    out = tmp_path / "cohort"
+    out.mkdir()
+    (out / "mine.txt").write_text("precious")
+    result = runner.invoke(app, ["synth-cohort", str(out), "--preset", "tiny"])
+    assert result.exit_code == 2
+    assert "already exists" in result.output and len(result.output.strip().splitlines()) == 1
+    assert (out / "mine.txt").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--preset", "huge"], "unknown preset"),
+        (["--subjects", "0"], "n_subjects must be >= 1"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["synth-cohort", str(tmp_path / "c"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_view_of_a_non_cohort(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["view", str(tmp_path)])
+    assert result.exit_code == 2 and "no metadata.csv" in result.output
+
+
+@pytest.mark.slow
+def test_demo_runs_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--subjects", "3", "--workers", "2"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert (out / "qc_montage.png").exists() and (out / "cohort" / "ground_truth.json").exists()
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0 and "up to date, skipped" in second.output
