@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,15 @@ def test_atomic_write_text(tmp_path: Path) -> None:
     atomic_write_text(path, "{}")
     assert path.read_text() == "{}"
     assert [p.name for p in path.parent.iterdir()] == ["b.json"]
+
+
+def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "f.txt", "x")
+        with staged_directory(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755

@@ -28,6 +28,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -53,6 +54,7 @@ def staged_directory(destination: Path, replace: bool = False) -> Iterator[Path]
         )
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=destination.parent, prefix=f".{destination.name}.partial-"))
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; give what mkdir() would
     try:
         yield staging
     except BaseException:
@@ -65,3 +67,9 @@ def staged_directory(destination: Path, replace: bool = False) -> Iterator[Path]
         shutil.rmtree(retired, ignore_errors=True)
     else:
         os.replace(staging, destination)
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
