@@ -1,7 +1,7 @@
 """Twin generation cost: seconds and disk per subject, by stage, for each preset.
 
 Run: .venv/bin/python benchmarks/bench_twin.py [--subjects 6] [--presets tiny demo paper]
-Prints one table; the last rows time a whole parallel cohort run (all workers).
+Prints one table; its last column times a whole parallel cohort run (all workers).
 """
 
 from __future__ import annotations
