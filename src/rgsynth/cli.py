@@ -96,6 +96,79 @@ def _view(cohort: Path, out: Path | None, max_subjects: int, columns: int) -> Pa
 
 
 @app.command()
+def prepare(
+    cohort: Annotated[Path, typer.Argument(help="TCIA download or images/ + masks/ folder.")],
+    out: Annotated[Path, typer.Option(help="Cache folder to create or resume.")],
+    layout: Annotated[str, typer.Option("--format", help="auto, tcia or folder.")] = "auto",
+    genes_file: Annotated[
+        Path | None, typer.Option("--genes", help="Expression table [found in COHORT].")
+    ] = None,
+    clinical: Annotated[Path | None, typer.Option(help="Clinical CSV [found in COHORT].")] = None,
+    size: Annotated[int, typer.Option(help="VOI edge in pixels (64 CPU, 128 paper).")] = 64,
+    backgrounds: Annotated[int, typer.Option(help="Background VOI centres per subject.")] = 4,
+    background_slices: Annotated[int, typer.Option(help="Random slices per background VOI.")] = 20,
+    val_fraction: Annotated[float, typer.Option(help="Subjects held out for validation.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="Seed of the split and background sampling.")] = 0,
+    max_slice_mm: Annotated[float, typer.Option(help="Refuse series thicker than this.")] = 5.0,
+    gene_transform: Annotated[
+        str, typer.Option(help="log2p1 (counts/FPKM) or none (already logged).")
+    ] = "log2p1",
+    workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
+    on_error: Annotated[
+        str, typer.Option(help="fail: stop at the first bad input; skip: record it, go on.")
+    ] = "fail",
+    force: Annotated[
+        bool, typer.Option(help="Rebuild a cache made with other settings or inputs.")
+    ] = False,
+) -> None:
+    """Cohort files → training cache: nodule VOI slices, lung backgrounds, genes, split."""
+    with _errors():
+        from rgsynth.config import PrepareConfig
+
+        if on_error not in ("fail", "skip"):
+            raise CliError(f"--on-error must be fail or skip, got {on_error!r}")
+        if layout not in ("auto", "tcia", "folder"):
+            raise CliError(f"--format must be auto, tcia or folder, got {layout!r}")
+        try:
+            config = PrepareConfig(
+                size=size,
+                background_centres=backgrounds,
+                background_slices=background_slices,
+                val_fraction=val_fraction,
+                seed=seed,
+                max_slice_mm=max_slice_mm,
+                gene_transform=gene_transform,
+            )
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        _prepare(cohort, out, config, layout, genes_file, clinical, workers, on_error, force)
+
+
+def _prepare(cohort, out, config, layout, genes_file, clinical, workers, on_error, force):
+    from rgsynth.prepare.run import find_inputs, prepare_cache
+
+    start = time.perf_counter()
+    inputs = find_inputs(cohort, layout, genes_file, clinical)
+    typer.echo(f"{inputs.kind} cohort {cohort}: {len(inputs.sources)} subjects with images")
+    with _progress("preparing", len(inputs.sources)) as advance:
+        manifest = prepare_cache(
+            inputs,
+            out,
+            config,
+            workers=workers,
+            on_error=on_error,
+            force=force,
+            on_subject=advance,
+            echo=typer.echo,
+        )
+    typer.echo(
+        f"cache {out} ready in {time.perf_counter() - start:.1f} s; QC: "
+        f"{out / manifest['qc_montage']}"
+    )
+    return manifest
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(
         "rgsynth-demo"
@@ -106,21 +179,27 @@ def demo(
 ) -> None:
     """Run every stage that exists on the synthetic twin, skipping stages already current.
 
-    Stages now: twin cohort → QC montage. Training, synthesis, maps, evaluation and the
-    report join as they land.
+    Stages now: twin cohort → QC montage → training cache. Training, synthesis, maps,
+    evaluation and the report join as they land.
     """
     with _errors():
+        from rgsynth.config import PrepareConfig
+
         config = _twin_config("demo", seed, subjects)
         cohort = out / "cohort"
-        typer.echo(f"[1/2] twin cohort → {cohort}")
+        typer.echo(f"[1/3] twin cohort → {cohort}")
         if _cohort_is_current(cohort, config):
             typer.echo("      up to date, skipped")
         else:
             _synth_cohort(cohort, subjects, seed, "demo", workers, force=cohort.exists())
         montage = out / "qc_montage.png"
-        typer.echo(f"[2/2] QC montage → {montage}")
+        typer.echo(f"[2/3] QC montage → {montage}")
         _view(cohort, montage, max_subjects=16, columns=4)
-        typer.echo(f"done: open {montage}")
+        cache = out / "cache"
+        typer.echo(f"[3/3] training cache → {cache}")
+        # A regenerated twin has new file times: the old cache no longer matches, rebuild it.
+        _prepare(cohort, cache, PrepareConfig(seed=seed), "tcia", None, None, workers, "fail", True)
+        typer.echo(f"done: open {montage} and {cache / 'qc_montage.png'}")
 
 
 def _twin_config(preset: str, seed: int, subjects: int | None):
@@ -174,11 +253,19 @@ def _progress(description: str, total: int) -> Iterator[Callable[[str], None]]:
 @contextmanager
 def _errors() -> Iterator[None]:
     """Expected failures become one line on stderr and exit code 2."""
+    from rgsynth.cohort.source import InputError
     from rgsynth.fsutil import OutputExistsError
+    from rgsynth.prepare.cache import CacheMismatchError
 
     try:
         yield
-    except (CliError, OutputExistsError, FileNotFoundError) as error:
+    except (
+        CliError,
+        OutputExistsError,
+        FileNotFoundError,
+        InputError,
+        CacheMismatchError,
+    ) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 

@@ -133,3 +133,82 @@ def fingerprint(obj: Any) -> str:
     """A short stable hash of a JSON-serialisable object (sorted keys)."""
     text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+PREPARE_ON_ERROR = ("fail", "skip")
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of ``rgsynth prepare``: how cohort files become training examples (paper §3).
+
+    Attributes:
+        size: pixels along each edge of a VOI after resampling (64 on CPU, 128 as in the
+            paper); the VOI is resampled to an isotropic grid of ``voi_mm / size`` mm.
+        voi_mm: edge of the cubic volume of interest, in mm (the paper's 60 mm).
+        hu_window: HU range kept and mapped linearly onto [-1, 1].
+        background_centres: background VOI centres drawn per subject.
+        background_slices: random axial slices taken from each background VOI (paper: 20).
+        background_depth_mm: (min, max) distance of a background centre inside the lung
+            boundary, in mm (paper: 5 to 25).
+        nodule_margin_mm: the nodule is dilated by this much before it is cut out of the
+            lung mask, so no background centre lies within it of the nodule.
+        lung_threshold_hu: voxels below this are air when the lungs are segmented.
+        max_slice_mm: series with a slice spacing above this are refused.
+        val_fraction: fraction of subjects held out for validation (subject-level split).
+        seed: seed of the split and of background sampling.
+        gene_transform: ``log2p1`` (log2(x + 1), for RNA-seq counts or FPKM) or ``none``
+            (the table is already on a log scale).
+    """
+
+    size: int = 64
+    voi_mm: float = 60.0
+    hu_window: tuple[float, float] = (-1000.0, 500.0)
+    background_centres: int = 4
+    background_slices: int = 20
+    background_depth_mm: tuple[float, float] = (5.0, 25.0)
+    nodule_margin_mm: float = 10.0
+    lung_threshold_hu: float = -400.0
+    max_slice_mm: float = 5.0
+    val_fraction: float = 0.2
+    seed: int = 0
+    gene_transform: str = "log2p1"
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 16 <= self.size <= 512:
+            problems.append(f"size must be in 16..512 pixels, got {self.size}")
+        if self.voi_mm <= 0:
+            problems.append(f"voi_mm must be positive, got {self.voi_mm}")
+        low, high = self.hu_window
+        if not low < high:
+            problems.append(f"hu_window must be (low, high) with low < high, got {self.hu_window}")
+        if self.background_centres < 0 or self.background_slices < 1:
+            problems.append("background_centres must be >= 0 and background_slices >= 1")
+        near, far = self.background_depth_mm
+        if not 0 <= near < far:
+            problems.append(f"background_depth_mm must be 0 <= min < max, got {near}, {far}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.gene_transform not in ("log2p1", "none"):
+            problems.append(f"gene_transform must be log2p1 or none, got {self.gene_transform!r}")
+        if problems:
+            raise ValueError("invalid prepare settings: " + "; ".join(problems))
+
+    @property
+    def voxel_mm(self) -> float:
+        return self.voi_mm / self.size
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PrepareConfig:
+        """The inverse of ``to_dict`` (JSON turns tuples into lists)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in fields}
+        )
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.to_dict())
