@@ -74,5 +74,8 @@ def test_demo_runs_and_resumes(tmp_path: Path) -> None:
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert (out / "qc_montage.png").exists() and (out / "cohort" / "ground_truth.json").exists()
+    manifest = json.loads((out / "cache" / "manifest.json").read_text())
+    assert manifest["totals"]["nodule_slices"] > 0 and (out / "cache" / "qc_montage.png").exists()
     second = runner.invoke(app, args)
     assert second.exit_code == 0 and "up to date, skipped" in second.output
+    assert "cache" in second.output and "is up to date" in second.output

@@ -138,3 +138,24 @@ def test_simpleitk_reads_twin_ct_in_hu(tiny_cohort: Path, tiny_truth: dict) -> N
     assert ct.hu.min() >= -1024 and -1024 <= np.median(ct.hu) < 0
     lung_like = ((ct.hu > -950) & (ct.hu < -700)).mean()
     assert lung_like > 0.05, "lungs should fill a good part of the slab"
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("flavour", ["slicer", "epad"])
+def test_tcia_reader_aligns_asymmetric_mask(tmp_path: Path, descending: bool, flavour: str) -> None:
+    """The whole reader path (discovery, SEG → CT matching, LPS orientation) on an L shape."""
+    from rgsynth.cohort import tcia
+
+    hu, mask, grid = _asymmetric_case()
+    study = StudyInfo("R01-999", 0, dt.date(1995, 3, 1), "CHEST", "F", 70)
+    datasets = ct_datasets(hu, grid, _acquisition(descending), study, series_number=3)
+    write_ct_series(datasets, tmp_path / "R01-999" / "study" / "3-ct")
+    seg_folder = tmp_path / "R01-999" / "study" / "300-seg"
+    seg_folder.mkdir()
+    seg_dataset(datasets, mask, flavour, study).save_as(seg_folder / "1-1.dcm")
+    sources, problems = tcia.discover(tmp_path)
+    assert [s.subject_id for s in sources] == ["R01-999"] and problems == []
+    images = tcia.load(sources[0])
+    np.testing.assert_array_equal(images.hu, hu.astype(np.float32))
+    np.testing.assert_array_equal(images.nodule_mask, mask)
+    assert images.origin_mm == pytest.approx(grid.origin_mm)

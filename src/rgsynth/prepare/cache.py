@@ -23,6 +23,7 @@ import contextlib
 import io
 import json
 import re
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,7 @@ class Cache:
         try:
             with np.load(self.shard_path(subject_id)) as shard:
                 return all(shard[key].shape is not None for key in SHARD_KEYS)
-        except (OSError, ValueError, KeyError, EOFError, zlib.error):
+        except (OSError, ValueError, KeyError, EOFError, zlib.error, zipfile.BadZipFile):
             return False
 
     def write_subject(self, record: dict[str, Any], arrays: dict[str, np.ndarray] | None) -> None:
@@ -161,8 +162,11 @@ class Cache:
                 removed.append(path.name)
         return removed
 
-    def finish(self, manifest: dict[str, Any]) -> None:
-        atomic_write_json(self.root / MANIFEST_FILENAME, {"format": CACHE_FORMAT, **manifest})
+    def finish(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Write the manifest (sealing the cache) and return it as a reader will see it."""
+        sealed = json.loads(json.dumps({"format": CACHE_FORMAT, **manifest}))
+        atomic_write_json(self.root / MANIFEST_FILENAME, sealed)
+        return sealed
 
 
 def describe_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

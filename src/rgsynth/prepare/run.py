@@ -336,9 +336,9 @@ def _seal(inputs, table, cache, config, records, problems, echo) -> dict[str, An
         "skipped": skipped,
         "qc_montage": MONTAGE_FILENAME,
     }
-    cache.finish(manifest)
-    _echo_summary(manifest, echo)
-    return manifest
+    sealed = cache.finish(manifest)
+    _echo_summary(sealed, echo)
+    return sealed
 
 
 def split_ids(split: dict[str, str], name: str) -> list[str]:
