@@ -52,8 +52,12 @@ def segment_lungs(
     lungs = np.isin(labels, keep)
     radius_px = max(1, round(CLOSING_RADIUS_MM / min(spacing_mm[1:])))
     footprint = disk(radius_px).astype(bool)
-    for k in range(lungs.shape[0]):  # 2-D per slice: vessels and nodules become lung
-        if lungs[k].any():
-            closed = ndimage.binary_closing(lungs[k], structure=footprint, border_value=0)
-            lungs[k] = ndimage.binary_fill_holes(closed)
+    rows, cols = np.flatnonzero(lungs.any(axis=(0, 2))), np.flatnonzero(lungs.any(axis=(0, 1)))
+    # Work inside the lungs' bounding box (plus the closing radius): half the pixels or less.
+    r0, r1 = max(rows[0] - radius_px, 0), rows[-1] + radius_px + 1
+    c0, c1 = max(cols[0] - radius_px, 0), cols[-1] + radius_px + 1
+    box = lungs[:, r0:r1, c0:c1]
+    for k in np.flatnonzero(box.any(axis=(1, 2))):  # per slice: vessels and nodules become lung
+        closed = ndimage.binary_closing(box[k], structure=footprint, border_value=0)
+        box[k] = ndimage.binary_fill_holes(closed)
     return lungs
