@@ -101,6 +101,8 @@ def test_split_and_genes(prepared) -> None:
     with np.load(out / "genes.npz") as stored:
         ids = list(stored["subject_ids"])
         values = stored["values"]
+        assert list(stored["gene_names"]) == manifest["genes"]["names"]
+        np.testing.assert_allclose(stored["mean"], manifest["genes"]["mean"], atol=1e-5)
         assert values.shape == (len(ids), manifest["genes"]["n_kept"])
         on_train = values[[i for i, s in enumerate(ids) if s in train]]
     np.testing.assert_allclose(on_train.mean(axis=0), 0.0, atol=1e-4)

@@ -106,3 +106,26 @@ def test_keep_largest_nodule_reports_the_others() -> None:
     kept, notes = keep_largest_nodule(mask, (2.0, 1.0, 1.0), "R01-123", "seg.dcm")
     assert kept.sum() == 108 and kept[7, 12, 12]
     assert notes == ["2 separate regions in the mask (0.22, 0.05 mL); kept the largest"]
+
+
+def test_windows_metadata_paths_and_a_localizer_in_the_ct_series(
+    small_cohort: Path, cohort_copy: Path
+) -> None:
+    metadata = cohort_copy / "metadata.csv"
+    metadata.write_text(
+        metadata.read_text().replace("./NSCLC Radiogenomics/", ".\\NSCLC Radiogenomics\\")
+    )
+    ct_slice = next(
+        p
+        for p in sorted((cohort_copy / "NSCLC Radiogenomics" / "R01-001").rglob("*.dcm"))
+        if pydicom.dcmread(p, stop_before_pixels=True).Modality == "CT"
+    )
+    scout = pydicom.dcmread(ct_slice)  # a coronal scout filed in the same series
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
+    scout.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["scout"])
+    scout.save_as(ct_slice.parent / "1-000.dcm")
+    expected, got = _load_all(small_cohort), _load_all(cohort_copy)
+    for subject_id, images in expected.items():
+        np.testing.assert_array_equal(got[subject_id].hu, images.hu)
+        np.testing.assert_array_equal(got[subject_id].nodule_mask, images.nodule_mask)

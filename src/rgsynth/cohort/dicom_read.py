@@ -42,6 +42,12 @@ class Header:
     patient_id: str
     position: tuple[float, float, float] | None
     orientation: tuple[float, ...] | None
+    image_type: tuple[str, ...] = ()
+
+    @property
+    def is_localizer(self) -> bool:
+        """A scout image: it shares the CT series on some scanners but is no slice of it."""
+        return "LOCALIZER" in self.image_type
 
 
 @dataclass
@@ -88,6 +94,7 @@ def read_header(path: Path, subject_id: str = "") -> Header | None:
             patient_id=str(ds.get("PatientID", "")),
             position=_floats(ds.get("ImagePositionPatient")),
             orientation=_floats(ds.get("ImageOrientationPatient")),
+            image_type=tuple(str(v).upper() for v in ds.get("ImageType", ())),
         )
     except (InvalidDicomError, EOFError, OSError) as error:
         raise InputError(subject_id, path, f"not a readable DICOM file ({error})") from None

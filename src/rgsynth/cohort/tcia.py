@@ -75,7 +75,8 @@ def _folders_from_metadata(root: Path) -> dict[str, set[Path]]:
                 raise InputError(
                     "", root / METADATA_FILENAME, "a row without Subject ID or File Location"
                 )
-            folders[subject_id].add(root / location)
+            # Downloads made on Windows write ".\\NSCLC Radiogenomics\\R01-001\\...".
+            folders[subject_id].add(root / location.replace("\\", "/"))
     return folders
 
 
@@ -125,7 +126,11 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
         (h for h in headers if h.sop_class_uid == SEG_SOP_CLASS),
         key=lambda h: (h.series_number, h.series_instance_uid, h.sop_instance_uid),
     )
-    cts = {uid: hs for uid, hs in series.items() if hs[0].modality == "CT"}
+    cts = {
+        uid: slices
+        for uid, hs in series.items()
+        if hs[0].modality == "CT" and (slices := [h for h in hs if not h.is_localizer])
+    }
     if not segs:
         raise MissingInput(sid, source.paths[0].parents[1], "no nodule SEG for this subject")
     notes = (

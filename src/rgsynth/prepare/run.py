@@ -377,6 +377,9 @@ def _write_genes(table, with_genes, train, cache, config, echo) -> dict[str, Any
         "standardised_on": "train subjects",
         "n_constant_on_train": normaliser.n_constant,
         "orientation_in_file": table.orientation,
+        "names": kept,
+        "mean": [round(float(m), 6) for m in normaliser.mean],
+        "sd": [round(float(d), 6) for d in normaliser.sd],
     }
 
 
