@@ -40,7 +40,7 @@ class Header:
     series_description: str
     frame_of_reference_uid: str
     patient_id: str
-    position: tuple[float, float, float] | None
+    position: tuple[float, ...] | None
     orientation: tuple[float, ...] | None
     image_type: tuple[str, ...] = ()
 
@@ -214,8 +214,8 @@ def read_ct_series(series_dir: Path) -> CtVolume:
         uids = uids[::-1]
     return CtVolume(
         hu=sitk.GetArrayFromImage(oriented),
-        spacing_mm=tuple(oriented.GetSpacing()[::-1]),  # type: ignore[arg-type]
-        origin_mm=tuple(oriented.GetOrigin()),  # type: ignore[arg-type]
+        spacing_mm=tuple(oriented.GetSpacing()[::-1]),
+        origin_mm=tuple(oriented.GetOrigin()),
         direction=np.array(oriented.GetDirection()).reshape(3, 3),
         sop_instance_uids=uids,
         files=[by_uid[u] for u in uids],
