@@ -169,6 +169,88 @@ def _prepare(cohort, out, config, layout, genes_file, clinical, workers, on_erro
 
 
 @app.command()
+def train(
+    cache: Annotated[Path, typer.Argument(help="A cache written by `rgsynth prepare`.")],
+    run: Annotated[Path, typer.Argument(help="Run folder (checkpoints, stats, samples).")],
+    steps: Annotated[int | None, typer.Option(help="Stop at this total step count.")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue RUN's checkpoint exactly.")] = False,
+    precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast.")] = "fp32",
+    batch_size: Annotated[int, typer.Option(help="Examples per step (per process).")] = 16,
+    lr: Annotated[float, typer.Option(help="Adam learning rate of G and D.")] = 1e-4,
+    base_channels: Annotated[int, typer.Option(help="Channels at full resolution.")] = 32,
+    max_channels: Annotated[int, typer.Option(help="Cap on channels at coarse levels.")] = 256,
+    gene_hidden: Annotated[int, typer.Option(help="Hidden width of the gene mapping.")] = 512,
+    seed: Annotated[int, typer.Option(help="Seed of weights, data order and noise.")] = 0,
+    log_every: Annotated[int, typer.Option(help="Steps between stats lines.")] = 10,
+    sample_every: Annotated[int, typer.Option(help="Steps between sample grids.")] = 200,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 200,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Train the paper's GAN on a cache; `torchrun --nproc_per_node=K` runs it with DDP."""
+    with _errors():
+        from rgsynth.config import ModelConfig, TrainConfig
+
+        if steps is None and minutes is None:
+            raise CliError("give --steps N or --minutes M (or both)")
+        try:
+            config = TrainConfig(
+                model=ModelConfig(
+                    base_channels=base_channels, max_channels=max_channels, gene_hidden=gene_hidden
+                ),
+                batch_size=batch_size,
+                lr=lr,
+                seed=seed,
+                precision=precision,
+                log_every=log_every,
+                sample_every=sample_every,
+                checkpoint_every=checkpoint_every,
+            )
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        _train(cache, run, config, steps, minutes, resume, device)
+
+
+def _train(cache, run, config, steps, minutes, resume, device):
+    from rgsynth.train.distributed import setup, teardown
+    from rgsynth.train.loop import Trainer
+
+    info = setup(device)
+    try:
+        trainer = Trainer(cache, run, config, info, resume=resume)
+        if info.is_main:
+            model = trainer.config.model
+            typer.echo(
+                f"training {model.image_size}² G/D on {len(trainer.dataset)} nodule slices of "
+                f"{len(trainer.data.subject_ids)} subjects, {model.n_genes} genes, "
+                f"{info.world_size} process(es) on {info.device}, from step "
+                f"{trainer.position.step}" + (" (settings from the checkpoint)" if resume else "")
+            )
+        total = steps if steps is not None else trainer.position.step + 10**6
+        with _progress("training", total) as advance:
+            on_step = (lambda step, terms: advance(f"step {step}")) if info.is_main else None
+            summary = trainer.run(steps, minutes, on_step=on_step)
+        if info.is_main:
+            _echo_training_summary(summary, run)
+    finally:
+        teardown(info)
+
+
+def _echo_training_summary(summary: dict, run: Path) -> None:
+    last = summary["history"][-1] if summary["history"] else {}
+    losses = (
+        f"D {last['D/total']:.3f}, G {last['G/total']:.3f}, background L1 "
+        f"{last['G/background_l1']:.4f}; "
+        if last
+        else ""
+    )
+    typer.echo(
+        f"stopped at step {summary['steps']} after {summary['seconds']:.0f} s; {losses}"
+        f"samples: {run / 'samples' / 'latest.png'}"
+    )
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(
         "rgsynth-demo"
@@ -254,8 +336,11 @@ def _progress(description: str, total: int) -> Iterator[Callable[[str], None]]:
 def _errors() -> Iterator[None]:
     """Expected failures become one line on stderr and exit code 2."""
     from rgsynth.cohort.source import InputError
+    from rgsynth.data import CacheError
     from rgsynth.fsutil import OutputExistsError
     from rgsynth.prepare.cache import CacheMismatchError
+    from rgsynth.train.checkpoint import CheckpointError
+    from rgsynth.train.loop import RunExistsError, TrainingDiverged
 
     try:
         yield
@@ -265,6 +350,10 @@ def _errors() -> Iterator[None]:
         FileNotFoundError,
         InputError,
         CacheMismatchError,
+        CacheError,
+        CheckpointError,
+        RunExistsError,
+        TrainingDiverged,
     ) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

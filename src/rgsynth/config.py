@@ -212,3 +212,118 @@ class PrepareConfig:
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_dict())
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Widths and sizes of the paper's generator and discriminators (DESIGN.md §2).
+
+    Attributes:
+        image_size: edge of the square slices in pixels (the cache's ``size``: 64 or 128).
+        n_genes: length of the gene vector (the cache's kept genes; 5172 on the real data).
+        base_channels: channels at full resolution; each halving of the resolution doubles
+            them, up to ``max_channels``.
+        max_channels: cap on channels at the coarse levels.
+        bottleneck_size: edge of the coarsest feature map (8 in the prototype).
+        gene_hidden: width of the gene mapping network's hidden layer (prototype: 512).
+        gene_code: length of φ(g) (paper: 128).
+        noise_dim: length of the noise vector n (prototype: 10).
+    """
+
+    image_size: int = 64
+    n_genes: int = 500
+    base_channels: int = 32
+    max_channels: int = 256
+    bottleneck_size: int = 8
+    gene_hidden: int = 512
+    gene_code: int = 128
+    noise_dim: int = 10
+
+    def __post_init__(self) -> None:
+        size, bottom = self.image_size, self.bottleneck_size
+        if size < bottom or size % bottom or (size // bottom) & (size // bottom - 1):
+            raise ValueError(
+                f"image_size ({size}) must be bottleneck_size ({bottom}) times a power of two"
+            )
+        if self.n_genes < 1 or self.base_channels < 1 or self.gene_code < 1:
+            raise ValueError("n_genes, base_channels and gene_code must be positive")
+
+    @property
+    def resolutions(self) -> list[int]:
+        """Feature-map edges from the bottleneck up to the image, e.g. [8, 16, 32, 64]."""
+        sizes = [self.bottleneck_size]
+        while sizes[-1] < self.image_size:
+            sizes.append(sizes[-1] * 2)
+        return sizes
+
+    def channels(self, resolution: int) -> int:
+        return min(self.base_channels * self.image_size // resolution, self.max_channels)
+
+    @property
+    def style_dim(self) -> int:
+        return self.gene_code + self.noise_dim
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``rgsynth train`` (defaults: the authors' prototype, DESIGN.md §2).
+
+    Attributes:
+        model: network sizes.
+        batch_size: examples per step (per process under torchrun).
+        lr: Adam learning rate for G and D; betas: Adam betas.
+        weight_i, weight_is, weight_isg: weights of the D_I, D_IS and D_ISG terms, in the
+            discriminator's and the generator's loss alike.
+        weight_background: λ, the eroded-background L1 weight.
+        erosion_px: edge of the square that erodes the generated background region.
+        ema_decay: decay of the generator's exponential moving average.
+        seed: seed of initialisation, data order and noise.
+        precision: ``fp32`` or ``bf16`` (CPU/GPU autocast).
+        log_every, sample_every, checkpoint_every: in steps.
+        n_samples: columns of the sample grid.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    batch_size: int = 16
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_i: float = 8.0
+    weight_is: float = 1.0
+    weight_isg: float = 10.0
+    weight_background: float = 100.0
+    erosion_px: int = 5
+    ema_decay: float = 0.999
+    seed: int = 0
+    precision: str = "fp32"
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 200
+    n_samples: int = 8
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.batch_size < 2:
+            raise ValueError("batch_size must be >= 2 (batch norm and mismatched pairs)")
+        if self.erosion_px < 1 or self.erosion_px % 2 == 0:
+            raise ValueError(f"erosion_px must be an odd number >= 1, got {self.erosion_px}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        model = ModelConfig(**values.pop("model", {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(model=model, **values)
+
+    def fingerprint(self) -> str:
+        return fingerprint(self.to_dict())

@@ -1,0 +1,135 @@
+"""Training data from a sealed ``prepare`` cache, and nothing else.
+
+Each example is one nodule slice of a subject with genes, with everything the paper's
+losses need: the real image x and mask m, the subject's genes g, a background slice b
+for the generator, a mismatched mask m̄ and mismatched genes ḡ from other subjects.
+The random choices of an example depend only on (seed, epoch, index), so data order and
+content survive a resume and do not depend on the number of processes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rgsynth.prepare.cache import Cache
+from rgsynth.prepare.run import GENES_FILENAME
+
+
+class CacheError(ValueError):
+    """The cache is missing, incomplete or unusable for training."""
+
+
+@dataclass
+class CacheSplit:
+    """One split of a cache in memory.
+
+    Attributes:
+        nodule_image, nodule_mask: (N, H, W) float32 in [-1, 1] and {0, 1}.
+        nodule_subject: (N,) index into ``subject_ids`` of each nodule slice.
+        background_image: (M, H, W) float32, from every subject of the split.
+        genes: (S, G) float32 standardised expression, row per entry of ``subject_ids``.
+        subject_ids: subjects with genes and nodule slices in this split.
+        gene_names: the G gene names.
+        fingerprint: identity of the cache (settings and inputs).
+    """
+
+    nodule_image: np.ndarray
+    nodule_mask: np.ndarray
+    nodule_subject: np.ndarray
+    background_image: np.ndarray
+    genes: np.ndarray
+    subject_ids: list[str]
+    gene_names: list[str]
+    fingerprint: str
+
+    @property
+    def image_size(self) -> int:
+        return int(self.nodule_image.shape[-1])
+
+
+def cache_fingerprint(manifest: dict) -> str:
+    return f"{manifest['settings_fingerprint']}-{manifest['inputs_fingerprint']}"
+
+
+def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
+    """Read one split of the cache at ``cache_root`` into memory.
+
+    Raises:
+        CacheError: no complete cache there, or fewer than two subjects with genes.
+    """
+    cache = Cache(cache_root)
+    if not cache.is_complete:
+        raise CacheError(f"{cache_root}: not a complete rgsynth cache; run `rgsynth prepare` first")
+    manifest = cache.manifest()
+    with np.load(Path(cache_root) / GENES_FILENAME) as stored:
+        gene_ids, gene_values = [str(s) for s in stored["subject_ids"]], stored["values"]
+        gene_names = [str(g) for g in stored["gene_names"]]
+    members = [s for s in manifest["subjects"] if s["split"] == split]
+    row_of = {sid: n for n, sid in enumerate(gene_ids)}
+    paired = [s["subject_id"] for s in members if s["subject_id"] in row_of]
+    images, masks, owners, backgrounds = [], [], [], []
+    for subject in members:
+        shard = cache.load_shard(subject["subject_id"])
+        backgrounds.append(shard["background_image"])
+        if subject["subject_id"] in row_of:
+            images.append(shard["nodule_image"])
+            masks.append(shard["nodule_mask"])
+            owners.append(np.full(len(shard["nodule_image"]), paired.index(subject["subject_id"])))
+    if len(paired) < 2:
+        raise CacheError(
+            f"{cache_root}: the {split} split has {len(paired)} subjects with genes and nodule "
+            "slices; at least 2 are needed (mismatched genes come from another subject)"
+        )
+    return CacheSplit(
+        nodule_image=np.concatenate(images).astype(np.float32),
+        nodule_mask=np.concatenate(masks).astype(np.float32),
+        nodule_subject=np.concatenate(owners),
+        background_image=np.concatenate(backgrounds).astype(np.float32),
+        genes=gene_values[[row_of[s] for s in paired]].astype(np.float32),
+        subject_ids=paired,
+        gene_names=gene_names,
+        fingerprint=cache_fingerprint(manifest),
+    )
+
+
+class NoduleDataset(torch.utils.data.Dataset):
+    """Examples over a :class:`CacheSplit`; call :meth:`set_epoch` each epoch."""
+
+    def __init__(self, data: CacheSplit, seed: int = 0) -> None:
+        self.data, self.seed, self.epoch = data, seed, 0
+        self._slices_of = [
+            np.flatnonzero(data.nodule_subject == s) for s in range(len(data.subject_ids))
+        ]
+
+    def __len__(self) -> int:
+        return len(self.data.nodule_image)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        data = self.data
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        subject = int(data.nodule_subject[index])
+        other = int(rng.integers(len(data.subject_ids) - 1))
+        other += other >= subject  # any subject but this one
+        wrong_slice = int(rng.choice(self._slices_of[other]))
+        other_genes = int(rng.integers(len(data.subject_ids) - 1))
+        other_genes += other_genes >= subject
+        background = int(rng.integers(len(data.background_image)))
+        return {
+            "image": torch.from_numpy(data.nodule_image[index][None]),
+            "mask": torch.from_numpy(data.nodule_mask[index][None]),
+            "genes": torch.from_numpy(data.genes[subject]),
+            "background": torch.from_numpy(data.background_image[background][None]),
+            "wrong_mask": torch.from_numpy(data.nodule_mask[wrong_slice][None]),
+            "wrong_genes": torch.from_numpy(data.genes[other_genes]),
+        }
+
+
+def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}

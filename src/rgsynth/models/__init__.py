@@ -1,0 +1,1 @@
+"""The paper's networks: generator with fusion blocks, and the three discriminators."""

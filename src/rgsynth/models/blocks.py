@@ -1,0 +1,111 @@
+"""Building blocks: conv layers, AdaIN, and the paper's fusion block (§2.1)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+LEAK = 0.2  # LeakyReLU slope of the prototype
+
+
+def assert_shape(tensor: torch.Tensor, shape: tuple[int | None, ...], name: str) -> None:
+    """Fail early with the name and both shapes when a tensor is not ``shape`` (None = any)."""
+    if tensor.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(tensor.shape, shape, strict=True)
+    ):
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(tensor.shape)}")
+
+
+def conv_bn_act(in_channels: int, out_channels: int, stride: int = 1) -> nn.Sequential:
+    """3×3 conv (stride 1 or 2) + BatchNorm + LeakyReLU(0.2)."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.LeakyReLU(LEAK),
+    )
+
+
+class AdaIN(nn.Module):
+    """Adaptive instance normalisation: instance-normalise, then scale and shift per channel
+    from the style code.
+
+    Shapes: features (B, C, H, W), style (B, S) → (B, C, H, W).
+    """
+
+    def __init__(self, channels: int, style_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        self.channels = channels
+
+    def forward(self, features: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.affine(style).chunk(2, dim=1)  # (B, C) each
+        # 1 + scale: the block starts close to plain instance normalisation.
+        return self.norm(features) * (1 + scale[:, :, None, None]) + shift[:, :, None, None]
+
+
+class FusionBlock(nn.Module):
+    """The paper's fusion block at one resolution.
+
+    synthesis → conv3×3 (C→2C) + BN + LeakyReLU → conv3×3 (2C→2C) + BN → split into a
+    weight map w = (tanh + 1) / 2 ∈ [0, 1] and object features o; output =
+    AdaIN(o ⊙ w, style) + background ⊙ (1 − w). Where w is 0 the background features
+    pass unchanged.
+
+    Shapes: synthesis and background (B, C, H, W), style (B, S) → output (B, C, H, W) and
+    the weight map (B, C, H, W).
+    """
+
+    def __init__(self, channels: int, style_dim: int) -> None:
+        super().__init__()
+        self.encode = nn.Sequential(
+            nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(2 * channels),
+            nn.LeakyReLU(LEAK),
+            nn.Conv2d(2 * channels, 2 * channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(2 * channels),
+        )
+        self.adain = AdaIN(channels, style_dim)
+        self.channels = channels
+
+    def forward(
+        self, synthesis: torch.Tensor, background: torch.Tensor, style: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        assert_shape(background, tuple(synthesis.shape), "fusion background features")
+        gate, objects = self.encode(synthesis).chunk(2, dim=1)  # (B, C, H, W) each
+        weight = (torch.tanh(gate) + 1) / 2
+        fused = self.adain(objects * weight, style) + background * (1 - weight)
+        return fused, weight
+
+
+class Upsample(nn.Sequential):
+    """×2 nearest-neighbour upsampling + conv_bn_act to the next level's channels."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"), conv_bn_act(in_channels, out_channels)
+        )
+
+
+class GeneMapping(nn.Module):
+    """Two fully connected layers: genes (B, G) → φ(g) (B, code)."""
+
+    def __init__(self, n_genes: int, hidden: int, code: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(n_genes, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, code)
+        )
+        self.n_genes = n_genes
+
+    def forward(self, genes: torch.Tensor) -> torch.Tensor:
+        assert_shape(genes, (None, self.n_genes), "genes")
+        return self.layers(genes)
+
+
+def orthogonal_init(module: nn.Module) -> None:
+    """Orthogonal weights for every conv and linear layer (the prototype's choice)."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.orthogonal_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)

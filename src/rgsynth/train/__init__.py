@@ -1,0 +1,1 @@
+"""``rgsynth train``: the loop, checkpoints, distributed set-up, logging and sample grids."""

@@ -1,0 +1,365 @@
+"""The training loop: optimisers, EMA, DDP, checkpoints, statistics and samples.
+
+The GAN maths lives in :class:`rgsynth.losses.XuGANLoss`; this module only runs it.
+Run folder::
+
+    RUN/config.yaml            the training settings (the checkpoint's copy wins on resume)
+    RUN/checkpoints/last.pt    one dict, written atomically (see train/checkpoint.py)
+    RUN/stats.jsonl            every loss term, D outputs on real/fake, step time, images/s
+    RUN/tensorboard/           the same scalars for TensorBoard
+    RUN/samples/step-NNNNNN.png and latest.png   background, synthesis, weight map, mask
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data.distributed import DistributedSampler
+
+from rgsynth.config import TrainConfig
+from rgsynth.data import CacheError, CacheSplit, NoduleDataset, collate, load_split
+from rgsynth.fsutil import atomic_write_text
+from rgsynth.losses import XuGANLoss
+from rgsynth.models.discriminator import Discriminators
+from rgsynth.models.generator import Generator
+from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rgsynth.train.distributed import DistInfo
+from rgsynth.train.samples import save_sample_grid
+from rgsynth.train.stats import StatsWriter
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_PATH = Path("checkpoints") / "last.pt"
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class RunExistsError(FileExistsError):
+    """The run folder already holds a checkpoint and --resume was not given."""
+
+
+@dataclass
+class Position:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+class Trainer:
+    """Builds everything from a cache and a config (or a checkpoint), then :meth:`run`."""
+
+    def __init__(
+        self,
+        cache_root: Path,
+        run_dir: Path,
+        config: TrainConfig,
+        dist_info: DistInfo | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.run_dir, self.dist = Path(run_dir), dist_info or DistInfo()
+        self.data = load_split(cache_root, "train")
+        state = self._checkpoint_state(resume)
+        if state is not None:
+            config = TrainConfig.from_dict(state["config"])  # the checkpoint's config wins
+            if state["cache_fingerprint"] != self.data.fingerprint:
+                raise CheckpointError(
+                    f"{self.run_dir / CHECKPOINT_PATH}: made from another cache "
+                    f"({state['cache_fingerprint']}, this one is {self.data.fingerprint})"
+                )
+        self.config = self._fit_to_data(config)
+        self.device = self.dist.device
+        self._build(state)
+        self.sample_batch = self._sample_batch(cache_root)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(
+                self.run_dir / "config.yaml", yaml.safe_dump(self.config.to_dict(), sort_keys=False)
+            )
+
+    def _checkpoint_state(self, resume: bool) -> dict[str, Any] | None:
+        path = self.run_dir / CHECKPOINT_PATH
+        if not resume:
+            if path.exists():
+                raise RunExistsError(
+                    f"{self.run_dir}: already holds a checkpoint; pass --resume to continue it, "
+                    "or choose another folder"
+                )
+            return None
+        return load_checkpoint(path)
+
+    def _fit_to_data(self, config: TrainConfig) -> TrainConfig:
+        """The model's image size and gene count come from the cache."""
+        model = dataclasses.replace(
+            config.model, image_size=self.data.image_size, n_genes=self.data.genes.shape[1]
+        )
+        return dataclasses.replace(config, model=model)
+
+    def _build(self, state: dict[str, Any] | None) -> None:
+        config = self.config
+        torch.manual_seed(config.seed)  # identical initial weights on every rank
+        self.generator = Generator(config.model).to(self.device)
+        self.discriminators = Discriminators(config.model).to(self.device)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        adam = dict(lr=config.lr, betas=config.betas)
+        self.optimizer_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.optimizer_d = torch.optim.Adam(self.discriminators.parameters(), **adam)
+        self.loss = XuGANLoss.from_config(config)
+        self.position = Position()
+        torch.manual_seed(config.seed * 1000 + self.dist.rank + 1)  # noise differs per rank
+        if state is not None:
+            self._restore(state)
+        self.g_train: torch.nn.Module = self.generator
+        self.d_train: torch.nn.Module = self.discriminators
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
+            self.d_train = DistributedDataParallel(self.discriminators, device_ids=ids)
+        self.dataset = NoduleDataset(self.data, seed=config.seed)
+        self.sampler = DistributedSampler(
+            self.dataset,
+            num_replicas=self.dist.world_size,
+            rank=self.dist.rank,
+            shuffle=True,
+            seed=config.seed,
+            drop_last=True,
+        )
+        self.batches_per_epoch = len(self.sampler) // config.batch_size
+        if self.batches_per_epoch == 0:
+            raise CacheError(
+                f"{len(self.dataset)} training slices are fewer than batch_size "
+                f"{config.batch_size} × {self.dist.world_size} processes"
+            )
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
+        self.discriminators.load_state_dict(state["discriminators"])
+        self.optimizer_g.load_state_dict(state["optimizer_g"])
+        self.optimizer_d.load_state_dict(state["optimizer_d"])
+        self.position = Position(state["step"], state["epoch"], state["batch_in_epoch"])
+        if self.dist.is_main:
+            torch.set_rng_state(state["rng"]["torch"])
+        else:  # only rank 0's state is saved; the others restart from a fresh, distinct seed
+            torch.manual_seed(self.config.seed * 1000 + state["step"] * 97 + self.dist.rank + 1)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "cache_fingerprint": self.data.fingerprint,
+            "step": self.position.step,
+            "epoch": self.position.epoch,
+            "batch_in_epoch": self.position.batch_in_epoch,
+            "generator": self.generator.state_dict(),
+            "generator_ema": self.generator_ema.state_dict(),
+            "discriminators": self.discriminators.state_dict(),
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict(),
+            "rng": {"torch": torch.get_rng_state()},
+        }
+
+    def batches(self):
+        """Yield batches from the saved position on, epoch after epoch."""
+        while True:
+            epoch = self.position.epoch
+            self.sampler.set_epoch(epoch)
+            self.dataset.set_epoch(epoch)
+            indices = list(self.sampler)
+            size = self.config.batch_size
+            for k in range(self.position.batch_in_epoch, self.batches_per_epoch):
+                items = [self.dataset[i] for i in indices[k * size : (k + 1) * size]]
+                self.position.batch_in_epoch = k + 1
+                yield {key: value.to(self.device) for key, value in collate(items).items()}
+            self.position.epoch, self.position.batch_in_epoch = epoch + 1, 0
+
+    def _autocast(self):
+        return torch.autocast(
+            device_type=self.device.type,
+            dtype=torch.bfloat16,
+            enabled=self.config.precision == "bf16",
+        )
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One D update then one G update (least squares), then the EMA of G."""
+        noise = torch.randn(len(batch["genes"]), self.config.model.noise_dim).to(self.device)
+        with self._autocast():
+            fake = self.g_train(batch["background"], batch["genes"], noise)
+            scores = self.d_train(
+                fake.image.detach(),
+                fake.mask.detach(),
+                batch["genes"],
+                batch["image"],
+                batch["mask"],
+                batch["wrong_mask"],
+                batch["wrong_genes"],
+            )
+        d_loss, d_terms = self.loss.discriminator(scores)
+        self._check_finite(d_loss, "discriminator")
+        self.optimizer_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizer_d.step()
+        self.discriminators.requires_grad_(False)  # G's step only needs gradients through D
+        with self._autocast():
+            fake_scores = self.discriminators(fake.image, fake.mask, batch["genes"])
+        g_loss, g_terms = self.loss.generator(
+            fake_scores, fake.image, fake.mask, batch["background"]
+        )
+        self.discriminators.requires_grad_(True)
+        self._check_finite(g_loss, "generator")
+        self.optimizer_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizer_g.step()
+        self._update_ema()
+        self.position.step += 1
+        return d_terms | g_terms
+
+    def _check_finite(self, loss: torch.Tensor, which: str) -> None:
+        if not math.isfinite(float(loss.detach())):
+            raise TrainingDiverged(
+                f"step {self.position.step + 1}: the {which} loss is {float(loss)}; training "
+                f"stopped, the last good checkpoint ({self.run_dir / CHECKPOINT_PATH}) is kept"
+            )
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay
+        for ema, live in zip(
+            self.generator_ema.parameters(), self.generator.parameters(), strict=True
+        ):
+            ema.lerp_(live, 1.0 - decay)
+        for ema, live in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            ema.copy_(live)
+
+    def _sample_batch(self, cache_root: Path) -> dict[str, torch.Tensor]:
+        """A fixed batch for sample grids: validation subjects when there are two or more."""
+        try:
+            data = load_split(cache_root, "val")
+        except CacheError:
+            data = self.data
+        return _fixed_examples(data, self.config.n_samples, self.config.seed)
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        batch = self.sample_batch
+        noise = torch.randn(
+            len(batch["genes"]),
+            self.config.model.noise_dim,
+            generator=torch.Generator().manual_seed(7),
+        )
+        out = self.generator_ema(
+            batch["background"].to(self.device),
+            batch["genes"].to(self.device),
+            noise.to(self.device),
+        )
+        folder = self.run_dir / "samples"
+        path = save_sample_grid(
+            folder / f"step-{self.position.step:06d}.png",
+            batch["background"][:, 0].numpy(),
+            out.image[:, 0].float().cpu().numpy(),
+            out.weight_map[:, 0].float().cpu().numpy(),
+            out.mask[:, 0].float().cpu().numpy(),
+            batch["image"][:, 0].numpy(),
+            f"G_ema, step {self.position.step}: one subject's genes per column",
+        )
+        (folder / "latest.png").write_bytes(path.read_bytes())
+        return path
+
+    def save_checkpoint(self) -> None:
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / CHECKPOINT_PATH, self.checkpoint_state())
+
+    def run(
+        self,
+        max_steps: int | None,
+        max_minutes: float | None,
+        on_step: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Train until ``max_steps`` (total, counting resumed ones) or ``max_minutes`` of
+        this call, whichever comes first; checkpoint and sample at the end."""
+        config, start = self.config, time.perf_counter()
+        writer = (
+            StatsWriter(self.run_dir, self.position.step or None) if self.dist.is_main else None
+        )
+        window: dict[str, list[float]] = defaultdict(list)
+        last_log, history = time.perf_counter(), []
+        batches = self.batches()
+        try:
+            # Stop before drawing a batch: the saved position must be the next one to use.
+            while not self._should_stop(max_steps, max_minutes, start):
+                terms = self.train_step(next(batches))
+                for key, value in terms.items():
+                    window[key].append(value)
+                step = self.position.step
+                if step % config.log_every == 0:
+                    row = self._log_row(window, time.perf_counter() - last_log)
+                    history.append({"step": step, **row})
+                    if writer:
+                        writer.write(step, row)
+                    window, last_log = defaultdict(list), time.perf_counter()
+                if on_step:
+                    on_step(step, terms)
+                if step % config.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if step % config.sample_every == 0 and self.dist.is_main:
+                    self.save_samples()
+        finally:
+            if writer:
+                writer.close()
+        self.save_checkpoint()
+        if self.dist.is_main:
+            self.save_samples()
+        return {
+            "steps": self.position.step,
+            "seconds": time.perf_counter() - start,
+            "history": history,
+        }
+
+    def _should_stop(self, max_steps: int | None, max_minutes: float | None, start: float) -> bool:
+        stop = max_steps is not None and self.position.step >= max_steps
+        if max_minutes is not None and time.perf_counter() - start >= 60 * max_minutes:
+            stop = True
+        if self.dist.enabled:  # every rank stops at the same step
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+    def _log_row(self, window: dict[str, list[float]], seconds: float) -> dict[str, float]:
+        n_steps = len(next(iter(window.values())))
+        step_time = seconds / n_steps
+        row = {key: float(np.mean(values)) for key, values in window.items()}
+        row["time/step_s"] = step_time
+        row["time/images_per_s"] = self.config.batch_size * self.dist.world_size / step_time
+        row["epoch"] = self.position.epoch
+        return row
+
+
+def _fixed_examples(data: CacheSplit, n: int, seed: int) -> dict[str, torch.Tensor]:
+    """One nodule slice per subject (its middle one) for up to ``n`` subjects, each with a
+    background drawn once; the same every time the run is sampled."""
+    rng = np.random.default_rng([seed, 2024])
+    rows = []
+    for subject in range(min(n, len(data.subject_ids))):
+        slices = np.flatnonzero(data.nodule_subject == subject)
+        rows.append(int(slices[np.argmax(data.nodule_mask[slices].sum(axis=(1, 2)))]))
+    backgrounds = rng.choice(len(data.background_image), size=len(rows), replace=False)
+    return {
+        "image": torch.from_numpy(data.nodule_image[rows][:, None]),
+        "genes": torch.from_numpy(data.genes[data.nodule_subject[rows]]),
+        "background": torch.from_numpy(data.background_image[backgrounds][:, None]),
+    }

@@ -1,0 +1,54 @@
+"""Sample grids like the paper's Fig. 2: background, synthesis, weight map, mask."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from rgsynth.fsutil import atomic_write_bytes
+
+ROWS = ("background", "synthesis", "weight map", "mask", "real nodule (genes' owner)")
+
+
+def save_sample_grid(
+    path: Path,
+    background: np.ndarray,
+    synthesis: np.ndarray,
+    weight_map: np.ndarray,
+    mask: np.ndarray,
+    real: np.ndarray,
+    title: str,
+) -> Path:
+    """Write a PNG with one column per example. Arrays are (N, H, W): images in [-1, 1]
+    (lung window shown), weight map and mask in [0, 1]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(background)
+    fig, axes = plt.subplots(len(ROWS), n, figsize=(1.3 * n, 1.35 * len(ROWS)), squeeze=False)
+    rows = (background, synthesis, weight_map, mask, real)
+    for r, (label, images) in enumerate(zip(ROWS, rows, strict=True)):
+        image_like = label in ("background", "synthesis", "real nodule (genes' owner)")
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(
+                images[c],
+                cmap="gray",
+                vmin=-1.0 if image_like else 0.0,
+                vmax=0.53 if image_like else 1.0,  # lung window in [-1, 1] units
+                interpolation="nearest",
+            )
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(label, fontsize=7)
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
