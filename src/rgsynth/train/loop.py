@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -229,10 +230,11 @@ class Trainer:
         return d_terms | g_terms
 
     def _check_finite(self, loss: torch.Tensor, which: str) -> None:
-        if not math.isfinite(float(loss.detach())):
+        value = float(loss.detach())
+        if not math.isfinite(value):
             raise TrainingDiverged(
-                f"step {self.position.step + 1}: the {which} loss is {float(loss)}; training "
-                f"stopped, the last good checkpoint ({self.run_dir / CHECKPOINT_PATH}) is kept"
+                f"step {self.position.step + 1}: the {which} loss is {value}; training stopped, "
+                f"the last good checkpoint ({self.run_dir / CHECKPOINT_PATH}) is kept"
             )
 
     @torch.no_grad()
@@ -323,11 +325,31 @@ class Trainer:
         self.save_checkpoint()
         if self.dist.is_main:
             self.save_samples()
-        return {
+        summary = {
             "steps": self.position.step,
             "seconds": time.perf_counter() - start,
             "history": history,
         }
+        if self.dist.enabled:
+            summary["rank_checksums"] = self._check_ranks_agree()
+        return summary
+
+    def _check_ranks_agree(self) -> list[float]:
+        """Every rank's weight checksum; DDP must keep them equal. Written to ranks.json."""
+        total = sum(float(p.detach().double().abs().sum()) for p in self.generator.parameters())
+        total += sum(
+            float(p.detach().double().abs().sum()) for p in self.discriminators.parameters()
+        )
+        checksums: list[Any] = [None] * self.dist.world_size
+        dist.all_gather_object(checksums, total)
+        if self.dist.is_main:
+            atomic_write_text(
+                self.run_dir / "ranks.json",
+                json.dumps({"step": self.position.step, "weight_checksums": checksums}) + "\n",
+            )
+            if len(set(checksums)) > 1:
+                log.warning("DDP ranks disagree on the weights: %s", checksums)
+        return checksums
 
     def _should_stop(self, max_steps: int | None, max_minutes: float | None, start: float) -> bool:
         stop = max_steps is not None and self.position.step >= max_steps
