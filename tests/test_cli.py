@@ -70,7 +70,7 @@ def test_view_of_a_non_cohort(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_runs_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--subjects", "3", "--workers", "2"]
+    args = ["demo", "--out", str(out), "--subjects", "4", "--workers", "2", "--train-steps", "2"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert (out / "qc_montage.png").exists() and (out / "cohort" / "ground_truth.json").exists()
@@ -79,3 +79,15 @@ def test_demo_runs_and_resumes(tmp_path: Path) -> None:
     second = runner.invoke(app, args)
     assert second.exit_code == 0 and "up to date, skipped" in second.output
     assert "cache" in second.output and "is up to date" in second.output
+    assert (out / "run" / "samples" / "latest.png").exists()
+    assert "training" in second.output and second.output.count("up to date") == 3
+
+
+def test_train_errors_are_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", str(tmp_path / "cache"), str(tmp_path / "run")])
+    assert result.exit_code == 2 and "give --steps N or --minutes M" in result.stderr
+    result = runner.invoke(app, ["train", str(tmp_path), str(tmp_path / "run"), "--steps", "1"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path}: not a complete rgsynth cache; run `rgsynth prepare` first"
+    )

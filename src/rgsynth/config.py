@@ -276,7 +276,8 @@ class TrainConfig:
             discriminator's and the generator's loss alike.
         weight_background: λ, the eroded-background L1 weight.
         erosion_px: edge of the square that erodes the generated background region.
-        ema_decay: decay of the generator's exponential moving average.
+        ema_decay: decay of the generator's exponential moving average (after a warm-up
+            where the decay is (1 + step) / (10 + step), whichever is smaller).
         seed: seed of initialisation, data order and noise.
         precision: ``fp32`` or ``bf16`` (CPU/GPU autocast).
         log_every, sample_every, checkpoint_every: in steps.

@@ -239,7 +239,10 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = self.config.ema_decay
+        # Warm-up (as TensorFlow's EMA with num_updates): early on the average follows G
+        # closely instead of staying mostly the random initialisation for ~1/(1 - decay) steps.
+        step = self.position.step
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
         for ema, live in zip(
             self.generator_ema.parameters(), self.generator.parameters(), strict=True
         ):
