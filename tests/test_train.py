@@ -63,6 +63,7 @@ def test_run_writes_its_files(train_cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert (run / "samples" / "step-000002.png").read_bytes()[:4] == b"\x89PNG"
     assert (run / "samples" / "latest.png").exists()
+    assert (run / "losses.png").read_bytes()[:4] == b"\x89PNG"
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert "weight_background: 100.0" in (run / "config.yaml").read_text()
     rows = read_stats(run)

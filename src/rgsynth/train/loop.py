@@ -40,7 +40,7 @@ from rgsynth.models.generator import Generator
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rgsynth.train.distributed import DistInfo
 from rgsynth.train.samples import save_sample_grid
-from rgsynth.train.stats import StatsWriter
+from rgsynth.train.stats import StatsWriter, save_loss_plot
 
 log = logging.getLogger(__name__)
 
@@ -328,6 +328,7 @@ class Trainer:
         self.save_checkpoint()
         if self.dist.is_main:
             self.save_samples()
+            save_loss_plot(self.run_dir)
         summary = {
             "steps": self.position.step,
             "seconds": time.perf_counter() - start,

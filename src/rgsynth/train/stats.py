@@ -41,3 +41,43 @@ class StatsWriter:
 def read_stats(run_dir: Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "stats.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+LOSS_PANELS = (
+    ("discriminator", ("D/I", "D/IS", "D/ISG")),
+    ("generator (adversarial)", ("G/I", "G/IS", "G/ISG")),
+    ("eroded-background L1", ("G/background_l1",)),
+    ("D outputs", ("D_out/i_real", "D_out/i_fake", "D_out/isg_real", "D_out/isg_wrong_genes")),
+)
+
+
+def save_loss_plot(run_dir: Path) -> Path | None:
+    """RUN/losses.png: every loss term and a few D outputs against the step."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from rgsynth.fsutil import atomic_write_bytes
+
+    rows = read_stats(run_dir)
+    if len(rows) < 2:
+        return None
+    steps = [row["step"] for row in rows]
+    fig, axes = plt.subplots(1, len(LOSS_PANELS), figsize=(4.2 * len(LOSS_PANELS), 3.2))
+    for ax, (title, keys) in zip(axes, LOSS_PANELS, strict=True):
+        for key in keys:
+            ax.plot(steps, [row[key] for row in rows], label=key, linewidth=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.legend(fontsize=7)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    path = Path(run_dir) / "losses.png"
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
