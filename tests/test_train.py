@@ -38,12 +38,16 @@ def train_cache(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return out
 
 
-def test_resume_continues_exactly(train_cache: Path, tmp_path: Path) -> None:
-    straight = Trainer(train_cache, tmp_path / "straight", TINY)
+@pytest.mark.parametrize("architecture", ["xu", "mcgan"])
+def test_resume_continues_exactly(train_cache: Path, tmp_path: Path, architecture: str) -> None:
+    model = ModelConfig(**{**TINY_MODEL.__dict__, "architecture": architecture})
+    config = TrainConfig(**{**TINY.__dict__, "model": model})
+    straight = Trainer(train_cache, tmp_path / "straight", config)
     steps = straight.batches_per_epoch + 2  # the run crosses an epoch boundary
     straight.run(max_steps=steps, max_minutes=None)
-    Trainer(train_cache, tmp_path / "split", TINY).run(max_steps=3, max_minutes=None)
-    resumed = Trainer(train_cache, tmp_path / "split", TINY, resume=True)
+    Trainer(train_cache, tmp_path / "split", config).run(max_steps=3, max_minutes=None)
+    resumed = Trainer(train_cache, tmp_path / "split", TINY, resume=True)  # config from file
+    assert resumed.config.model.architecture == architecture
     assert resumed.position.step == 3
     resumed.run(max_steps=steps, max_minutes=None)
     a, b = read_stats(tmp_path / "straight"), read_stats(tmp_path / "split")

@@ -176,9 +176,14 @@ def train(
     steps: Annotated[int | None, typer.Option(help="Stop at this total step count.")] = None,
     minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue RUN's checkpoint exactly.")] = False,
+    model: Annotated[
+        str, typer.Option(help="xu (the paper's GAN) or mcgan (the MC-GAN baseline).")
+    ] = "xu",
     precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast.")] = "fp32",
-    batch_size: Annotated[int, typer.Option(help="Examples per step (per process).")] = 16,
-    lr: Annotated[float, typer.Option(help="Adam learning rate of G and D.")] = 1e-4,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Examples per step per process [model's: 16 / 32].")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam lr of G and D [1e-4 / 2e-4].")] = None,
     base_channels: Annotated[int, typer.Option(help="Channels at full resolution.")] = 32,
     max_channels: Annotated[int, typer.Option(help="Cap on channels at coarse levels.")] = 256,
     gene_hidden: Annotated[int, typer.Option(help="Hidden width of the gene mapping.")] = 512,
@@ -190,22 +195,26 @@ def train(
 ) -> None:
     """Train the paper's GAN on a cache; `torchrun --nproc_per_node=K` runs it with DDP."""
     with _errors():
-        from rgsynth.config import ModelConfig, TrainConfig
+        from rgsynth.config import ModelConfig, TrainConfig, train_defaults
 
         if steps is None and minutes is None:
             raise CliError("give --steps N or --minutes M (or both)")
         try:
+            explicit = {"batch_size": batch_size, "lr": lr}
+            settings = train_defaults(model) | {k: v for k, v in explicit.items() if v is not None}
             config = TrainConfig(
                 model=ModelConfig(
-                    base_channels=base_channels, max_channels=max_channels, gene_hidden=gene_hidden
+                    architecture=model,
+                    base_channels=base_channels,
+                    max_channels=max_channels,
+                    gene_hidden=gene_hidden,
                 ),
-                batch_size=batch_size,
-                lr=lr,
                 seed=seed,
                 precision=precision,
                 log_every=log_every,
                 sample_every=sample_every,
                 checkpoint_every=checkpoint_every,
+                **settings,
             )
         except ValueError as error:
             raise CliError(str(error)) from None
@@ -222,7 +231,8 @@ def _train(cache, run, config, steps, minutes, resume, device):
         if info.is_main:
             model = trainer.config.model
             typer.echo(
-                f"training {model.image_size}² G/D on {len(trainer.dataset)} nodule slices of "
+                f"training {model.architecture} {model.image_size}² on {len(trainer.dataset)} "
+                f"nodule slices of "
                 f"{len(trainer.data.subject_ids)} subjects, {model.n_genes} genes, "
                 f"{info.world_size} process(es) on {info.device}, from step "
                 f"{trainer.position.step}" + (" (settings from the checkpoint)" if resume else "")

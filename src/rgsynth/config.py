@@ -214,6 +214,9 @@ class PrepareConfig:
         return fingerprint(self.to_dict())
 
 
+ARCHITECTURES = ("xu", "mcgan")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Widths and sizes of the paper's generator and discriminators (DESIGN.md §2).
@@ -228,8 +231,11 @@ class ModelConfig:
         gene_hidden: width of the gene mapping network's hidden layer (prototype: 512).
         gene_code: length of φ(g) (paper: 128).
         noise_dim: length of the noise vector n (prototype: 10).
+        architecture: ``xu`` (the paper's fusion-block GAN) or ``mcgan`` (the MC-GAN
+            baseline of Park et al., BMVC 2018, with genes in place of text).
     """
 
+    architecture: str = "xu"
     image_size: int = 64
     n_genes: int = 500
     base_channels: int = 32
@@ -240,6 +246,10 @@ class ModelConfig:
     noise_dim: int = 10
 
     def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
+            )
         size, bottom = self.image_size, self.bottleneck_size
         if size < bottom or size % bottom or (size // bottom) & (size // bottom - 1):
             raise ValueError(
@@ -275,6 +285,7 @@ class TrainConfig:
         weight_i, weight_is, weight_isg: weights of the D_I, D_IS and D_ISG terms, in the
             discriminator's and the generator's loss alike.
         weight_background: λ, the eroded-background L1 weight.
+        weight_kl: weight of the conditioning-augmentation KL term (MC-GAN only).
         erosion_px: edge of the square that erodes the generated background region.
         ema_decay: decay of the generator's exponential moving average (after a warm-up
             where the decay is (1 + step) / (10 + step), whichever is smaller).
@@ -292,6 +303,7 @@ class TrainConfig:
     weight_is: float = 1.0
     weight_isg: float = 10.0
     weight_background: float = 100.0
+    weight_kl: float = 0.0
     erosion_px: int = 5
     ema_decay: float = 0.999
     seed: int = 0
@@ -328,3 +340,21 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_dict())
+
+
+def train_defaults(architecture: str) -> dict[str, Any]:
+    """Each model's own published training settings (DESIGN.md §2): the paper's prototype
+    for ``xu``; MC-GAN's least-squares head weights, reconstruction 15, KL 2, lr 2e-4 and
+    batch 32 for ``mcgan``. Explicit settings override these."""
+    if architecture == "mcgan":
+        return dict(
+            lr=2e-4,
+            batch_size=32,
+            weight_i=1.0,
+            weight_is=1.0,
+            weight_isg=1.0,
+            weight_background=15.0,
+            weight_kl=2.0,
+            erosion_px=1,
+        )
+    return {}

@@ -1,4 +1,5 @@
-"""The least-squares GAN terms of Xu et al. and the eroded-background L1, as one object.
+"""The least-squares GAN terms of Xu et al. and the eroded-background L1, as one object
+(MC-GAN uses the same terms with its own weights, no erosion, and a KL term).
 
 With real image x, matched mask m and genes g, mismatched m̄ and ḡ, and G(b, g, n) = (Gx, Gm):
 
@@ -45,6 +46,7 @@ class XuGANLoss:
     weight_isg: float = 10.0
     weight_background: float = 100.0
     erosion_px: int = 5
+    weight_kl: float = 0.0
 
     @classmethod
     def from_config(cls, config: TrainConfig) -> XuGANLoss:
@@ -54,6 +56,7 @@ class XuGANLoss:
             config.weight_isg,
             config.weight_background,
             config.erosion_px,
+            config.weight_kl,
         )
 
     def discriminator(
@@ -80,8 +83,10 @@ class XuGANLoss:
         fake_image: torch.Tensor,
         fake_mask: torch.Tensor,
         background: torch.Tensor,
+        kl: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Total G loss: the three adversarial terms and λ × the eroded-background L1."""
+        """Total G loss: the three adversarial terms, λ × the eroded-background L1 and, for
+        a variational gene code, ``weight_kl`` × its KL term."""
         s = {k: v.float() for k, v in fake_scores.items()}
         g_i, g_is, g_isg = _ls(s["i_fake"], 1), _ls(s["is_fake"], 1), _ls(s["isg_fake"], 1)
         keep = erode_background(fake_mask.detach().float(), self.erosion_px)
@@ -92,13 +97,11 @@ class XuGANLoss:
             + self.weight_isg * g_isg
             + self.weight_background * background_l1
         )
-        terms = {
-            "G/total": total,
-            "G/I": g_i,
-            "G/IS": g_is,
-            "G/ISG": g_isg,
-            "G/background_l1": background_l1,
-        }
+        terms = {"G/I": g_i, "G/IS": g_is, "G/ISG": g_isg, "G/background_l1": background_l1}
+        if kl is not None:
+            total = total + self.weight_kl * kl.float()
+            terms["G/kl"] = kl
+        terms["G/total"] = total
         return total, {k: float(v.detach()) for k, v in terms.items()}
 
 

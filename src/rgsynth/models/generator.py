@@ -28,13 +28,15 @@ from rgsynth.models.blocks import (
 @dataclass
 class GeneratorOutput:
     """Shapes: image and mask (B, 1, H, W); weight map (B, 1, H, W), the last fusion
-    block's object weight averaged over channels; gene_code (B, code)."""
+    block's object weight averaged over channels; gene_code (B, code); kl a scalar for
+    models with a variational gene code (MC-GAN's conditioning augmentation), else None."""
 
     image: torch.Tensor
     mask: torch.Tensor
     mask_logits: torch.Tensor
     weight_map: torch.Tensor
     gene_code: torch.Tensor
+    kl: torch.Tensor | None = None
 
 
 class BackgroundEncoder(nn.Module):
@@ -83,6 +85,10 @@ class Generator(nn.Module):
         self.to_image = nn.Conv2d(top, 1, 3, padding=1)
         self.to_mask = nn.Conv2d(top, 1, 3, padding=1)
         orthogonal_init(self)
+
+    def encode_genes(self, genes: torch.Tensor) -> torch.Tensor:
+        """φ(g), (B, gene_code): the gene code the analysis exports."""
+        return self.mapping(genes)
 
     def forward(
         self, background: torch.Tensor, genes: torch.Tensor, noise: torch.Tensor

@@ -35,8 +35,7 @@ from rgsynth.config import TrainConfig
 from rgsynth.data import CacheError, CacheSplit, NoduleDataset, collate, load_split
 from rgsynth.fsutil import atomic_write_text
 from rgsynth.losses import XuGANLoss
-from rgsynth.models.discriminator import Discriminators
-from rgsynth.models.generator import Generator
+from rgsynth.models.registry import build_networks
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rgsynth.train.distributed import DistInfo
 from rgsynth.train.samples import save_sample_grid
@@ -114,8 +113,9 @@ class Trainer:
     def _build(self, state: dict[str, Any] | None) -> None:
         config = self.config
         torch.manual_seed(config.seed)  # identical initial weights on every rank
-        self.generator = Generator(config.model).to(self.device)
-        self.discriminators = Discriminators(config.model).to(self.device)
+        networks = build_networks(config.model)
+        self.generator = networks.generator.to(self.device)
+        self.discriminators = networks.discriminators.to(self.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         adam = dict(lr=config.lr, betas=config.betas)
         self.optimizer_g = torch.optim.Adam(self.generator.parameters(), **adam)
@@ -218,7 +218,7 @@ class Trainer:
         with self._autocast():
             fake_scores = self.discriminators(fake.image, fake.mask, batch["genes"])
         g_loss, g_terms = self.loss.generator(
-            fake_scores, fake.image, fake.mask, batch["background"]
+            fake_scores, fake.image, fake.mask, batch["background"], fake.kl
         )
         self.discriminators.requires_grad_(True)
         self._check_finite(g_loss, "generator")

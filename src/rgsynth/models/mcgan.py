@@ -1,0 +1,189 @@
+"""The MC-GAN baseline (Park, Yoo and Kwak, BMVC 2018), with genes in place of text.
+
+Generator: the same background encoder; the gene vector goes through conditioning
+augmentation (two FC layers → μ, log σ²; c = μ + σ ⊙ ε, with a KL term to N(0, I)),
+concatenated with noise. Each synthesis block concatenates the condition (tiled) to the
+synthesis features, makes object features with conv + BN + LeakyReLU, and adds the
+background features gated by a sigmoid of (synthesis, background): output = object +
+background ⊙ σ(gate). No AdaIN, no gate on the object path.
+
+Discriminator: one network with three heads on a shared image encoder: image;
+image + mask (a mask encoder joins); image + mask + condition (a linear compression of the
+genes, tiled on the 8×8 grid). Least squares, as in the paper being reproduced.
+
+The exported gene code is the CA mean μ, the counterpart of the proposed model's φ(g).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from torch import nn
+
+from rgsynth.config import ModelConfig
+from rgsynth.models.blocks import LEAK, Upsample, assert_shape, conv_bn_act, orthogonal_init
+from rgsynth.models.discriminator import PatchEncoder
+from rgsynth.models.generator import BackgroundEncoder, GeneratorOutput
+
+
+class ConditioningAugmentation(nn.Module):
+    """genes (B, G) → (c, μ, log σ²), each (B, code); c is sampled in training and in
+    evaluation alike (as StackGAN and MC-GAN do), so noise and ε both vary samples."""
+
+    def __init__(self, n_genes: int, hidden: int, code: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(n_genes, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, 2 * code)
+        )
+        self.n_genes = n_genes
+
+    def forward(self, genes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        assert_shape(genes, (None, self.n_genes), "genes")
+        mean, log_var = self.layers(genes).chunk(2, dim=1)
+        code = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+        return code, mean, log_var
+
+
+def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of KL(N(μ, σ²) ‖ N(0, I)), summed over code dimensions."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - log_var - 1).sum(dim=1).mean()
+
+
+class SynthesisBlock(nn.Module):
+    """MC-GAN's block: object(h ⊕ c) + background ⊙ σ(gate(h ⊕ background)).
+
+    Shapes: synthesis and background (B, C, H, W), condition (B, S) → (B, C, H, W) and
+    the background gate (B, C, H, W)."""
+
+    def __init__(self, channels: int, condition_dim: int) -> None:
+        super().__init__()
+        self.object = conv_bn_act(channels + condition_dim, channels)
+        self.gate = nn.Conv2d(2 * channels, channels, 3, padding=1)
+
+    def forward(
+        self, synthesis: torch.Tensor, background: torch.Tensor, condition: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        assert_shape(background, tuple(synthesis.shape), "synthesis-block background features")
+        tiled = condition[:, :, None, None].expand(-1, -1, *synthesis.shape[2:])
+        objects = self.object(torch.cat([synthesis, tiled], dim=1))
+        gate = torch.sigmoid(self.gate(torch.cat([synthesis, background], dim=1)))
+        return objects + background * gate, gate
+
+
+class McGanGenerator(nn.Module):
+    """G(background, genes, noise) → GeneratorOutput (with ``kl`` set)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = BackgroundEncoder(config)
+        self.augment = ConditioningAugmentation(
+            config.n_genes, config.gene_hidden, config.gene_code
+        )
+        levels = config.resolutions
+        self.blocks = nn.ModuleList(
+            SynthesisBlock(config.channels(r), config.style_dim) for r in levels
+        )
+        self.ups = nn.ModuleList(
+            Upsample(config.channels(lo), config.channels(hi))
+            for lo, hi in itertools.pairwise(levels)
+        )
+        top = config.channels(levels[-1])
+        self.to_image = nn.Conv2d(top, 1, 3, padding=1)
+        self.to_mask = nn.Conv2d(top, 1, 3, padding=1)
+        orthogonal_init(self)
+
+    def encode_genes(self, genes: torch.Tensor) -> torch.Tensor:
+        """The conditioning-augmentation mean μ, (B, gene_code): exported like φ(g)."""
+        return self.augment(genes)[1]
+
+    def forward(
+        self, background: torch.Tensor, genes: torch.Tensor, noise: torch.Tensor
+    ) -> GeneratorOutput:
+        size = self.config.image_size
+        assert_shape(background, (None, 1, size, size), "background")
+        assert_shape(noise, (background.shape[0], self.config.noise_dim), "noise")
+        code, mean, log_var = self.augment(genes)
+        condition = torch.cat([code, noise], dim=1)
+        features = self.encoder(background)[::-1]
+        synthesis, gate = features[0], features[0]
+        for level, block in enumerate(self.blocks):
+            synthesis, gate = block(synthesis, features[level], condition)
+            if level < len(self.ups):
+                synthesis = self.ups[level](synthesis)
+        logits = self.to_mask(synthesis)
+        return GeneratorOutput(
+            image=torch.tanh(self.to_image(synthesis)),
+            mask=torch.sigmoid(logits),
+            mask_logits=logits,
+            weight_map=1.0 - gate.mean(dim=1, keepdim=True),  # where background is suppressed
+            gene_code=mean,
+            kl=kl_to_standard_normal(mean, log_var),
+        )
+
+
+class McGanDiscriminator(nn.Module):
+    """One discriminator, three heads; returns the same scores as :class:`Discriminators`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.channels(config.bottleneck_size)
+        self.encode_image = PatchEncoder(1, config)
+        self.encode_mask = PatchEncoder(1, config)
+        self.head_i = nn.Conv2d(width, 1, 3, padding=1)
+        self.head_is = nn.Sequential(
+            conv_bn_act(2 * width, width), nn.Conv2d(width, 1, 3, padding=1)
+        )
+        self.compress = nn.Sequential(
+            nn.Linear(config.n_genes, config.gene_code), nn.LeakyReLU(LEAK)
+        )
+        self.head_isg = nn.Sequential(
+            conv_bn_act(2 * width + config.gene_code, width), nn.Conv2d(width, 1, 3, padding=1)
+        )
+        orthogonal_init(self)
+
+    def _scores(self, image_features, mask_features, genes) -> tuple[torch.Tensor, torch.Tensor]:
+        joint = torch.cat([image_features, mask_features], dim=1)
+        condition = self.compress(genes)[:, :, None, None].expand(-1, -1, *joint.shape[2:])
+        is_score = self.head_is(joint).mean(dim=(1, 2, 3))
+        isg_score = self.head_isg(torch.cat([joint, condition], dim=1)).mean(dim=(1, 2, 3))
+        return is_score, isg_score
+
+    def forward(
+        self,
+        fake_image: torch.Tensor,
+        fake_mask: torch.Tensor,
+        genes: torch.Tensor,
+        real_image: torch.Tensor | None = None,
+        real_mask: torch.Tensor | None = None,
+        wrong_mask: torch.Tensor | None = None,
+        wrong_genes: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        size = self.config.image_size
+        assert_shape(fake_image, (None, 1, size, size), "fake image")
+        fake_image_features = self.encode_image(fake_image)
+        is_fake, isg_fake = self._scores(fake_image_features, self.encode_mask(fake_mask), genes)
+        scores = {
+            "i_fake": self.head_i(fake_image_features).mean(dim=(1, 2, 3)),
+            "is_fake": is_fake,
+            "isg_fake": isg_fake,
+        }
+        if real_image is None:
+            return scores
+        assert real_mask is not None and wrong_mask is not None and wrong_genes is not None
+        real_image_features = self.encode_image(real_image)
+        real_mask_features = self.encode_mask(real_mask)
+        wrong_mask_features = self.encode_mask(wrong_mask)
+        is_real, isg_real = self._scores(real_image_features, real_mask_features, genes)
+        is_wrong, isg_wrong_mask = self._scores(real_image_features, wrong_mask_features, genes)
+        _, isg_wrong_genes = self._scores(real_image_features, real_mask_features, wrong_genes)
+        return scores | {
+            "i_real": self.head_i(real_image_features).mean(dim=(1, 2, 3)),
+            "is_real": is_real,
+            "is_wrong_mask": is_wrong,
+            "isg_real": isg_real,
+            "isg_wrong_mask": isg_wrong_mask,
+            "isg_wrong_genes": isg_wrong_genes,
+        }
