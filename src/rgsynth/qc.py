@@ -7,7 +7,6 @@ ground_truth.json when present), so it shows what a reader of the files will get
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from rgsynth.cohort.dicom_read import read_ct_series, read_seg_mask
-from rgsynth.fsutil import atomic_write_bytes
+from rgsynth.figures import pyplot, save_png
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +101,7 @@ def _view(subject_id: str, entry: dict[str, Path], truth: dict | None) -> Nodule
 
 def save_montage(views: list[NoduleView], path: Path, columns: int = 4) -> Path:
     """Each subject as a pair: the whole slice, and a 60 mm zoom with the SEG contour."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     if not views:
         raise ValueError("no subject with a CT series and a nodule to show")
@@ -148,8 +144,4 @@ def save_montage(views: list[NoduleView], path: Path, columns: int = 4) -> Path:
         fontsize=8,
     )
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
+    return save_png(fig, path, dpi=110)

@@ -3,12 +3,11 @@ and one background slice with the lung contour, read back from the shards."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from rgsynth.fsutil import atomic_write_bytes
+from rgsynth.figures import pyplot, save_png
 from rgsynth.prepare.cache import Cache
 
 MAX_SUBJECTS = 16
@@ -16,10 +15,7 @@ MAX_SUBJECTS = 16
 
 def save_montage(cache: Cache, subject_ids: list[str], path: Path, columns: int = 4) -> Path | None:
     """Write the montage PNG; None when no subject has examples."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     shown = subject_ids[:MAX_SUBJECTS]
     if not shown:
@@ -47,11 +43,7 @@ def save_montage(cache: Cache, subject_ids: list[str], path: Path, columns: int 
         fontsize=7,
     )
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return save_png(fig, path, dpi=100)
 
 
 def _panel(ax, image: np.ndarray, mask: np.ndarray, colour: str) -> None:

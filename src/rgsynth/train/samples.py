@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from rgsynth.fsutil import atomic_write_bytes
+from rgsynth.figures import pyplot, save_png
 
 ROWS = ("background", "synthesis", "weight map", "mask", "real nodule (genes' owner)")
 
@@ -23,10 +22,7 @@ def save_sample_grid(
 ) -> Path:
     """Write a PNG with one column per example. Arrays are (N, H, W): images in [-1, 1]
     (lung window shown), weight map and mask in [0, 1]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     n = len(background)
     fig, axes = plt.subplots(len(ROWS), n, figsize=(1.3 * n, 1.35 * len(ROWS)), squeeze=False)
@@ -47,8 +43,4 @@ def save_sample_grid(
         axes[r, 0].set_ylabel(label, fontsize=7)
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
+    return save_png(fig, path, dpi=100)

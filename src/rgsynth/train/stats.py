@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rgsynth.figures import pyplot, save_png
+
 
 class StatsWriter:
     """Appends to RUN/stats.jsonl and RUN/tensorboard. On resume, lines past the
@@ -53,15 +55,7 @@ LOSS_PANELS = (
 
 def save_loss_plot(run_dir: Path) -> Path | None:
     """RUN/losses.png: every loss term and a few D outputs against the step."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from rgsynth.fsutil import atomic_write_bytes
-
+    plt = pyplot()
     rows = read_stats(run_dir)
     if len(rows) < 2:
         return None
@@ -75,9 +69,4 @@ def save_loss_plot(run_dir: Path) -> Path | None:
         ax.legend(fontsize=7)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    path = Path(run_dir) / "losses.png"
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return save_png(fig, Path(run_dir) / "losses.png", dpi=100)
