@@ -36,32 +36,32 @@ class PatchEncoder(nn.Sequential):
         super().__init__(*layers)
 
 
-class Discriminators(nn.Module):
-    """D_I, D_IS and D_ISG. Scores are (B,) means over an 8×8 grid of patch scores."""
+class ScoreDiscriminator(nn.Module):
+    """The scores a training step needs, computed once for every discriminator design.
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        width = config.channels(config.bottleneck_size)
-        self.encode_i = PatchEncoder(1, config)
-        self.encode_is = PatchEncoder(2, config)
-        self.head_i = nn.Conv2d(width, 1, 3, padding=1)
-        self.head_is = nn.Conv2d(width, 1, 3, padding=1)
-        self.mapping = GeneMapping(config.n_genes, config.gene_hidden, config.gene_code)
-        self.head_isg = nn.Sequential(
-            conv_bn_act(width + config.gene_code, width), nn.Conv2d(width, 1, 3, padding=1)
-        )
-        orthogonal_init(self)
+    A design supplies ``image_features`` (what D_I scores), ``pair_features`` (image with
+    a mask, what D_IS and D_ISG score) and the three heads. Scores are (B,) means over the
+    bottleneck grid of patch scores.
+    """
 
-    def score_i(self, image: torch.Tensor) -> torch.Tensor:
-        return self.head_i(self.encode_i(image)).mean(dim=(1, 2, 3))
+    config: ModelConfig
 
-    def features_is(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.encode_is(torch.cat([image, mask], dim=1))
+    def image_features(self, image: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
-    def score_isg(self, features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
-        code = self.mapping(genes)[:, :, None, None].expand(-1, -1, *features.shape[2:])
-        return self.head_isg(torch.cat([features, code], dim=1)).mean(dim=(1, 2, 3))
+    def pair_features(
+        self, image: torch.Tensor, image_features: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score_i(self, image_features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score_is(self, pair_features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score_isg(self, pair_features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     def forward(
         self,
@@ -78,23 +78,60 @@ class Discriminators(nn.Module):
         size = self.config.image_size
         assert_shape(fake_image, (None, 1, size, size), "fake image")
         assert_shape(fake_mask, tuple(fake_image.shape), "fake mask")
-        fake_features = self.features_is(fake_image, fake_mask)
+        fake_image_features = self.image_features(fake_image)
+        fake_pair = self.pair_features(fake_image, fake_image_features, fake_mask)
         scores = {
-            "i_fake": self.score_i(fake_image),
-            "is_fake": self.head_is(fake_features).mean(dim=(1, 2, 3)),
-            "isg_fake": self.score_isg(fake_features, genes),
+            "i_fake": self.score_i(fake_image_features),
+            "is_fake": self.score_is(fake_pair),
+            "isg_fake": self.score_isg(fake_pair, genes),
         }
         if real_image is None:
             return scores
         assert real_mask is not None and wrong_mask is not None and wrong_genes is not None
-        real_features = self.features_is(real_image, real_mask)
-        wrong_features = self.features_is(real_image, wrong_mask)
-        scores |= {
-            "i_real": self.score_i(real_image),
-            "is_real": self.head_is(real_features).mean(dim=(1, 2, 3)),
-            "is_wrong_mask": self.head_is(wrong_features).mean(dim=(1, 2, 3)),
-            "isg_real": self.score_isg(real_features, genes),
-            "isg_wrong_mask": self.score_isg(wrong_features, genes),
-            "isg_wrong_genes": self.score_isg(real_features, wrong_genes),
+        real_image_features = self.image_features(real_image)
+        real_pair = self.pair_features(real_image, real_image_features, real_mask)
+        wrong_pair = self.pair_features(real_image, real_image_features, wrong_mask)
+        return scores | {
+            "i_real": self.score_i(real_image_features),
+            "is_real": self.score_is(real_pair),
+            "is_wrong_mask": self.score_is(wrong_pair),
+            "isg_real": self.score_isg(real_pair, genes),
+            "isg_wrong_mask": self.score_isg(wrong_pair, genes),
+            "isg_wrong_genes": self.score_isg(real_pair, wrong_genes),
         }
-        return scores
+
+
+class Discriminators(ScoreDiscriminator):
+    """D_I, D_IS and D_ISG of the paper."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        width = config.channels(config.bottleneck_size)
+        self.encode_i = PatchEncoder(1, config)
+        self.encode_is = PatchEncoder(2, config)
+        self.head_i = nn.Conv2d(width, 1, 3, padding=1)
+        self.head_is = nn.Conv2d(width, 1, 3, padding=1)
+        self.mapping = GeneMapping(config.n_genes, config.gene_hidden, config.gene_code)
+        self.head_isg = nn.Sequential(
+            conv_bn_act(width + config.gene_code, width), nn.Conv2d(width, 1, 3, padding=1)
+        )
+        orthogonal_init(self)
+
+    def image_features(self, image: torch.Tensor) -> torch.Tensor:
+        return self.encode_i(image)
+
+    def pair_features(
+        self, image: torch.Tensor, image_features: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        return self.encode_is(torch.cat([image, mask], dim=1))  # D_IS has its own encoder
+
+    def score_i(self, image_features: torch.Tensor) -> torch.Tensor:
+        return self.head_i(image_features).mean(dim=(1, 2, 3))
+
+    def score_is(self, pair_features: torch.Tensor) -> torch.Tensor:
+        return self.head_is(pair_features).mean(dim=(1, 2, 3))
+
+    def score_isg(self, pair_features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+        code = self.mapping(genes)[:, :, None, None].expand(-1, -1, *pair_features.shape[2:])
+        return self.head_isg(torch.cat([pair_features, code], dim=1)).mean(dim=(1, 2, 3))

@@ -9,6 +9,7 @@ is erased: how much of it survives is the learned weight map.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -58,6 +59,46 @@ class BackgroundEncoder(nn.Module):
         return features
 
 
+class SynthesisPath(nn.Module):
+    """What both generators share: the background encoder, one conditioning block per
+    resolution (coarse → fine) with an upsampling between, and the image and mask heads.
+
+    ``make_block(channels)`` builds a block taking (synthesis, background features,
+    condition) and returning (features, weight); the condition is the gene code ⊕ noise.
+    """
+
+    def __init__(self, config: ModelConfig, make_block: Callable[[int], nn.Module]) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = BackgroundEncoder(config)
+        levels = config.resolutions  # coarse → fine
+        self.blocks = nn.ModuleList(make_block(config.channels(r)) for r in levels)
+        self.ups = nn.ModuleList(
+            Upsample(config.channels(lo), config.channels(hi))
+            for lo, hi in itertools.pairwise(levels)
+        )
+        top = config.channels(levels[-1])
+        self.to_image = nn.Conv2d(top, 1, 3, padding=1)
+        self.to_mask = nn.Conv2d(top, 1, 3, padding=1)
+
+    def forward(
+        self, background: torch.Tensor, code: torch.Tensor, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image, mask, mask logits, the last block's weight): (B, 1, H, W) ×3, (B, C, H, W)."""
+        size = self.config.image_size
+        assert_shape(background, (None, 1, size, size), "background")
+        assert_shape(noise, (background.shape[0], self.config.noise_dim), "noise")
+        condition = torch.cat([code, noise], dim=1)  # (B, style_dim)
+        features = self.encoder(background)[::-1]  # coarse → fine
+        synthesis = weight = features[0]
+        for level, block in enumerate(self.blocks):
+            synthesis, weight = block(synthesis, features[level], condition)
+            if level < len(self.ups):
+                synthesis = self.ups[level](synthesis)
+        logits = self.to_mask(synthesis)
+        return torch.tanh(self.to_image(synthesis)), torch.sigmoid(logits), logits, weight
+
+
 class Generator(nn.Module):
     """G(background, genes, noise) → GeneratorOutput.
 
@@ -71,19 +112,10 @@ class Generator(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = BackgroundEncoder(config)
         self.mapping = GeneMapping(config.n_genes, config.gene_hidden, config.gene_code)
-        levels = config.resolutions  # coarse → fine
-        self.fusions = nn.ModuleList(
-            FusionBlock(config.channels(r), config.style_dim) for r in levels
+        self.synthesis = SynthesisPath(
+            config, lambda channels: FusionBlock(channels, config.style_dim)
         )
-        self.ups = nn.ModuleList(
-            Upsample(config.channels(lo), config.channels(hi))
-            for lo, hi in itertools.pairwise(levels)
-        )
-        top = config.channels(levels[-1])
-        self.to_image = nn.Conv2d(top, 1, 3, padding=1)
-        self.to_mask = nn.Conv2d(top, 1, 3, padding=1)
         orthogonal_init(self)
 
     def encode_genes(self, genes: torch.Tensor) -> torch.Tensor:
@@ -93,22 +125,11 @@ class Generator(nn.Module):
     def forward(
         self, background: torch.Tensor, genes: torch.Tensor, noise: torch.Tensor
     ) -> GeneratorOutput:
-        size = self.config.image_size
-        assert_shape(background, (None, 1, size, size), "background")
-        assert_shape(noise, (background.shape[0], self.config.noise_dim), "noise")
         code = self.mapping(genes)  # (B, gene_code)
-        style = torch.cat([code, noise], dim=1)  # (B, style_dim)
-        features = self.encoder(background)[::-1]  # coarse → fine
-        synthesis = features[0]
-        weight = synthesis
-        for level, fusion in enumerate(self.fusions):
-            synthesis, weight = fusion(synthesis, features[level], style)
-            if level < len(self.ups):
-                synthesis = self.ups[level](synthesis)
-        logits = self.to_mask(synthesis)
+        image, mask, logits, weight = self.synthesis(background, code, noise)
         return GeneratorOutput(
-            image=torch.tanh(self.to_image(synthesis)),
-            mask=torch.sigmoid(logits),
+            image=image,
+            mask=mask,
             mask_logits=logits,
             weight_map=weight.mean(dim=1, keepdim=True),
             gene_code=code,

@@ -16,15 +16,13 @@ The exported gene code is the CA mean μ, the counterpart of the proposed model'
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 from torch import nn
 
 from rgsynth.config import ModelConfig
-from rgsynth.models.blocks import LEAK, Upsample, assert_shape, conv_bn_act, orthogonal_init
-from rgsynth.models.discriminator import PatchEncoder
-from rgsynth.models.generator import BackgroundEncoder, GeneratorOutput
+from rgsynth.models.blocks import LEAK, assert_shape, conv_bn_act, orthogonal_init
+from rgsynth.models.discriminator import PatchEncoder, ScoreDiscriminator
+from rgsynth.models.generator import GeneratorOutput, SynthesisPath
 
 
 class ConditioningAugmentation(nn.Module):
@@ -77,21 +75,12 @@ class McGanGenerator(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.encoder = BackgroundEncoder(config)
         self.augment = ConditioningAugmentation(
             config.n_genes, config.gene_hidden, config.gene_code
         )
-        levels = config.resolutions
-        self.blocks = nn.ModuleList(
-            SynthesisBlock(config.channels(r), config.style_dim) for r in levels
+        self.synthesis = SynthesisPath(
+            config, lambda channels: SynthesisBlock(channels, config.style_dim)
         )
-        self.ups = nn.ModuleList(
-            Upsample(config.channels(lo), config.channels(hi))
-            for lo, hi in itertools.pairwise(levels)
-        )
-        top = config.channels(levels[-1])
-        self.to_image = nn.Conv2d(top, 1, 3, padding=1)
-        self.to_mask = nn.Conv2d(top, 1, 3, padding=1)
         orthogonal_init(self)
 
     def encode_genes(self, genes: torch.Tensor) -> torch.Tensor:
@@ -101,21 +90,11 @@ class McGanGenerator(nn.Module):
     def forward(
         self, background: torch.Tensor, genes: torch.Tensor, noise: torch.Tensor
     ) -> GeneratorOutput:
-        size = self.config.image_size
-        assert_shape(background, (None, 1, size, size), "background")
-        assert_shape(noise, (background.shape[0], self.config.noise_dim), "noise")
         code, mean, log_var = self.augment(genes)
-        condition = torch.cat([code, noise], dim=1)
-        features = self.encoder(background)[::-1]
-        synthesis, gate = features[0], features[0]
-        for level, block in enumerate(self.blocks):
-            synthesis, gate = block(synthesis, features[level], condition)
-            if level < len(self.ups):
-                synthesis = self.ups[level](synthesis)
-        logits = self.to_mask(synthesis)
+        image, mask, logits, gate = self.synthesis(background, code, noise)
         return GeneratorOutput(
-            image=torch.tanh(self.to_image(synthesis)),
-            mask=torch.sigmoid(logits),
+            image=image,
+            mask=mask,
             mask_logits=logits,
             weight_map=1.0 - gate.mean(dim=1, keepdim=True),  # where background is suppressed
             gene_code=mean,
@@ -123,7 +102,7 @@ class McGanGenerator(nn.Module):
         )
 
 
-class McGanDiscriminator(nn.Module):
+class McGanDiscriminator(ScoreDiscriminator):
     """One discriminator, three heads; returns the same scores as :class:`Discriminators`."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -144,46 +123,20 @@ class McGanDiscriminator(nn.Module):
         )
         orthogonal_init(self)
 
-    def _scores(self, image_features, mask_features, genes) -> tuple[torch.Tensor, torch.Tensor]:
-        joint = torch.cat([image_features, mask_features], dim=1)
-        condition = self.compress(genes)[:, :, None, None].expand(-1, -1, *joint.shape[2:])
-        is_score = self.head_is(joint).mean(dim=(1, 2, 3))
-        isg_score = self.head_isg(torch.cat([joint, condition], dim=1)).mean(dim=(1, 2, 3))
-        return is_score, isg_score
+    def image_features(self, image: torch.Tensor) -> torch.Tensor:
+        return self.encode_image(image)
 
-    def forward(
-        self,
-        fake_image: torch.Tensor,
-        fake_mask: torch.Tensor,
-        genes: torch.Tensor,
-        real_image: torch.Tensor | None = None,
-        real_mask: torch.Tensor | None = None,
-        wrong_mask: torch.Tensor | None = None,
-        wrong_genes: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        size = self.config.image_size
-        assert_shape(fake_image, (None, 1, size, size), "fake image")
-        fake_image_features = self.encode_image(fake_image)
-        is_fake, isg_fake = self._scores(fake_image_features, self.encode_mask(fake_mask), genes)
-        scores = {
-            "i_fake": self.head_i(fake_image_features).mean(dim=(1, 2, 3)),
-            "is_fake": is_fake,
-            "isg_fake": isg_fake,
-        }
-        if real_image is None:
-            return scores
-        assert real_mask is not None and wrong_mask is not None and wrong_genes is not None
-        real_image_features = self.encode_image(real_image)
-        real_mask_features = self.encode_mask(real_mask)
-        wrong_mask_features = self.encode_mask(wrong_mask)
-        is_real, isg_real = self._scores(real_image_features, real_mask_features, genes)
-        is_wrong, isg_wrong_mask = self._scores(real_image_features, wrong_mask_features, genes)
-        _, isg_wrong_genes = self._scores(real_image_features, real_mask_features, wrong_genes)
-        return scores | {
-            "i_real": self.head_i(real_image_features).mean(dim=(1, 2, 3)),
-            "is_real": is_real,
-            "is_wrong_mask": is_wrong,
-            "isg_real": isg_real,
-            "isg_wrong_mask": isg_wrong_mask,
-            "isg_wrong_genes": isg_wrong_genes,
-        }
+    def pair_features(
+        self, image: torch.Tensor, image_features: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        return torch.cat([image_features, self.encode_mask(mask)], dim=1)  # shared encoder
+
+    def score_i(self, image_features: torch.Tensor) -> torch.Tensor:
+        return self.head_i(image_features).mean(dim=(1, 2, 3))
+
+    def score_is(self, pair_features: torch.Tensor) -> torch.Tensor:
+        return self.head_is(pair_features).mean(dim=(1, 2, 3))
+
+    def score_isg(self, pair_features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+        condition = self.compress(genes)[:, :, None, None].expand(-1, -1, *pair_features.shape[2:])
+        return self.head_isg(torch.cat([pair_features, condition], dim=1)).mean(dim=(1, 2, 3))
