@@ -251,12 +251,7 @@ def seg_mask_image(
     """
     referenced = {uid for _, _, uid in seg.get_source_image_uids()}
     if referenced and referenced <= set(ct_uids):
-        pixels = seg.get_pixels_by_source_instance(
-            source_sop_instance_uids=ct_uids,
-            segment_numbers=[segment_number],
-            assert_missing_frames_are_empty=True,
-        )
-        mask = sitk.GetImageFromArray((pixels[..., 0] > 0).astype(np.uint8))
+        mask = sitk.GetImageFromArray(_mask_by_uid(seg, ct_uids, segment_number).astype(np.uint8))
         mask.CopyInformation(ct_image)
         return mask, "frames matched by referenced SOP Instance UID"
     try:
@@ -291,8 +286,14 @@ def read_seg_mask(seg_path: Path, ct: CtVolume, segment_number: int = 1) -> np.n
             seg_path,
             f"{len(unknown)} referenced CT instances are not in the series {ct.files[0].parent}",
         )
+    return _mask_by_uid(seg, ct.sop_instance_uids, segment_number)
+
+
+def _mask_by_uid(seg: hd.seg.Segmentation, ct_uids: list[str], segment_number: int) -> np.ndarray:
+    """(len(ct_uids), rows, cols) bool: the segment on each CT slice, matched by the SEG
+    frames' referenced SOP Instance UIDs; slices without a frame come back empty."""
     pixels = seg.get_pixels_by_source_instance(
-        source_sop_instance_uids=ct.sop_instance_uids,
+        source_sop_instance_uids=ct_uids,
         segment_numbers=[segment_number],
         assert_missing_frames_are_empty=True,
     )

@@ -82,10 +82,11 @@ def to_unit_range(hu: np.ndarray, hu_window: tuple[float, float]) -> np.ndarray:
 def make_examples(images: SubjectImages, config: PrepareConfig) -> SubjectExamples:
     """Nodule and background examples of one subject."""
     hu_image = _sitk_image(images.hu, images)
-    nodule = _nodule_slices(images, hu_image, config)
+    nodule_image = _sitk_image(images.nodule_mask.astype(np.float32), images)
+    nodule = _nodule_slices(images, hu_image, nodule_image, config)
     lungs = segment_lungs(images.hu, images.spacing_mm, config.lung_threshold_hu)
     rng = subject_rng(config.seed, images.subject_id)
-    backgrounds = _background_slices(images, hu_image, lungs, rng, config)
+    backgrounds = _background_slices(images, hu_image, nodule_image, lungs, rng, config)
     notes = nodule.pop("notes") + backgrounds.pop("notes")
     return SubjectExamples(**nodule, **backgrounds, notes=notes)
 
@@ -117,12 +118,13 @@ def _slice_heights_mm(config: PrepareConfig) -> np.ndarray:
     return (np.arange(config.size) + 0.5) * voxel - config.voi_mm / 2
 
 
-def _nodule_slices(images: SubjectImages, hu_image: sitk.Image, config: PrepareConfig) -> dict:
+def _nodule_slices(
+    images: SubjectImages, hu_image: sitk.Image, nodule_image: sitk.Image, config: PrepareConfig
+) -> dict:
     sid = images.subject_id
     centre = images.index_to_mm(np.argwhere(images.nodule_mask).mean(axis=0))
     hu = _resample_voi(hu_image, centre, config, AIR_HU)
-    mask_image = _sitk_image(images.nodule_mask.astype(np.float32), images)
-    mask = _resample_voi(mask_image, centre, config, 0.0) > 0.5
+    mask = _resample_voi(nodule_image, centre, config, 0.0) > 0.5
     present = np.flatnonzero(mask.any(axis=(1, 2)))
     if present.size == 0:
         raise InputError(sid, images.mask_file, "the nodule is smaller than one VOI voxel")
@@ -170,6 +172,7 @@ def _background_centres(
 def _background_slices(
     images: SubjectImages,
     hu_image: sitk.Image,
+    nodule_image: sitk.Image,
     lungs: np.ndarray,
     rng: np.random.Generator,
     config: PrepareConfig,
@@ -188,7 +191,6 @@ def _background_slices(
     z_first = images.origin_mm[2]
     z_last = z_first + (images.hu.shape[0] - 1) * images.spacing_mm[0]
     lung_image = _sitk_image(lungs.astype(np.float32), images)
-    nodule_image = _sitk_image(images.nodule_mask.astype(np.float32), images)
     slices_hu, slices_lung, slice_centres = [], [], []
     for centre in centres:
         heights = centre[2] + _slice_heights_mm(config)

@@ -276,7 +276,8 @@ def _split(ids: list[str], config: PrepareConfig, salt: int) -> tuple[list[str],
 
 def _seal(inputs, table, cache, config, records, problems, echo) -> dict[str, Any]:
     ok = sorted(s for s, r in records.items() if r["status"] == "ok")
-    with_genes = [s for s in ok if s in set(table.subject_ids) - {p.subject_id for p in problems}]
+    usable_genes = set(table.subject_ids) - {p.subject_id for p in problems}
+    with_genes = [s for s in ok if s in usable_genes]
     train, val = _split(with_genes, config, salt=1)
     image_only_train, image_only_val = _split(sorted(set(ok) - set(with_genes)), config, salt=2)
     split = {s: "train" for s in train + image_only_train} | {
