@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydicom.dataset import Dataset
 
 from rgsynth.cohort.anatomy import Grid
 from rgsynth.cohort.dicom_read import read_ct_series, read_seg_mask
@@ -53,15 +54,26 @@ def _asymmetric_case() -> tuple[np.ndarray, np.ndarray, Grid]:
     return hu, mask, grid
 
 
-@pytest.mark.parametrize("descending", [False, True])
-@pytest.mark.parametrize("flavour", ["slicer", "epad"])
-def test_asymmetric_mask_round_trip(tmp_path: Path, descending: bool, flavour: str) -> None:
+def _write_asymmetric_case(
+    ct_folder: Path, seg_path: Path, descending: bool, flavour: str
+) -> tuple[np.ndarray, np.ndarray, Grid, Dataset]:
+    """Write the L-shaped case as a CT series and a SEG; return (hu, mask, grid, SEG)."""
     hu, mask, grid = _asymmetric_case()
     study = StudyInfo("R01-999", 0, dt.date(1995, 3, 1), "CHEST", "F", 70)
     datasets = ct_datasets(hu, grid, _acquisition(descending), study, series_number=3)
-    write_ct_series(datasets, tmp_path / "ct")
+    write_ct_series(datasets, ct_folder)
     seg = seg_dataset(datasets, mask, flavour, study)
-    seg.save_as(tmp_path / "seg.dcm")
+    seg_path.parent.mkdir(parents=True, exist_ok=True)
+    seg.save_as(seg_path)
+    return hu, mask, grid, seg
+
+
+@pytest.mark.parametrize("descending", [False, True])
+@pytest.mark.parametrize("flavour", ["slicer", "epad"])
+def test_asymmetric_mask_round_trip(tmp_path: Path, descending: bool, flavour: str) -> None:
+    hu, mask, grid, seg = _write_asymmetric_case(
+        tmp_path / "ct", tmp_path / "seg.dcm", descending, flavour
+    )
     assert int(seg.NumberOfFrames) == (9 if flavour == "slicer" else 3)
 
     ct = read_ct_series(tmp_path / "ct")
@@ -146,13 +158,10 @@ def test_tcia_reader_aligns_asymmetric_mask(tmp_path: Path, descending: bool, fl
     """The whole reader path (discovery, SEG → CT matching, LPS orientation) on an L shape."""
     from rgsynth.cohort import tcia
 
-    hu, mask, grid = _asymmetric_case()
-    study = StudyInfo("R01-999", 0, dt.date(1995, 3, 1), "CHEST", "F", 70)
-    datasets = ct_datasets(hu, grid, _acquisition(descending), study, series_number=3)
-    write_ct_series(datasets, tmp_path / "R01-999" / "study" / "3-ct")
-    seg_folder = tmp_path / "R01-999" / "study" / "300-seg"
-    seg_folder.mkdir()
-    seg_dataset(datasets, mask, flavour, study).save_as(seg_folder / "1-1.dcm")
+    study = tmp_path / "R01-999" / "study"
+    hu, mask, grid, _ = _write_asymmetric_case(
+        study / "3-ct", study / "300-seg" / "1-1.dcm", descending, flavour
+    )
     sources, problems = tcia.discover(tmp_path)
     assert [s.subject_id for s in sources] == ["R01-999"] and problems == []
     images = tcia.load(sources[0])
