@@ -83,8 +83,8 @@ def ct_datasets(
         ds.SOPInstanceUID = sop_uid
         ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
         ds.InstanceNumber = instance
-        ds.ImagePositionPatient = [_ds(x0), _ds(y0), _ds(z_mm[k])]
-        ds.SliceLocation = _ds(z_mm[k])
+        ds.ImagePositionPatient = [decimal_string(x0), decimal_string(y0), decimal_string(z_mm[k])]
+        ds.SliceLocation = decimal_string(z_mm[k])
         stored = (hu[k].astype(np.int32) + 1024).astype(np.int16)  # intercept -1024
         ds.PixelData = stored.tobytes()
         ds.SmallestImagePixelValue = int(stored.min())
@@ -203,13 +203,13 @@ def _ct_template(
     ds.PatientSex = study.patient_sex
     ds.PatientAge = f"{study.patient_age_years:03d}Y"
     ds.BodyPartExamined = "CHEST"
-    ds.SliceThickness = _ds(thickness)
-    ds.KVP = _ds(acquisition.kvp)
-    ds.DataCollectionDiameter = _ds(500.0)
+    ds.SliceThickness = decimal_string(thickness)
+    ds.KVP = decimal_string(acquisition.kvp)
+    ds.DataCollectionDiameter = decimal_string(500.0)
     ds.SoftwareVersions = f"rgsynth {__version__}"
-    ds.ReconstructionDiameter = _ds(column_spacing * columns)
+    ds.ReconstructionDiameter = decimal_string(column_spacing * columns)
     ds.GantryDetectorTilt = "0"
-    ds.TableHeight = _ds(150.0)
+    ds.TableHeight = decimal_string(150.0)
     ds.RotationDirection = "CW"
     ds.XRayTubeCurrent = acquisition.tube_current_ma
     ds.ConvolutionKernel = acquisition.kernel_name
@@ -226,7 +226,7 @@ def _ct_template(
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = rows
     ds.Columns = columns
-    ds.PixelSpacing = [_ds(row_spacing), _ds(column_spacing)]
+    ds.PixelSpacing = [decimal_string(row_spacing), decimal_string(column_spacing)]
     ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15
@@ -246,7 +246,7 @@ def ct_series_description(acquisition: Acquisition) -> str:
     return f"CHEST {thickness}mm {acquisition.kernel_name}"
 
 
-def _ds(value: float) -> str:
+def decimal_string(value: float) -> str:
     """A DICOM decimal string of at most 16 characters."""
     text = f"{float(value):.6f}".rstrip("0").rstrip(".")
     return text if text not in ("-0", "") else "0"

@@ -77,10 +77,10 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
     if len(source.paths) < 2:
         raise MissingInput(sid, source.paths[0], "no mask for this image in masks/")
     image_path, mask_path = source.paths[:2]
-    image = sitk.Cast(_read(image_path, sid), sitk.sitkFloat32)
+    image = sitk.Cast(read_image(image_path, sid), sitk.sitkFloat32)
     if image.GetDimension() != 3:
         raise InputError(sid, image_path, f"expected a 3-D image, got {image.GetDimension()}-D")
-    mask = _read(mask_path, sid)
+    mask = read_image(mask_path, sid)
     notes = []
     if not _same_grid(image, mask):
         mask = sitk.Resample(mask, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
@@ -106,7 +106,7 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
     )
 
 
-def _read(path: Path, subject_id: str) -> sitk.Image:
+def read_image(path: Path, subject_id: str) -> sitk.Image:
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as error:
