@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from rgsynth.cohort.twin import generate_cohort
-from rgsynth.config import TwinConfig, twin_preset
+from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig, TwinConfig, twin_preset
+from rgsynth.prepare.run import find_inputs, prepare_cache
+
+TINY_MODEL = ModelConfig(base_channels=8, max_channels=32, gene_hidden=16)
+TINY_TRAIN = TrainConfig(
+    model=TINY_MODEL,
+    batch_size=4,
+    log_every=1,
+    sample_every=100,
+    checkpoint_every=100,
+    n_samples=3,
+)
 
 TINY_SEED = 3
 
@@ -47,3 +61,41 @@ def cohort_copy(small_cohort: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "cohort"
     shutil.copytree(small_cohort, copy)
     return copy
+
+
+@pytest.fixture(scope="session")
+def train_cache(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 32² cache of ``small_cohort``; every subject in the training split."""
+    out = tmp_path_factory.mktemp("train") / "cache"
+    config = PrepareConfig(size=32, background_centres=2, background_slices=5, val_fraction=0.0)
+    prepare_cache(find_inputs(small_cohort), out, config, workers=2, echo=lambda _: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained_run(train_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of the tiny model on ``train_cache``, two steps: weights, not quality."""
+    from rgsynth.train.loop import Trainer
+
+    run = tmp_path_factory.mktemp("run") / "run"
+    Trainer(train_cache, run, TINY_TRAIN).run(max_steps=2, max_minutes=None)
+    return run
+
+
+@pytest.fixture(scope="session")
+def dicom_errors() -> Callable[[Path], list[str]]:
+    """An independent DICOM validator (dciodvfy): the error lines it reports for a file,
+    after checking it recognised the object (CT image or SEG)."""
+    validator = shutil.which("dciodvfy")
+    if validator is None and os.environ.get("CI"):
+        pytest.fail("dciodvfy (Debian's dicom3tools) must be installed in CI")
+    if validator is None:
+        pytest.skip("dciodvfy not installed (apt-get install dicom3tools)")
+
+    def errors(path: Path) -> list[str]:
+        result = subprocess.run([validator, str(path)], capture_output=True, text=True)
+        report = result.stdout + result.stderr
+        assert ("CTImage" in report) or ("Segmentation" in report), report
+        return [line for line in report.splitlines() if line.startswith("Error")]
+
+    return errors

@@ -13,29 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig
-from rgsynth.prepare.run import find_inputs, prepare_cache
+from conftest import TINY_MODEL
+from conftest import TINY_TRAIN as TINY
+from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
 from rgsynth.train.loop import CHECKPOINT_PATH, RunExistsError, Trainer, TrainingDiverged
 from rgsynth.train.stats import read_stats
-
-TINY_MODEL = ModelConfig(base_channels=8, max_channels=32, gene_hidden=16)
-TINY = TrainConfig(
-    model=TINY_MODEL,
-    batch_size=4,
-    log_every=1,
-    sample_every=100,
-    checkpoint_every=100,
-    n_samples=3,
-)
-
-
-@pytest.fixture(scope="module")
-def train_cache(small_cohort: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("train") / "cache"
-    config = PrepareConfig(size=32, background_centres=2, background_slices=5, val_fraction=0.0)
-    prepare_cache(find_inputs(small_cohort), out, config, workers=2, echo=lambda _: None)
-    return out
 
 
 @pytest.mark.parametrize("architecture", ["xu", "mcgan"])

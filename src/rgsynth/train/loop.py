@@ -73,6 +73,7 @@ class Trainer:
         resume: bool = False,
     ) -> None:
         self.run_dir, self.dist = Path(run_dir), dist_info or DistInfo()
+        self.cache_root = Path(cache_root).resolve()
         self.data = load_split(cache_root, "train")
         state = self._checkpoint_state(resume)
         if state is not None:
@@ -163,6 +164,7 @@ class Trainer:
         return {
             "config": self.config.to_dict(),
             "cache_fingerprint": self.data.fingerprint,
+            "cache_root": str(self.cache_root),  # where synthesize/map look by default
             "step": self.position.step,
             "epoch": self.position.epoch,
             "batch_in_epoch": self.position.batch_in_epoch,
