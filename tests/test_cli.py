@@ -80,7 +80,12 @@ def test_demo_runs_and_resumes(tmp_path: Path) -> None:
     assert second.exit_code == 0 and "up to date, skipped" in second.output
     assert "cache" in second.output and "is up to date" in second.output
     assert (out / "run" / "samples" / "latest.png").exists()
-    assert "training" in second.output and second.output.count("up to date") == 3
+    assert "training" in second.output and second.output.count("up to date") == 4
+    synthesis = out / "synthesis"
+    rows = (synthesis / "manifest.csv").read_text().splitlines()[1:]
+    kinds = [row.split(",")[1] for row in rows]
+    assert kinds.count("dicom") == 4 and 1 <= kinds.count("cache") <= 8, kinds
+    assert len(list((synthesis / "previews").glob("*.png"))) == len(rows)
 
 
 def test_train_errors_are_one_line(tmp_path: Path) -> None:

@@ -262,6 +262,153 @@ def _echo_training_summary(summary: dict, run: Path) -> None:
 
 
 @app.command()
+def synthesize(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
+    out: Annotated[Path, typer.Argument(help="Output folder to create (see --force).")],
+    cache: Annotated[
+        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
+    ] = None,
+    subject: Annotated[
+        list[str] | None, typer.Option(help="Genes of this cache subject (repeatable).")
+    ] = None,
+    expression: Annotated[
+        Path | None, typer.Option(help="Your expression table (raw, as the cohort's).")
+    ] = None,
+    table_subject: Annotated[
+        list[str] | None, typer.Option(help="Row(s) of --expression to use [all].")
+    ] = None,
+    set_gene: Annotated[
+        list[str] | None, typer.Option("--set", help="GENE=Z: set a gene's z-score (repeatable).")
+    ] = None,
+    set_program: Annotated[
+        list[str] | None,
+        typer.Option(help="PROGRAM=Z: set every gene of a gene set to ±Z (repeatable)."),
+    ] = None,
+    gene_sets: Annotated[
+        Path | None, typer.Option(help="Programs: GMT, CSV (set,gene,weight) or ground_truth.json.")
+    ] = None,
+    ct: Annotated[
+        list[Path] | None,
+        typer.Option(help="A CT to paint into: DICOM series folder or NIfTI file (repeatable)."),
+    ] = None,
+    at_mm: Annotated[
+        list[str] | None, typer.Option(help="X,Y,Z: a location in patient mm (repeatable).")
+    ] = None,
+    at_voxel: Annotated[
+        list[str] | None, typer.Option(help="I,J,K: a voxel index of the CT as stored.")
+    ] = None,
+    random_locations: Annotated[
+        int, typer.Option(help="Random lung locations per CT (5–25 mm deep, as prepare).")
+    ] = 0,
+    backgrounds: Annotated[
+        int | None, typer.Option(help="Cache background slices to use [8 without --ct].")
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="Cache split of the backgrounds: val, train, all.")
+    ] = "val",
+    per_background: Annotated[
+        int, typer.Option(help="Nodules per background and gene profile (new noise each).")
+    ] = 1,
+    seed: Annotated[int, typer.Option(help="The batch is a function of this seed.")] = 0,
+    margin_mm: Annotated[
+        float, typer.Option(help="Source pixels this close to the nodule mask are replaced.")
+    ] = 2.0,
+    feather_mm: Annotated[
+        float, typer.Option(help="Gaussian feathering σ of the paste edge (0 = off).")
+    ] = 0.0,
+    formats: Annotated[str, typer.Option(help="Any of png,nifti,dicom.")] = "png,nifti,dicom",
+    precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast.")] = "fp32",
+    batch_size: Annotated[int, typer.Option(help="Nodules per generator pass.")] = 32,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    force: Annotated[
+        bool, typer.Option(help="Replace OUT once the new batch is complete.")
+    ] = False,
+) -> None:
+    """Synthesise gene-conditioned nodules into cache backgrounds or your CT, with masks."""
+    with _errors():
+        from rgsynth.synthesize.batch import BatchSettings
+        from rgsynth.synthesize.paste import Blend
+        from rgsynth.synthesize.profiles import parse_edit
+        from rgsynth.synthesize.request import SynthesisRequest
+
+        try:
+            request = SynthesisRequest(
+                subjects=subject or [],
+                expression=expression,
+                table_subjects=table_subject or [],
+                gene_edits=[parse_edit(e) for e in set_gene or []],
+                program_edits=[parse_edit(e) for e in set_program or []],
+                gene_sets=gene_sets,
+                cts=ct or [],
+                points_mm=[_triple(p, "--at-mm") for p in at_mm or []],
+                voxels=[_triple(v, "--at-voxel") for v in at_voxel or []],
+                random_locations=random_locations,
+                cache_backgrounds=backgrounds or 0,
+                split=split,
+                per_background=per_background,
+                seed=seed,
+            )
+            settings = BatchSettings(
+                blend=Blend(margin_mm=margin_mm, feather_mm=feather_mm),
+                formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+                precision=precision,
+                device=device,
+                batch_size=batch_size,
+                seed=seed,
+            )
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        _synthesize(run, out, cache, request, settings, force)
+
+
+def _triple(text: str, option: str) -> tuple[float, float, float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        return tuple(float(p) for p in parts)  # type: ignore[return-value]
+    except ValueError:
+        raise CliError(f"{option} {text!r}: expected three numbers, e.g. -60.5,40,-120") from None
+
+
+def _synthesize(run, out, cache, request, settings, force) -> None:
+    from rgsynth.cohort.source import InputError
+    from rgsynth.synthesize.batch import synthesize_batch
+    from rgsynth.synthesize.model import load_run
+    from rgsynth.synthesize.request import plan
+
+    trained = load_run(run, cache)
+    try:
+        jobs, prepare_config, cache_genes = plan(request, trained.cache_root)
+    except InputError:
+        raise
+    except ValueError as error:  # an inconsistent request, an unknown gene or program
+        raise CliError(str(error)) from None
+    if not force and out.exists():
+        raise CliError(
+            f"{out}: already exists; choose another folder or pass --force to replace it"
+        )
+    with _progress("synthesizing", len(jobs)) as advance:
+        summary = synthesize_batch(
+            jobs,
+            trained,
+            prepare_config,
+            out,
+            settings,
+            force=force,
+            gene_names=cache_genes.names,
+            on_nodule=advance,
+        )
+    typer.echo(
+        f"wrote {summary['n_nodules']} nodules ({summary['n_backgrounds']} backgrounds, "
+        f"{summary['n_profiles']} gene profiles) to {out} in {summary['seconds']:.1f} s; "
+        f"manifest: {out / 'manifest.csv'}"
+    )
+    for note in summary["notes"]:
+        typer.echo(f"note: {note}")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(
         "rgsynth-demo"
@@ -275,36 +422,86 @@ def demo(
     """Run every stage that exists on the synthetic twin, skipping stages already current.
 
     Stages now: twin cohort → QC montage → training cache → training (a CPU-sized model
-    for --train-minutes). Synthesis, maps, evaluation and the report join as they land.
+    for --train-minutes) → synthesis (validation backgrounds and one CT). Maps, evaluation
+    and the report join as they land.
     """
     with _errors():
         from rgsynth.config import PrepareConfig
 
         config = _twin_config("demo", seed, subjects)
         cohort = out / "cohort"
-        typer.echo(f"[1/4] twin cohort → {cohort}")
+        typer.echo(f"[1/5] twin cohort → {cohort}")
         if _cohort_is_current(cohort, config):
             typer.echo("      up to date, skipped")
         else:
             _synth_cohort(cohort, subjects, seed, "demo", workers, force=cohort.exists())
         montage = out / "qc_montage.png"
-        typer.echo(f"[2/4] QC montage → {montage}")
+        typer.echo(f"[2/5] QC montage → {montage}")
         _view(cohort, montage, max_subjects=16, columns=4)
         cache = out / "cache"
-        typer.echo(f"[3/4] training cache → {cache}")
+        typer.echo(f"[3/5] training cache → {cache}")
         # A regenerated twin has new file times: the old cache no longer matches, rebuild it.
         _prepare(cohort, cache, PrepareConfig(seed=seed), "tcia", None, None, workers, "fail", True)
         run = out / "run"
-        typer.echo(f"[4/4] training → {run}")
+        typer.echo(f"[4/5] training → {run}")
         if _run_is_current(run, cache):
             typer.echo("      up to date, skipped (delete the folder to train again)")
         else:
             if run.exists():  # trained on an older cache: the demo's own output, replaced
                 shutil.rmtree(run)
             _train(cache, run, _demo_train_config(seed), train_steps, train_minutes, False, "auto")
+        synthesis = out / "synthesis"
+        typer.echo(f"[5/5] synthesis → {synthesis}")
+        if _synthesis_is_current(synthesis, run, cache):
+            typer.echo("      up to date, skipped")
+        else:
+            _synthesize(
+                run, synthesis, cache, _demo_request(cohort, cache, seed), _demo_batch(seed), True
+            )
         typer.echo(
-            f"done: open {montage}, {cache / 'qc_montage.png'} and {run / 'samples' / 'latest.png'}"
+            f"done: open {montage}, {cache / 'qc_montage.png'}, {run / 'samples' / 'latest.png'} "
+            f"and {synthesis / 'previews'}"
         )
+
+
+def _demo_request(cohort: Path, cache: Path, seed: int):
+    """Up to eight validation backgrounds with random donors' genes, and four nodules
+    painted into the first validation subject's CT (the training split's, if there is
+    no validation split)."""
+    from rgsynth.prepare.cache import Cache
+    from rgsynth.synthesize.request import SynthesisRequest
+
+    subjects = Cache(cache).manifest()["subjects"]
+    validation = [s for s in subjects if s["split"] == "val"]
+    available = sum(s["n_background_slices"] for s in validation)
+    return SynthesisRequest(
+        cts=[cohort / (validation or subjects)[0]["ct_file"]],
+        random_locations=4,
+        cache_backgrounds=min(8, available) if available else 8,
+        split="val" if available else "train",
+        seed=seed,
+    )
+
+
+def _demo_batch(seed: int):
+    from rgsynth.synthesize.batch import BatchSettings
+
+    return BatchSettings(seed=seed)
+
+
+def _synthesis_is_current(synthesis: Path, run: Path, cache: Path) -> bool:
+    from rgsynth.data import cache_fingerprint
+    from rgsynth.prepare.cache import Cache
+    from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
+    from rgsynth.train.loop import CHECKPOINT_PATH
+
+    try:
+        summary = json.loads((synthesis / "synthesis.json").read_text())
+        step = load_checkpoint(run / CHECKPOINT_PATH)["step"]
+    except (OSError, ValueError, CheckpointError):
+        return False
+    current = cache_fingerprint(Cache(cache).manifest())
+    return summary.get("cache_fingerprint") == current and summary.get("checkpoint_step") == step
 
 
 def _demo_train_config(seed: int):

@@ -1,0 +1,1 @@
+"""`rgsynth synthesize`: gene-conditioned nodules into cache patches or a user CT."""

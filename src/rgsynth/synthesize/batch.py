@@ -1,0 +1,380 @@
+"""A synthesis batch: targets × gene profiles × nodules per pair, into one output folder.
+
+Output folder (written in a staging folder and moved into place when complete)::
+
+    OUT/manifest.csv         one row per nodule: background, location, profile, seed, files
+    OUT/synthesis.json       the run, cache, settings, notes and timing
+    OUT/profiles.csv         every gene profile used (standardised values, one row each)
+    OUT/previews/nodule-NNNN.png
+    OUT/nifti/nodule-NNNN_image.nii.gz, nodule-NNNN_mask.nii.gz
+    OUT/dicom/nodule-NNNN/CT/*.dcm and SEG.dcm
+
+Every random choice (a donor subject, the noise) derives from (seed, nodule number), so a
+batch is a function of its command line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk
+
+from rgsynth.config import PrepareConfig
+from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.synthesize import dicom_out
+from rgsynth.synthesize.backgrounds import CachePatch, Location, SourceVolume, volume_patch
+from rgsynth.synthesize.export import patch_image, preview_png, write_nifti
+from rgsynth.synthesize.model import Synthesis, Synthesizer, TrainedRun
+from rgsynth.synthesize.paste import Blend, paste_patch, unit_to_hu
+from rgsynth.synthesize.profiles import CacheGenes, GeneProfile
+
+FORMATS = ("png", "nifti", "dicom")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A background for the generator: a cache patch, or a checked location in a CT."""
+
+    label: str
+    patch: np.ndarray  # (S, S) in [-1, 1]
+    centre_mm: tuple[float, float, float]
+    volume: SourceVolume | None = None
+    location: Location | None = None
+    cache_patch: CachePatch | None = None
+
+    @property
+    def kind(self) -> str:
+        return "cache" if self.volume is None else self.volume.kind
+
+
+def cache_targets(patches: list[CachePatch]) -> list[Target]:
+    return [
+        Target(f"{p.subject_id}/background-{p.index}", p.patch, p.centre_mm, cache_patch=p)
+        for p in patches
+    ]
+
+
+def volume_targets(
+    volume: SourceVolume, locations: list[Location], config: PrepareConfig
+) -> list[Target]:
+    return [
+        Target(
+            f"{volume.label}@" + ",".join(f"{c:.1f}" for c in location.centre_mm),
+            volume_patch(volume, location, config),
+            location.centre_mm,
+            volume=volume,
+            location=location,
+        )
+        for location in locations
+    ]
+
+
+@dataclass(frozen=True)
+class Job:
+    number: int
+    target: Target
+    profile: GeneProfile
+    seed: int
+
+    @property
+    def nodule_id(self) -> str:
+        return f"nodule-{self.number:04d}"
+
+
+def plan_jobs(
+    targets: list[Target],
+    profiles: list[GeneProfile] | None,
+    cache_genes: CacheGenes,
+    per_target: int,
+    seed: int,
+) -> list[Job]:
+    """Every target × profile × ``per_target``; with no profiles, each nodule takes the
+    genes of a random subject of the cache (a "donor")."""
+    jobs: list[Job] = []
+    for target in targets:
+        for profile in profiles or [None]:
+            for _ in range(per_target):
+                number = len(jobs) + 1
+                state = np.random.SeedSequence([seed, number]).generate_state(2)
+                if profile is None:
+                    donor = cache_genes.subject_ids[int(state[1]) % len(cache_genes.subject_ids)]
+                    chosen = cache_genes.subject(donor)
+                    chosen = GeneProfile(chosen.name, chosen.values, "random donor (cache)")
+                else:
+                    chosen = profile
+                jobs.append(Job(number, target, chosen, int(state[0])))
+    return jobs
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    blend: Blend = field(default_factory=Blend)
+    formats: tuple[str, ...] = FORMATS
+    precision: str = "fp32"
+    device: str = "cpu"
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.formats) - set(FORMATS)
+        if unknown or not self.formats:
+            raise ValueError(f"formats must be some of {', '.join(FORMATS)}, not {self.formats}")
+
+
+def synthesize_batch(
+    jobs: list[Job],
+    run: TrainedRun,
+    prepare_config: PrepareConfig,
+    out: Path,
+    settings: BatchSettings,
+    force: bool = False,
+    gene_names: list[str] | None = None,
+    on_nodule: Callable[[str], None] | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    """Synthesise every job and write the output folder; returns the summary it saves.
+
+    Raises:
+        OutputExistsError: ``out`` exists and ``force`` is not set.
+    """
+    synthesizer = Synthesizer(
+        run.generator, settings.precision, settings.device, settings.batch_size
+    )
+    writer = NoduleWriter(run, prepare_config, settings)
+    start, rows = time.perf_counter(), []
+    with staged_directory(Path(out), replace=force) as staging:
+        for first in range(0, len(jobs), settings.batch_size):
+            chunk = jobs[first : first + settings.batch_size]
+            result = synthesizer(
+                np.stack([j.target.patch for j in chunk]),
+                np.stack([j.profile.values for j in chunk]),
+                [j.seed for j in chunk],
+            )
+            for n, job in enumerate(chunk):
+                rows.append(writer.write(staging, job, result, n))
+                if on_nodule is not None:
+                    on_nodule(job.nodule_id)
+        seconds = time.perf_counter() - start
+        summary = _summary(jobs, run, settings, seconds, notes or [])
+        _write_tables(staging, jobs, rows, summary, gene_names)
+    return summary
+
+
+class NoduleWriter:
+    """Turns one synthesis into the files of one nodule and its manifest row."""
+
+    def __init__(self, run: TrainedRun, config: PrepareConfig, settings: BatchSettings) -> None:
+        self.run, self.config, self.settings = run, config, settings
+        self.derivation = (
+            f"synthetic nodule painted in by rgsynth ({run.config.model.architecture} GAN, "
+            f"run {run.run_dir.name}, step {run.step}); not an acquired image"
+        )
+
+    def write(self, folder: Path, job: Job, result: Synthesis, n: int) -> dict[str, Any]:
+        hu_window = self.config.hu_window
+        synthesis_hu = unit_to_hu(result.image[n], hu_window)
+        background_hu = unit_to_hu(job.target.patch, hu_window)
+        if job.target.volume is None:
+            files, mask_mm2 = self._write_patch(folder, job, synthesis_hu, result.mask[n])
+            in_ct = None
+        else:
+            files, mask_mm2, in_ct = self._write_volume(folder, job, synthesis_hu, result.mask[n])
+        if "png" in self.settings.formats:
+            path = folder / "previews" / f"{job.nodule_id}.png"
+            preview_png(
+                path, background_hu, synthesis_hu, result.weight_map[n], result.mask[n], in_ct
+            )
+            files["preview"] = path
+        return _manifest_row(job, files, mask_mm2, self.settings.blend, folder)
+
+    def _write_patch(
+        self, folder: Path, job: Job, synthesis_hu: np.ndarray, soft_mask: np.ndarray
+    ) -> tuple[dict[str, Path], float]:
+        voxel = self.config.voxel_mm
+        hu = np.rint(synthesis_hu)[None].astype(np.int16)  # (1, S, S)
+        mask = (soft_mask > self.settings.blend.mask_threshold)[None].astype(np.uint8)
+        files = {}
+        if "nifti" in self.settings.formats:
+            files |= self._nifti(
+                folder,
+                job,
+                patch_image(hu, job.target.centre_mm, voxel),
+                patch_image(mask, job.target.centre_mm, voxel),
+            )
+        if "dicom" in self.settings.formats:
+            corner = (self.config.size - 1) * voxel / 2
+            origin = (
+                job.target.centre_mm[0] - corner,
+                job.target.centre_mm[1] - corner,
+                job.target.centre_mm[2],
+            )
+            ct = dicom_out.new_series(
+                hu,
+                (voxel, voxel, voxel),
+                origin,
+                job.target.cache_patch.subject_id,
+                self._uid_parts(job),
+                self.derivation,
+            )
+            files |= self._dicom(folder, job, ct, mask)
+        return files, float(mask.sum()) * voxel * voxel
+
+    def _write_volume(
+        self, folder: Path, job: Job, synthesis_hu: np.ndarray, soft_mask: np.ndarray
+    ) -> tuple[dict[str, Path], float, tuple[np.ndarray, np.ndarray]]:
+        volume, location = job.target.volume, job.target.location
+        k = location.slice_index
+        pasted = paste_patch(
+            volume.hu[k],
+            volume.spacing_mm[1:],
+            volume.origin_mm[:2],
+            location.centre_mm[:2],
+            synthesis_hu,
+            soft_mask,
+            self.config.voi_mm,
+            self.settings.blend,
+        )
+        hu = volume.hu.copy()
+        # Whole HU, once, so that the NIfTI and the DICOM outputs hold the same values.
+        hu[k, pasted.rows, pasted.cols] = np.rint(pasted.hu)
+        mask = np.zeros(hu.shape, np.uint8)
+        mask[k, pasted.rows, pasted.cols] = pasted.mask
+        files: dict[str, Path] = {}
+        if "nifti" in self.settings.formats:
+            image = sitk.Cast(volume.to_source_grid(np.rint(hu).astype(np.int16)), sitk.sitkInt16)
+            files |= self._nifti(folder, job, image, volume.to_source_grid(mask))
+        if "dicom" in self.settings.formats:
+            files |= self._volume_dicom(folder, job, hu, mask, pasted.alpha > 0, k, pasted)
+        mask_mm2 = float(pasted.mask.sum()) * volume.spacing_mm[1] * volume.spacing_mm[2]
+        return files, mask_mm2, (pasted.hu, pasted.mask)
+
+    def _volume_dicom(self, folder, job, hu, mask, changed_region, k, pasted) -> dict[str, Path]:
+        volume = job.target.volume
+        if volume.kind != "dicom":
+            ct = dicom_out.new_series(
+                hu,
+                volume.spacing_mm,
+                volume.origin_mm,
+                volume.label,
+                self._uid_parts(job),
+                self.derivation,
+            )
+            return self._dicom(folder, job, ct, mask)
+        changed = np.zeros(hu.shape, np.uint8)
+        changed[k, pasted.rows, pasted.cols] = changed_region
+        on_source = [sitk.GetArrayFromImage(volume.to_source_grid(a)) for a in (hu, changed, mask)]
+        ct = dicom_out.derived_series(
+            volume.dicom_files,
+            on_source[0],
+            on_source[1] > 0,
+            self._uid_parts(job),
+            self.derivation,
+        )
+        return self._dicom(folder, job, ct, on_source[2])
+
+    def _uid_parts(self, job: Job) -> tuple[object, ...]:
+        return (self.run.cache_fingerprint, self.settings.seed, job.number, job.target.label)
+
+    def _nifti(
+        self, folder: Path, job: Job, image: sitk.Image, mask: sitk.Image
+    ) -> dict[str, Path]:
+        base = folder / "nifti" / job.nodule_id
+        return {
+            "image_nifti": write_nifti(Path(f"{base}_image.nii.gz"), image),
+            "mask_nifti": write_nifti(Path(f"{base}_mask.nii.gz"), sitk.Cast(mask, sitk.sitkUInt8)),
+        }
+
+    def _dicom(self, folder: Path, job: Job, ct: list, mask: np.ndarray) -> dict[str, Path]:
+        seg = dicom_out.nodule_seg(
+            ct, mask, self._uid_parts(job), f"{job.nodule_id} {job.profile.name}"
+        )
+        series_dir, seg_path = dicom_out.write_dicom(folder / "dicom" / job.nodule_id, ct, seg)
+        return {"dicom_ct": series_dir, "dicom_seg": seg_path}
+
+
+def _manifest_row(
+    job: Job, files: dict[str, Path], mask_mm2: float, blend: Blend, folder: Path
+) -> dict[str, Any]:
+    target, location = job.target, job.target.location
+    x, y, z = target.centre_mm
+    if target.cache_patch is not None:
+        source = f"{target.cache_patch.subject_id} background {target.cache_patch.index}"
+    else:
+        source = str(target.volume.path)
+    return {
+        "nodule_id": job.nodule_id,
+        "background_kind": target.kind,
+        "background": source,
+        "location": location.requested if location else "cache patch centre",
+        "x_mm": round(x, 2),
+        "y_mm": round(y, 2),
+        "z_mm": round(z, 2),
+        "slice_index": location.slice_index if location else "",
+        "lung_depth_mm": round(location.lung_depth_mm, 1) if location else "",
+        "gene_profile": job.profile.name,
+        "profile_source": job.profile.source,
+        "seed": job.seed,
+        "blend": _blend_text(blend) if location else "none (the patch itself)",
+        "mask_area_mm2": round(mask_mm2, 2),
+        "note": "" if mask_mm2 > 0 else "the generated mask is empty",
+        **{key: str(path.relative_to(folder)) for key, path in files.items()},
+    }
+
+
+def _blend_text(blend: Blend) -> str:
+    edge = f"Gaussian feather σ {blend.feather_mm:g} mm" if blend.feather_mm else "hard edge"
+    return f"mask + {blend.margin_mm:g} mm, {edge}"
+
+
+def _summary(
+    jobs: list[Job], run: TrainedRun, settings: BatchSettings, seconds: float, notes: list[str]
+) -> dict[str, Any]:
+    profile_notes = sorted({n for j in jobs for n in j.profile.notes})
+    volume_notes = sorted({n for j in jobs if j.target.volume for n in j.target.volume.notes})
+    return {
+        "format": "rgsynth-synthesis/1",
+        "run": str(run.run_dir.resolve()),
+        "checkpoint_step": run.step,
+        "architecture": run.config.model.architecture,
+        "image_size": run.config.model.image_size,
+        "cache": str(run.cache_root.resolve()),
+        "cache_fingerprint": run.cache_fingerprint,
+        "settings": {
+            "seed": settings.seed,
+            "formats": list(settings.formats),
+            "precision": settings.precision,
+            "blend": _blend_text(settings.blend),
+            "mask_threshold": settings.blend.mask_threshold,
+        },
+        "n_nodules": len(jobs),
+        "n_backgrounds": len({j.target.label for j in jobs}),
+        "n_profiles": len({j.profile.name for j in jobs}),
+        "notes": notes + profile_notes + volume_notes,
+        "seconds": round(seconds, 2),
+        "nodules_per_second": round(len(jobs) / seconds, 2) if seconds > 0 else None,
+    }
+
+
+def _write_tables(
+    folder: Path,
+    jobs: list[Job],
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any],
+    gene_names: list[str] | None,
+) -> None:
+    atomic_write_text(folder / "manifest.csv", pd.DataFrame(rows).to_csv(index=False))
+    profiles = {j.profile.name: j.profile for j in jobs}
+    genes = pd.DataFrame(
+        [p.values for p in profiles.values()],
+        index=pd.Index(list(profiles), name="gene_profile"),
+        columns=gene_names,
+    )
+    genes.insert(0, "source", [p.source for p in profiles.values()])
+    atomic_write_text(folder / "profiles.csv", genes.to_csv())
+    atomic_write_json(folder / "synthesis.json", summary)

@@ -1,0 +1,217 @@
+"""DICOM output of a synthesis: a derived CT series and a SEG of the synthetic nodule.
+
+From a DICOM source the new series keeps every attribute and the exact geometry of the
+source series (same study, same frame of reference, pixels untouched outside the pasted
+region), with new Series and SOP Instance UIDs, ``ImageType`` DERIVED\\SECONDARY, a
+derivation description and a reference to each source image. A NIfTI/NRRD source or a
+cache patch has no DICOM header to keep: a new study is written on the axial LPS grid of
+the source. The SEG (highdicom, binary, empty frames omitted) references the new series.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+from rgsynth import __version__
+from rgsynth.cohort.dicom_write import decimal_string
+
+SERIES_NUMBER = 9001  # high, so viewers list the synthetic series after the source's
+SEG_SERIES_NUMBER = 9002
+_DESCRIPTION_LIMIT = 64  # LO
+
+
+def make_uid(*parts: object) -> str:
+    """A UID that depends on ``parts`` only, so a batch rerun with one seed repeats them."""
+    return generate_uid(entropy_srcs=[str(p) for p in parts])
+
+
+def derived_series(
+    source_files: list[Path],
+    source_hu: np.ndarray,
+    changed: np.ndarray,
+    uid_parts: tuple[object, ...],
+    derivation: str,
+) -> list[Dataset]:
+    """A copy of a DICOM CT series with the pixels of ``changed`` replaced.
+
+    Args:
+        source_files: the series' files in slice order (the first axis of the arrays).
+        source_hu: (k, rows, columns) HU on the source grid.
+        changed: (k, rows, columns) bool, where ``source_hu`` differs from the source.
+        uid_parts: what the new UIDs derive from.
+        derivation: the DerivationDescription (what was done, by which run).
+    """
+    series_uid = make_uid(*uid_parts, "ct-series")
+    datasets = []
+    for k, path in enumerate(source_files):
+        ds = pydicom.dcmread(path)
+        if changed[k].any():
+            _replace_pixels(ds, source_hu[k], changed[k])
+        source_ref = Dataset()
+        source_ref.ReferencedSOPClassUID = ds.SOPClassUID
+        source_ref.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        ds.SourceImageSequence = [source_ref]
+        ds.ImageType = ["DERIVED", "SECONDARY", *list(ds.get("ImageType", ["", ""]))[2:]]
+        ds.DerivationDescription = derivation[:1024]
+        _set_series(ds, series_uid, make_uid(*uid_parts, "ct", k))
+        datasets.append(ds)
+    return datasets
+
+
+def _replace_pixels(ds: Dataset, hu: np.ndarray, changed: np.ndarray) -> None:
+    """Write HU back as stored values with the slice's own rescale, decompressing it."""
+    stored = ds.pixel_array.copy()
+    slope, intercept = float(ds.get("RescaleSlope", 1)), float(ds.get("RescaleIntercept", 0))
+    bits = int(ds.BitsStored)
+    low, high = (
+        (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if ds.PixelRepresentation else (0, 2**bits - 1)
+    )
+    values = np.clip(np.rint((hu - intercept) / slope), low, high)
+    stored[changed] = values[changed].astype(stored.dtype)
+    ds.PixelData = stored.tobytes()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for attribute in ("SmallestImagePixelValue", "LargestImagePixelValue"):
+        if attribute in ds:
+            del ds[attribute]
+
+
+def _set_series(ds: Dataset, series_uid: str, sop_uid: str) -> None:
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = SERIES_NUMBER
+    ds.SeriesDescription = "rgsynth synthetic nodule"
+    ds.SOPInstanceUID = sop_uid
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+
+
+def new_series(
+    hu: np.ndarray,
+    spacing_mm: tuple[float, float, float],
+    origin_mm: tuple[float, float, float],
+    patient_id: str,
+    uid_parts: tuple[object, ...],
+    derivation: str,
+) -> list[Dataset]:
+    """A new CT study and series for a (z, y, x) HU volume on an axial LPS grid
+    (z ascending), for sources that have no DICOM header to keep."""
+    template = _template(hu.shape, spacing_mm, patient_id, uid_parts, derivation)
+    series_uid = template.SeriesInstanceUID
+    datasets = []
+    for k in range(hu.shape[0]):
+        ds = copy.deepcopy(template)  # the template holds no pixels: cheap
+        _set_series(ds, series_uid, make_uid(*uid_parts, "ct", k))
+        ds.InstanceNumber = k + 1
+        position = (origin_mm[0], origin_mm[1], origin_mm[2] + k * spacing_mm[0])
+        ds.ImagePositionPatient = [decimal_string(v) for v in position]
+        ds.SliceLocation = decimal_string(position[2])
+        stored = np.clip(np.rint(hu[k]) + 1024, -32768, 32767).astype(np.int16)
+        ds.PixelData = stored.tobytes()
+        datasets.append(ds)
+    return datasets
+
+
+def _template(
+    shape: tuple[int, ...],
+    spacing_mm: tuple[float, float, float],
+    patient_id: str,
+    uid_parts: tuple[object, ...],
+    derivation: str,
+) -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CTImageStorage
+    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    ds.DerivationDescription = derivation[:1024]
+    today = f"{dt.date.today():%Y%m%d}"
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = today
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "120000"
+    ds.AccessionNumber = ds.ReferringPhysicianName = ds.StudyID = ""
+    ds.Modality = "CT"
+    ds.BodyPartExamined = "CHEST"
+    ds.PatientPosition = "HFS"  # an assumption: NIfTI and the cache do not record it
+    ds.Manufacturer = "rgsynth"
+    ds.SoftwareVersions = f"rgsynth {__version__}"
+    ds.PatientName = ds.PatientID = patient_id[:64]
+    ds.PatientBirthDate = ds.PatientSex = ""
+    ds.StudyInstanceUID = make_uid(*uid_parts, "study")
+    ds.SeriesInstanceUID = make_uid(*uid_parts, "ct-series")
+    ds.FrameOfReferenceUID = make_uid(*uid_parts, "frame-of-reference")
+    ds.PositionReferenceIndicator = ""
+    ds.KVP = ""
+    ds.AcquisitionNumber = 1
+    ds.SliceThickness = decimal_string(spacing_mm[0])
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.PixelSpacing = [decimal_string(spacing_mm[1]), decimal_string(spacing_mm[2])]
+    ds.Rows, ds.Columns = int(shape[1]), int(shape[2])
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 1
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
+    ds.WindowCenter, ds.WindowWidth = "-600", "1500"
+    return ds
+
+
+def nodule_seg(
+    ct: list[Dataset], mask: np.ndarray, uid_parts: tuple[object, ...], label: str
+) -> hd.seg.Segmentation:
+    """A binary SEG of the synthetic nodule on ``ct``; ``mask`` is (n, rows, columns) in
+    the order of ``ct``."""
+    segment = hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label="Synthetic nodule",
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Nodule,
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name="rgsynth", family=codes.cid7162.ArtificialIntelligence, version=__version__
+        ),
+        tracking_uid=make_uid(*uid_parts, "tracking"),
+        tracking_id=label[:64],
+    )
+    with warnings.catch_warnings():
+        # Subject IDs used as one-component PatientNames make highdicom warn.
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")
+        return hd.seg.Segmentation(
+            source_images=ct,
+            pixel_array=mask.astype(np.uint8),
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=[segment],
+            series_instance_uid=make_uid(*uid_parts, "seg-series"),
+            series_number=SEG_SERIES_NUMBER,
+            sop_instance_uid=make_uid(*uid_parts, "seg"),
+            instance_number=1,
+            manufacturer="rgsynth",
+            manufacturer_model_name="rgsynth synthesize",
+            software_versions=__version__,
+            device_serial_number="0",
+            # An empty generated mask is kept (and noted in the manifest) with every frame.
+            omit_empty_frames=bool(mask.any()),
+            series_description="rgsynth synthetic nodule mask",
+            content_label="SYNTHETIC",
+            content_description=label[:_DESCRIPTION_LIMIT],
+        )
+
+
+def write_dicom(folder: Path, ct: list[Dataset], seg: hd.seg.Segmentation) -> tuple[Path, Path]:
+    """``folder/CT/NNNN.dcm`` (one file per slice) and ``folder/SEG.dcm``."""
+    series_dir = folder / "CT"
+    series_dir.mkdir(parents=True, exist_ok=True)
+    for k, ds in enumerate(ct):
+        ds.save_as(series_dir / f"{k + 1:04d}.dcm", enforce_file_format=True)
+    seg_path = folder / "SEG.dcm"
+    seg.save_as(seg_path)
+    return series_dir, seg_path

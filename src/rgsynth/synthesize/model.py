@@ -1,0 +1,149 @@
+"""A trained run as a synthesis tool: its EMA generator, checked against its cache.
+
+The generator is the EMA copy (what the paper saves and uses). It runs in eval mode, so
+batch normalisation uses its running statistics and every nodule depends on its own
+background, genes and noise only, never on what else shares its batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from rgsynth.config import TrainConfig
+from rgsynth.data import CacheError, cache_fingerprint
+from rgsynth.models.registry import build_networks
+from rgsynth.prepare.cache import Cache
+from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
+from rgsynth.train.loop import CHECKPOINT_PATH
+
+
+@dataclass
+class TrainedRun:
+    """Attributes:
+    run_dir: the run folder.
+    cache_root: the cache it was trained on (checked by fingerprint).
+    config: the training config stored in the checkpoint.
+    generator: the EMA generator, eval mode, on CPU.
+    step: the training step of the checkpoint.
+    cache_fingerprint: identity of that cache (settings and inputs).
+    """
+
+    run_dir: Path
+    cache_root: Path
+    config: TrainConfig
+    generator: nn.Module
+    step: int
+    cache_fingerprint: str
+
+
+def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
+    """The run's EMA generator, and the cache it belongs to.
+
+    Args:
+        run_dir: a folder written by ``rgsynth train``.
+        cache_root: its cache; by default the one recorded in the checkpoint.
+
+    Raises:
+        CheckpointError: no usable checkpoint, or one made from another cache.
+        CacheError: no complete cache at ``cache_root``.
+    """
+    path = Path(run_dir) / CHECKPOINT_PATH
+    state = load_checkpoint(path)
+    if cache_root is None:
+        if "cache_root" not in state:
+            raise CheckpointError(f"{path}: records no cache; pass --cache CACHE")
+        cache_root = Path(state["cache_root"])
+    cache = Cache(Path(cache_root))
+    if not cache.is_complete:
+        raise CacheError(f"{cache_root}: not a complete rgsynth cache (the run's cache is needed)")
+    fingerprint = cache_fingerprint(cache.manifest())
+    if state["cache_fingerprint"] != fingerprint:
+        raise CheckpointError(
+            f"{path}: made from another cache ({state['cache_fingerprint']}; {cache_root} is "
+            f"{fingerprint}); give the cache it was trained on with --cache"
+        )
+    config = TrainConfig.from_dict(state["config"])
+    generator = build_networks(config.model).generator
+    generator.load_state_dict(state["generator_ema"])
+    generator.eval().requires_grad_(False)
+    return TrainedRun(
+        run_dir=Path(run_dir),
+        cache_root=Path(cache_root),
+        config=config,
+        generator=generator,
+        step=int(state["step"]),
+        cache_fingerprint=fingerprint,
+    )
+
+
+@dataclass
+class Synthesis:
+    """A batch of syntheses, NumPy float32, each (N, S, S): image in [-1, 1], mask and
+    weight map in [0, 1]."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    weight_map: np.ndarray
+
+
+def nodule_noise(seed: int, noise_dim: int) -> torch.Tensor:
+    """(noise_dim,) standard normal noise that depends on ``seed`` alone."""
+    return torch.randn(noise_dim, generator=torch.Generator().manual_seed(seed))
+
+
+class Synthesizer:
+    """Runs a generator on batches of (background patch, genes, noise seed).
+
+    Args:
+        generator: an eval-mode generator (see :func:`load_run`).
+        precision: ``fp32`` or ``bf16`` (autocast; outputs are returned as float32).
+        device: a torch device string.
+        batch_size: nodules per forward pass.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        precision: str = "fp32",
+        device: str = "cpu",
+        batch_size: int = 32,
+    ) -> None:
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device)
+        self.precision, self.batch_size = precision, batch_size
+        self.noise_dim = generator.config.noise_dim
+
+    @torch.no_grad()
+    def __call__(self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]) -> Synthesis:
+        """Args:
+        backgrounds: (N, S, S) patches in [-1, 1].
+        genes: (N, G) standardised expression.
+        seeds: N noise seeds.
+        """
+        parts = []
+        for start in range(0, len(seeds), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            parts.append(self._batch(backgrounds[chunk], genes[chunk], seeds[chunk]))
+        return Synthesis(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
+
+    def _batch(
+        self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]
+    ) -> tuple[np.ndarray, ...]:
+        background = torch.as_tensor(backgrounds, dtype=torch.float32)[:, None]  # (B, 1, S, S)
+        noise = torch.stack([nodule_noise(s, self.noise_dim) for s in seeds])  # (B, noise)
+        with torch.autocast(
+            device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        ):
+            out = self.generator(
+                background.to(self.device),
+                torch.as_tensor(genes, dtype=torch.float32).to(self.device),
+                noise.to(self.device),
+            )
+        return tuple(t[:, 0].float().cpu().numpy() for t in (out.image, out.mask, out.weight_map))

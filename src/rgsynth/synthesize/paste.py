@@ -1,0 +1,137 @@
+"""Pasting a synthesised patch back into a full CT slice at the slice's own resolution.
+
+The generator rebuilds the whole 60 mm patch, but only approximately outside the nodule
+(its background L1) and through the HU window, so the patch is not pasted whole: the
+source slice keeps every pixel except those within ``margin_mm`` of the generated mask,
+which take the synthesis. With ``feather_mm`` > 0 the edge of that region is blended with
+a Gaussian fall-off of the distance to it (weight exp(−d²/2σ²), cut at 3σ) instead of a
+hard edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+
+def unit_to_hu(values: np.ndarray, hu_window: tuple[float, float]) -> np.ndarray:
+    """Inverse of ``to_unit_range``: [-1, 1] → HU in ``hu_window`` (float32).
+
+    Example:
+        >>> unit_to_hu(np.array([-1.0, 0.0, 1.0]), (-1000.0, 500.0))
+        array([-1000.,  -250.,   500.], dtype=float32)
+    """
+    low, high = hu_window
+    return (low + (np.asarray(values, dtype=np.float32) + 1.0) * (high - low) / 2.0).astype(
+        np.float32
+    )
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How a synthesis replaces the source pixels.
+
+    Attributes:
+        margin_mm: pixels this close to the generated mask take the synthesis.
+        feather_mm: σ of the Gaussian fall-off beyond that region; 0 = hard edge (default).
+        mask_threshold: the generated soft mask is binarised at this value.
+    """
+
+    margin_mm: float = 2.0
+    feather_mm: float = 0.0
+    mask_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.margin_mm < 0 or self.feather_mm < 0:
+            raise ValueError("blend margin and feather must be ≥ 0 mm")
+        if not 0 < self.mask_threshold < 1:
+            raise ValueError("the mask threshold must lie in (0, 1)")
+
+
+@dataclass
+class PastedSlice:
+    """The part of a slice a paste touched: ``rows`` × ``cols`` of the slice.
+
+    Attributes:
+        hu: (h, w) float32 HU after pasting.
+        mask: (h, w) bool synthetic nodule mask at the slice's resolution.
+        alpha: (h, w) float32 weight of the synthesis in ``hu`` (0 = source kept).
+    """
+
+    rows: slice
+    cols: slice
+    hu: np.ndarray
+    mask: np.ndarray
+    alpha: np.ndarray
+
+
+def paste_patch(
+    slice_hu: np.ndarray,
+    spacing_yx_mm: tuple[float, float],
+    origin_xy_mm: tuple[float, float],
+    centre_xy_mm: tuple[float, float],
+    patch_hu: np.ndarray,
+    patch_mask: np.ndarray,
+    patch_mm: float,
+    blend: Blend,
+) -> PastedSlice:
+    """Paste a square patch of edge ``patch_mm`` centred on ``centre_xy_mm`` into a slice.
+
+    Args:
+        slice_hu: (y, x) HU of the source slice (axial, LPS: x grows with the column).
+        spacing_yx_mm: (row, column) spacing of the slice.
+        origin_xy_mm: patient (x, y) of pixel [0, 0].
+        centre_xy_mm: patient (x, y) of the patch centre.
+        patch_hu: (S, S) synthesis in HU. patch_mask: (S, S) generated mask in [0, 1].
+    """
+    size = patch_hu.shape[-1]
+    voxel = patch_mm / size
+    dy, dx = spacing_yx_mm
+    rows = _span(centre_xy_mm[1], origin_xy_mm[1], dy, patch_mm, slice_hu.shape[0])
+    cols = _span(centre_xy_mm[0], origin_xy_mm[0], dx, patch_mm, slice_hu.shape[1])
+    reference = sitk.Image(cols.stop - cols.start, rows.stop - rows.start, sitk.sitkFloat32)
+    reference.SetSpacing((dx, dy))
+    reference.SetOrigin((origin_xy_mm[0] + cols.start * dx, origin_xy_mm[1] + rows.start * dy))
+    corner = tuple(c - (size - 1) * voxel / 2 for c in centre_xy_mm)
+    synthesis = _resample_2d(patch_hu, voxel, corner, reference, np.nan)
+    mask = _resample_2d(patch_mask, voxel, corner, reference, 0.0) > blend.mask_threshold
+    footprint = np.isfinite(synthesis)
+    alpha = _alpha(mask, (dy, dx), blend) * footprint
+    source = slice_hu[rows, cols]
+    pasted = alpha * np.nan_to_num(synthesis) + (1.0 - alpha) * source
+    return PastedSlice(rows, cols, pasted.astype(np.float32), mask & footprint, alpha)
+
+
+def _span(centre: float, origin: float, spacing: float, extent: float, n: int) -> slice:
+    first = int(np.floor((centre - extent / 2 - origin) / spacing))
+    last = int(np.ceil((centre + extent / 2 - origin) / spacing))
+    return slice(max(first, 0), min(last + 1, n))
+
+
+def _resample_2d(
+    array: np.ndarray,
+    voxel_mm: float,
+    corner_mm: tuple[float, float],
+    reference: sitk.Image,
+    default: float,
+) -> np.ndarray:
+    image = sitk.GetImageFromArray(np.asarray(array, dtype=np.float32))
+    image.SetSpacing((voxel_mm, voxel_mm))
+    image.SetOrigin(corner_mm)
+    resampled = sitk.Resample(image, reference, sitk.Transform(), sitk.sitkLinear, default)
+    return sitk.GetArrayFromImage(resampled)
+
+
+def _alpha(mask: np.ndarray, spacing_yx: tuple[float, float], blend: Blend) -> np.ndarray:
+    if not mask.any():
+        return np.zeros(mask.shape, np.float32)
+    outside_mm = ndimage.distance_transform_edt(~mask, sampling=spacing_yx)
+    beyond = outside_mm - blend.margin_mm  # > 0 outside the pasted region
+    if blend.feather_mm == 0:
+        return (beyond <= 0).astype(np.float32)
+    sigma = blend.feather_mm
+    feather = np.exp(-np.square(np.maximum(beyond, 0.0)) / (2 * sigma**2))
+    return np.where(beyond > 3 * sigma, 0.0, feather).astype(np.float32)
