@@ -17,9 +17,10 @@ from rgsynth.cli import app
 from rgsynth.cohort.dicom_read import read_ct_series, read_seg_mask
 from rgsynth.cohort.genes import read_expression_table
 from rgsynth.cohort.tables import RNASEQ_FILENAME
+from rgsynth.prepare.cache import Cache
 from rgsynth.synthesize.backgrounds import load_volume, random_locations
 from rgsynth.synthesize.model import Synthesizer, load_run
-from rgsynth.synthesize.paste import Blend, paste_patch
+from rgsynth.synthesize.paste import Blend, nodule_component, paste_patch, unit_to_hu
 from rgsynth.synthesize.profiles import CacheGenes, edit_profile, profiles_from_table
 from rgsynth.synthesize.request import cache_prepare_config
 
@@ -43,7 +44,9 @@ def lung_point(small_cohort: Path, train_cache: Path) -> tuple[float, float, flo
     return random_locations(volume, config, 1, np.random.default_rng(0))[0].centre_mm
 
 
-def test_cache_backgrounds_every_format(trained_run: Path, tmp_path: Path, dicom_errors) -> None:
+def test_cache_backgrounds_every_format(
+    trained_run: Path, train_cache: Path, tmp_path: Path, dicom_errors
+) -> None:
     out = tmp_path / "out"
     result = _synthesize(
         trained_run, out, "--split", "all", "--backgrounds", "3", "--per-background", "2"
@@ -61,8 +64,14 @@ def test_cache_backgrounds_every_format(trained_run: Path, tmp_path: Path, dicom
     assert image.GetSpacing() == pytest.approx((60 / 32,) * 3)
     centre = image.TransformContinuousIndexToPhysicalPoint((15.5, 15.5, 0))
     assert centre == pytest.approx((row["x_mm"], row["y_mm"], row["z_mm"]), abs=0.01)
-    hu = sitk.GetArrayFromImage(image)
+    hu = sitk.GetArrayFromImage(image)[0]
     assert -1000 <= hu.min() and hu.max() <= 500
+    # Away from the kept mask (2 mm margin), the output is the cache's background patch.
+    subject, _, index = row["background"].split(" ")
+    background = Cache(train_cache).load_shard(subject)["background_image"][int(index)]
+    background_hu = np.rint(unit_to_hu(background.astype(np.float32), (-1000.0, 500.0)))
+    far = _distance_mm(sitk.GetArrayFromImage(mask)[0] > 0, (60 / 32,) * 2) > 2.0 + 1e-6
+    np.testing.assert_array_equal(hu[far], background_hu[far])
     assert not dicom_errors(out / row["dicom_seg"])
     assert not dicom_errors(next((out / row["dicom_ct"]).glob("*.dcm")))
     summary = json.loads((out / "synthesis.json").read_text())
@@ -223,6 +232,14 @@ def test_program_edit_sets_members_by_sign(small_cohort: Path, train_cache: Path
         if gene in column:
             assert edited.values[column[gene]] == 2.0 * sign
     assert edited.name == f"R01-001+{name}=2"
+
+
+def test_only_the_central_mask_part_is_kept() -> None:
+    mask = np.zeros((32, 32), bool)
+    mask[0:6, 0:20] = True  # a large fragment on the patch edge
+    mask[14:19, 15:18] = True  # the nodule, smaller, at the centre
+    kept, dropped = nodule_component(mask)
+    assert dropped == 1 and kept.sum() == 15 and kept[16, 16]
 
 
 def test_paste_geometry_and_feathering() -> None:

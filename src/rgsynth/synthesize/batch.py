@@ -31,7 +31,7 @@ from rgsynth.synthesize import dicom_out
 from rgsynth.synthesize.backgrounds import CachePatch, Location, SourceVolume, volume_patch
 from rgsynth.synthesize.export import patch_image, preview_png, write_nifti
 from rgsynth.synthesize.model import Synthesis, Synthesizer, TrainedRun
-from rgsynth.synthesize.paste import Blend, paste_patch, unit_to_hu
+from rgsynth.synthesize.paste import Blend, PastedSlice, nodule_component, paste_patch, unit_to_hu
 from rgsynth.synthesize.profiles import CacheGenes, GeneProfile
 
 FORMATS = ("png", "nifti", "dicom")
@@ -180,54 +180,71 @@ class NoduleWriter:
         hu_window = self.config.hu_window
         synthesis_hu = unit_to_hu(result.image[n], hu_window)
         background_hu = unit_to_hu(job.target.patch, hu_window)
+        nodule, dropped = nodule_component(result.mask[n] > self.settings.blend.mask_threshold)
         if job.target.volume is None:
-            files, mask_mm2 = self._write_patch(folder, job, synthesis_hu, result.mask[n])
-            in_ct = None
+            files, pasted, mask_mm2 = self._write_patch(
+                folder, job, synthesis_hu, background_hu, nodule
+            )
         else:
-            files, mask_mm2, in_ct = self._write_volume(folder, job, synthesis_hu, result.mask[n])
+            files, pasted, mask_mm2 = self._write_volume(folder, job, synthesis_hu, nodule)
         if "png" in self.settings.formats:
             path = folder / "previews" / f"{job.nodule_id}.png"
             preview_png(
-                path, background_hu, synthesis_hu, result.weight_map[n], result.mask[n], in_ct
+                path,
+                background_hu,
+                synthesis_hu,
+                result.weight_map[n],
+                result.mask[n],
+                (pasted.hu, pasted.mask),
             )
             files["preview"] = path
-        return _manifest_row(job, files, mask_mm2, self.settings.blend, folder)
+        return _manifest_row(job, files, mask_mm2, dropped, self.settings.blend, folder)
 
     def _write_patch(
-        self, folder: Path, job: Job, synthesis_hu: np.ndarray, soft_mask: np.ndarray
-    ) -> tuple[dict[str, Path], float]:
-        voxel = self.config.voxel_mm
-        hu = np.rint(synthesis_hu)[None].astype(np.int16)  # (1, S, S)
-        mask = (soft_mask > self.settings.blend.mask_threshold)[None].astype(np.uint8)
+        self,
+        folder: Path,
+        job: Job,
+        synthesis_hu: np.ndarray,
+        background_hu: np.ndarray,
+        nodule: np.ndarray,
+    ) -> tuple[dict[str, Path], PastedSlice, float]:
+        """A cache patch: the synthesis pasted into the background patch itself, by the
+        same rule as into a CT, written as a one-slice volume where the patch was cut."""
+        voxel, size = self.config.voxel_mm, self.config.size
+        centre = job.target.centre_mm
+        corner = (centre[0] - (size - 1) * voxel / 2, centre[1] - (size - 1) * voxel / 2)
+        pasted = paste_patch(
+            background_hu,
+            (voxel, voxel),
+            corner,
+            centre[:2],
+            synthesis_hu,
+            nodule.astype(np.float32),
+            self.config.voi_mm,
+            self.settings.blend,
+        )
+        hu = np.rint(pasted.hu)[None].astype(np.int16)  # (1, S, S)
+        mask = pasted.mask[None].astype(np.uint8)
         files = {}
         if "nifti" in self.settings.formats:
             files |= self._nifti(
-                folder,
-                job,
-                patch_image(hu, job.target.centre_mm, voxel),
-                patch_image(mask, job.target.centre_mm, voxel),
+                folder, job, patch_image(hu, centre, voxel), patch_image(mask, centre, voxel)
             )
         if "dicom" in self.settings.formats:
-            corner = (self.config.size - 1) * voxel / 2
-            origin = (
-                job.target.centre_mm[0] - corner,
-                job.target.centre_mm[1] - corner,
-                job.target.centre_mm[2],
-            )
             ct = dicom_out.new_series(
                 hu,
                 (voxel, voxel, voxel),
-                origin,
+                (*corner, centre[2]),
                 job.target.cache_patch.subject_id,
                 self._uid_parts(job),
                 self.derivation,
             )
             files |= self._dicom(folder, job, ct, mask)
-        return files, float(mask.sum()) * voxel * voxel
+        return files, pasted, float(mask.sum()) * voxel * voxel
 
     def _write_volume(
-        self, folder: Path, job: Job, synthesis_hu: np.ndarray, soft_mask: np.ndarray
-    ) -> tuple[dict[str, Path], float, tuple[np.ndarray, np.ndarray]]:
+        self, folder: Path, job: Job, synthesis_hu: np.ndarray, nodule: np.ndarray
+    ) -> tuple[dict[str, Path], PastedSlice, float]:
         volume, location = job.target.volume, job.target.location
         k = location.slice_index
         pasted = paste_patch(
@@ -236,7 +253,7 @@ class NoduleWriter:
             volume.origin_mm[:2],
             location.centre_mm[:2],
             synthesis_hu,
-            soft_mask,
+            nodule.astype(np.float32),
             self.config.voi_mm,
             self.settings.blend,
         )
@@ -252,7 +269,7 @@ class NoduleWriter:
         if "dicom" in self.settings.formats:
             files |= self._volume_dicom(folder, job, hu, mask, pasted.alpha > 0, k, pasted)
         mask_mm2 = float(pasted.mask.sum()) * volume.spacing_mm[1] * volume.spacing_mm[2]
-        return files, mask_mm2, (pasted.hu, pasted.mask)
+        return files, pasted, mask_mm2
 
     def _volume_dicom(self, folder, job, hu, mask, changed_region, k, pasted) -> dict[str, Path]:
         volume = job.target.volume
@@ -299,7 +316,7 @@ class NoduleWriter:
 
 
 def _manifest_row(
-    job: Job, files: dict[str, Path], mask_mm2: float, blend: Blend, folder: Path
+    job: Job, files: dict[str, Path], mask_mm2: float, dropped: int, blend: Blend, folder: Path
 ) -> dict[str, Any]:
     target, location = job.target, job.target.location
     x, y, z = target.centre_mm
@@ -320,8 +337,9 @@ def _manifest_row(
         "gene_profile": job.profile.name,
         "profile_source": job.profile.source,
         "seed": job.seed,
-        "blend": _blend_text(blend) if location else "none (the patch itself)",
+        "blend": _blend_text(blend),
         "mask_area_mm2": round(mask_mm2, 2),
+        "mask_parts_dropped": dropped,
         "note": "" if mask_mm2 > 0 else "the generated mask is empty",
         **{key: str(path.relative_to(folder)) for key, path in files.items()},
     }

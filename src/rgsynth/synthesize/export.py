@@ -23,20 +23,20 @@ def preview_png(
     synthesis_hu: np.ndarray,
     weight_map: np.ndarray,
     mask: np.ndarray,
-    in_ct: tuple[np.ndarray, np.ndarray] | None = None,
+    pasted: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Path:
     """Write ``background | synthesis | weight map | mask`` (each (S, S); HU, or [0, 1] for
-    the weight map and mask) and, for a paste into a CT, the pasted region at the CT's own
-    resolution with the synthetic mask outlined in red (``in_ct`` = (HU, bool mask)).
+    the weight map and mask) and the pasted result at the background's own resolution with
+    the kept nodule mask outlined in red (``pasted`` = (HU, bool mask)).
 
     Drawn with Pillow rather than matplotlib: a batch writes one per nodule, so it must
     cost little beside the synthesis itself."""
     panels = [_gray(background_hu, DISPLAY_HU), _gray(synthesis_hu, DISPLAY_HU)]
     panels += [_gray(weight_map, (0.0, 1.0)), _gray(mask, (0.0, 1.0))]
     labels = list(PANELS)
-    if in_ct is not None:
-        panels.append(_outlined(_gray(in_ct[0], DISPLAY_HU), in_ct[1]))
-        labels.append("pasted into the CT")
+    if pasted is not None:
+        panels.append(_outlined(_gray(pasted[0], DISPLAY_HU), pasted[1]))
+        labels.append("pasted")
     sheet = Image.new("RGB", (_PANEL_PX * len(panels), _PANEL_PX + _HEADER_PX), "black")
     draw = ImageDraw.Draw(sheet)
     for n, (panel, label) in enumerate(zip(panels, labels, strict=True)):

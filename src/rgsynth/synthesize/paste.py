@@ -30,6 +30,27 @@ def unit_to_hu(values: np.ndarray, hu_window: tuple[float, float]) -> np.ndarray
     )
 
 
+def nodule_component(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The connected part of a binary (S, S) patch mask nearest the patch centre, and how
+    many other parts were dropped. The generator is asked for one nodule at the centre;
+    a stray fragment elsewhere (on the chest wall, say) must not be pasted as a second.
+
+    Example:
+        >>> m = np.zeros((8, 8), bool); m[3:5, 3:5] = True; m[0, 7] = True
+        >>> kept, dropped = nodule_component(m)
+        >>> int(kept.sum()), dropped
+        (4, 1)
+    """
+    labels, count = ndimage.label(mask)
+    if count <= 1:
+        return mask.astype(bool), 0
+    centre = (np.array(mask.shape) - 1) / 2
+    rows, cols = np.indices(mask.shape)
+    distance = np.hypot(rows - centre[0], cols - centre[1])
+    nearest = ndimage.minimum(distance, labels, index=np.arange(1, count + 1))
+    return labels == 1 + int(np.argmin(nearest)), count - 1
+
+
 @dataclass(frozen=True)
 class Blend:
     """How a synthesis replaces the source pixels.
