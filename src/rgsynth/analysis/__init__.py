@@ -1,0 +1,1 @@
+"""Radiogenomic maps and their evaluation: features, embeddings, statistics, scores."""
