@@ -8,12 +8,12 @@ OUT    ?= rgsynth-demo
 
 .PHONY: install demo test lint clean
 
+# pyradiomics 3.0.1 ships no wheel and its build needs numpy and versioneer present, so it
+# is built without build isolation, before the package that depends on it.
 $(BIN)/rgsynth: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	# pyradiomics 3.0.1 ships no wheel and its build needs numpy and versioneer present,
-	# so it is built without build isolation, before the package that depends on it.
 	$(BIN)/pip install -q -c constraints.txt numpy versioneer wheel
 	$(BIN)/pip install -q -c constraints.txt --no-build-isolation pyradiomics
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
