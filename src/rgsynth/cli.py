@@ -408,6 +408,57 @@ def _synthesize(run, out, cache, request, settings, force) -> None:
         typer.echo(f"note: {note}")
 
 
+@app.command("map")
+def map_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
+    cache: Annotated[
+        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
+    ] = None,
+    mcgan: Annotated[
+        Path | None, typer.Option(help="An MC-GAN run on the same cache, for the t-SNE panels.")
+    ] = None,
+    gene_sets: Annotated[
+        Path | None,
+        typer.Option(help="Programs to perturb: GMT, CSV or ground_truth.json [metagenes]."),
+    ] = None,
+    clusters: Annotated[int, typer.Option(help="k of the k-means on each code.")] = 3,
+    metagenes: Annotated[int, typer.Option(help="Metagenes of the conventional pipeline.")] = 8,
+    top_genes: Annotated[int, typer.Option(help="Single genes to perturb.")] = 20,
+    replicates: Annotated[
+        int, typer.Option(help="Background/noise/base triples per program.")
+    ] = 24,
+    shift: Annotated[float, typer.Option(help="Perturbation size, z, each way.")] = 2.0,
+    backgrounds: Annotated[int, typer.Option(help="Fixed backgrounds for perturbations.")] = 32,
+    seed: Annotated[int, typer.Option(help="Seed of clustering, t-SNE and perturbations.")] = 0,
+    force: Annotated[
+        bool, typer.Option(help="Replace RUN/maps once the new maps are done.")
+    ] = False,
+) -> None:
+    """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
+    with _errors():
+        from rgsynth.analysis.maps import MapSettings, build_maps
+        from rgsynth.analysis.perturbation import PerturbationSettings
+
+        settings = MapSettings(
+            n_clusters=clusters,
+            n_metagenes=metagenes,
+            top_genes=top_genes,
+            n_backgrounds=backgrounds,
+            perturbation=PerturbationSettings(shift=shift, replicates=replicates, seed=seed),
+            seed=seed,
+        )
+        summary = build_maps(run, settings, cache, mcgan, gene_sets, force, typer.echo)
+        silhouettes = ", ".join(
+            f"{name} {values['silhouette']:.2f}" for name, values in summary["embeddings"].items()
+        )
+        typer.echo(
+            f"wrote {run / 'maps'} in {summary['seconds']:.0f} s; silhouettes: {silhouettes}; "
+            f"q < 0.05: conventional {summary['conventional_pairs_q05']}, perturbation "
+            f"{summary['perturbation_program_pairs_q05']} program and "
+            f"{summary['perturbation_gene_pairs_q05']} gene pairs"
+        )
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(

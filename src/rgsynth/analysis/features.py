@@ -15,7 +15,7 @@ the margin irregularity that lobulation and spiculation raise.
 | convexity_deficit | 1 | margin irregularity | 1 − area / convex hull (skimage) |
 | mean_hu | HU | density (solid vs ground-glass) | firstorder Mean |
 | ground_glass_fraction | 1 | part-solid / GGO | share of mask in [−750, −300] HU |
-| hu_sd | HU | heterogeneity | firstorder StandardDeviation |
+| hu_sd | HU | heterogeneity | √ firstorder Variance |
 | entropy | bits | heterogeneity | firstorder Entropy, 25 HU bins |
 | glcm_contrast | 1 | texture | GLCM Contrast, 25 HU bins |
 | glcm_homogeneity | 1 | texture | GLCM Idm, 25 HU bins |
@@ -41,7 +41,7 @@ _RADIOMICS = {
     "circularity": ("shape2D", "Sphericity"),
     "elongation": ("shape2D", "Elongation"),
     "mean_hu": ("firstorder", "Mean"),
-    "hu_sd": ("firstorder", "StandardDeviation"),
+    "hu_variance": ("firstorder", "Variance"),  # its StandardDeviation is deprecated
     "entropy": ("firstorder", "Entropy"),
     "glcm_contrast": ("glcm", "Contrast"),
     "glcm_homogeneity": ("glcm", "Idm"),
@@ -65,7 +65,8 @@ def _extractor():
     import radiomics
     from radiomics import featureextractor
 
-    radiomics.setVerbosity(logging.ERROR)  # it logs per call at INFO
+    radiomics.setVerbosity(logging.ERROR)  # it logs per call at INFO...
+    logging.getLogger("radiomics").setLevel(logging.ERROR)  # ...and propagates to the root
     extractor = featureextractor.RadiomicsFeatureExtractor(
         force2D=True, force2Ddimension=0, binWidth=BIN_WIDTH_HU, label=1
     )
@@ -98,6 +99,7 @@ class FeatureExtractor:
             return dict.fromkeys(FEATURES, float("nan"))
         values = self._radiomics.execute(self._image(image_hu), self._image(mask, sitk.sitkUInt8))
         row = {name: float(values[f"original_{c}_{f}"]) for name, (c, f) in _RADIOMICS.items()}
+        row["hu_sd"] = float(np.sqrt(row.pop("hu_variance")))
         inside = np.asarray(image_hu)[mask]
         low, high = GROUND_GLASS_HU
         row["ground_glass_fraction"] = float(((inside >= low) & (inside <= high)).mean())
