@@ -460,6 +460,50 @@ def map_command(
 
 
 @app.command()
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
+    against: Annotated[
+        Path | None, typer.Option(help="A second run on the same cache (MC-GAN) to compare.")
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="A twin's ground_truth.json: score the maps against it.")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
+    ] = None,
+    per_donor: Annotated[int, typer.Option(help="Syntheses per donor for trait fidelity.")] = 8,
+    resamples: Annotated[int, typer.Option(help="Bootstrap resamples per interval.")] = 500,
+    seed: Annotated[int, typer.Option(help="Seed of backgrounds, noise and shuffles.")] = 0,
+) -> None:
+    """Score a run: realism, conditioning, ablations and (twin) ground-truth recovery."""
+    with _errors():
+        from rgsynth.analysis.evaluate import EvaluationSettings
+        from rgsynth.analysis.evaluate import evaluate as run_evaluation
+
+        settings = EvaluationSettings(per_donor=per_donor, resamples=resamples, seed=seed)
+        report = run_evaluation(run, settings, cache, against, truth, typer.echo)
+        for model, scores in report["models"].items():
+            matched = scores["matched"]
+            frd = matched.get("frd", {}).get("value", float("nan"))
+            accuracy = matched.get("two_sample_accuracy", {}).get("value", float("nan"))
+            line = (
+                f"{model}: FRD {frd:.2f}, two-sample accuracy {accuracy:.2f}, "
+                f"donor AUROC {matched['donor_auroc']['value']:.2f} "
+                f"(shuffled genes {scores['shuffled genes']['donor_auroc']['value']:.2f})"
+            )
+            if "perturbation_map" in scores and "auroc" in scores["perturbation_map"]:
+                line += f", map AUROC {scores['perturbation_map']['auroc']:.2f}"
+            typer.echo(line)
+        if "conventional" in report:
+            typer.echo(
+                f"conventional: map AUROC {report['conventional']['as_discovered']['auroc']:.2f} "
+                f"(true programs as metagenes: "
+                f"{report['conventional']['with_true_programs']['auroc']:.2f})"
+            )
+        typer.echo(f"wrote {run / 'evaluation.json'} in {report['seconds']:.0f} s")
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(
         "rgsynth-demo"
