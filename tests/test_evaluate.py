@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from typer.testing import CliRunner
 
 from rgsynth.analysis.ground_truth import Truth, load_truth, score_against_truth
@@ -17,6 +18,7 @@ from rgsynth.analysis.realism import (
     two_sample_accuracy,
 )
 from rgsynth.cli import app
+from rgsynth.models.generator import GeneratorOutput
 
 
 def test_frd_and_two_sample_test_separate_shifted_sets() -> None:
@@ -150,3 +152,55 @@ def test_evaluate_command_scores_a_run(trained_run: Path, small_cohort: Path) ->
     metrics = pd.read_csv(trained_run / "evaluation_metrics.csv")
     assert {"model", "condition", "metric", "value", "ci_low", "ci_high"} <= set(metrics.columns)
     assert (trained_run / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
+
+
+class _OracleGenerator(torch.nn.Module):
+    """Paints a real nodule slice of the subject whose genes it is given (a random one,
+    chosen by the noise): perfect conditioning, for checking the donor AUROC sees it."""
+
+    def __init__(
+        self, genes: np.ndarray, slices: list[np.ndarray], masks: list[np.ndarray], config
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.genes, self.slices, self.masks = torch.as_tensor(genes), slices, masks
+
+    def forward(self, background, genes, noise) -> GeneratorOutput:
+        owner = torch.cdist(genes.float(), self.genes.float()).argmin(dim=1)
+        images, masks = [], []
+        for subject, n in zip(owner.tolist(), noise[:, 0].tolist(), strict=True):
+            pick = int(abs(n) * 1000) % len(self.slices[subject])
+            images.append(torch.as_tensor(self.slices[subject][pick]))
+            masks.append(torch.as_tensor(self.masks[subject][pick]))
+        image = torch.stack(images)[:, None].float()
+        mask = torch.stack(masks)[:, None].float()
+        return GeneratorOutput(image, mask, mask, mask, genes)
+
+
+def test_donor_auroc_sees_perfect_conditioning(train_cache: Path, trained_run: Path) -> None:
+    from rgsynth.analysis.cohort import load_cohort
+    from rgsynth.analysis.evaluate import EvaluationSettings, _backgrounds, _Context, _real_slices
+    from rgsynth.analysis.features import FeatureExtractor
+    from rgsynth.config import PrepareConfig
+    from rgsynth.prepare.cache import Cache
+    from rgsynth.synthesize.model import load_run
+
+    run = load_run(trained_run)
+    cohort = load_cohort(train_cache)
+    cache = Cache(train_cache)
+    shards = [cache.load_shard(s) for s in cohort.subject_ids]
+    run.generator = _OracleGenerator(
+        cohort.genes,
+        [s["nodule_image"].astype(np.float32) for s in shards],
+        [s["nodule_mask"].astype(np.float32) for s in shards],
+        run.config.model,
+    )
+    config = PrepareConfig.from_dict(cache.manifest()["settings"])
+    extractor = FeatureExtractor(cohort.pixel_mm)
+    real, split = _real_slices(train_cache, cohort, config, extractor)
+    settings = EvaluationSettings(resamples=20)
+    backgrounds = _backgrounds(train_cache, split, settings)
+    scores = _Context(run, cohort, real, backgrounds, extractor, config, settings).scores(None)
+    assert scores["matched"]["donor_auroc"]["value"] == 1.0
+    assert scores["shuffled genes"]["donor_auroc"]["value"] < 0.5
+    assert scores["matched"]["two_sample_accuracy"]["value"] < 0.75  # real slices, re-drawn
