@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.metrics import adjusted_rand_score
 
 from rgsynth.analysis.cohort import CohortView, load_cohort
 from rgsynth.analysis.features import FEATURES, MIN_PIXELS, FeatureExtractor
@@ -108,6 +109,7 @@ def evaluate(
         report["models"][name] = context.scores(truth)
     if truth is not None:
         report["conventional"] = _conventional_scores(run.run_dir, cohort, truth)
+        report["embedding_vs_subtypes"] = _embedding_scores(run.run_dir, truth)
     report |= {
         "run": str(Path(run_dir).resolve()),
         "against": str(Path(against).resolve()) if against else None,
@@ -339,6 +341,20 @@ def _conventional_scores(run_dir: Path, cohort: CohortView, truth: Truth) -> dic
     }
 
 
+def _embedding_scores(run_dir: Path, truth: Truth) -> dict[str, float]:
+    """Adjusted Rand index of each code's k-means clusters against the twin's expression
+    subtypes (0 = chance, 1 = the subtypes exactly)."""
+    table = pd.read_csv(Path(run_dir) / MAPS_DIRNAME / "embedding.csv").set_index("subject_id")
+    known = table.index.intersection(truth.subtypes.index)
+    return {
+        column.removesuffix(" cluster"): float(
+            adjusted_rand_score(truth.subtypes[known], table.loc[known, column])
+        )
+        for column in table.columns
+        if column.endswith(" cluster")
+    }
+
+
 def _write(run_dir: Path, report: dict[str, Any]) -> None:
     atomic_write_json(run_dir / "evaluation.json", report)
     rows = []
@@ -350,6 +366,8 @@ def _write(run_dir: Path, report: dict[str, Any]) -> None:
             rows.append(_metric_row(model, "matched", f"trait_fidelity_{trait}", value))
         for metric, value in scores.get("perturbation_map", {}).items():
             rows.append(_metric_row(model, "perturbation map", metric, value))
+    for space, ari in report.get("embedding_vs_subtypes", {}).items():
+        rows.append(_metric_row(space, "embedding", "subtype_adjusted_rand", ari))
     for variant, scores in report.get("conventional", {}).items():
         if isinstance(scores, dict):
             for metric, value in scores.items():

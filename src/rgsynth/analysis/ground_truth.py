@@ -46,12 +46,14 @@ class Truth:
     null_programs: programs that move nothing.
     traits: (subjects × traits) each subject's true trait values.
     gene_sets: the programs as signed gene sets.
+    subtypes: each subject's expression subtype (what clusters of gene codes could find).
     """
 
     effects: pd.DataFrame
     null_programs: list[str]
     traits: pd.DataFrame
     gene_sets: dict[str, GeneSet]
+    subtypes: pd.Series | None = None
 
 
 def load_truth(path: Path) -> Truth:
@@ -69,6 +71,7 @@ def load_truth(path: Path) -> Truth:
         null_programs=[p["name"] for p in truth["programs"] if p["null"]],
         traits=traits.astype(float),
         gene_sets=read_gene_sets(Path(path)),
+        subtypes=pd.Series({s["subject_id"]: s["subtype"] for s in truth["subjects"]}),
     )
 
 
