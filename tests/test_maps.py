@@ -96,6 +96,8 @@ def test_map_command_writes_every_map(
         assert (maps / name).read_bytes()[:4] == b"\x89PNG"
     embedding = pd.read_csv(maps / "embedding.csv")
     assert len(embedding) == 3 and "ours: φ(g) cluster" in embedding.columns
+    codes = pd.read_csv(maps / "gene_codes.csv", index_col="subject_id")
+    assert codes.shape[0] == 3 and codes.shape[1] == 128  # φ(g), the tiny model's code
     perturbation = pd.read_csv(maps / "perturbation_programs.csv")
     assert {"program", "feature", "effect", "ci_low", "ci_high", "p", "q"} <= set(
         perturbation.columns

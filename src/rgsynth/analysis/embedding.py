@@ -1,8 +1,8 @@
 """Gene embeddings compared (the paper's Fig. 4): raw genes, MC-GAN's code, φ(g).
 
-Each representation is clustered with one fixed rule (k-means, k clusters, on the centred
-codes) and scored by the silhouette of that clustering in its own space, so "forms
-clusters" is a number and not a reading of a t-SNE picture. t-SNE gives the 2-D view.
+Each representation is clustered with one fixed rule (k-means, k clusters, on the codes)
+and scored by the silhouette of that clustering in its own space, so "forms clusters" is
+a number and not a reading of a t-SNE picture. t-SNE gives the 2-D view.
 """
 
 from __future__ import annotations
@@ -39,16 +39,16 @@ class Embedding:
 
 def embed(name: str, codes: np.ndarray, n_clusters: int = 3, seed: int = 0) -> Embedding:
     """Cluster and project (S, d) codes; needs S > n_clusters."""
-    centred = np.asarray(codes, dtype=np.float64) - np.mean(codes, axis=0)
-    clusters = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(centred)
-    perplexity = float(min(30.0, (len(centred) - 1) / 3))
-    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(centred)
+    codes = np.asarray(codes, dtype=np.float64)  # k-means, silhouette, t-SNE: shift-free
+    clusters = KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(codes)
+    perplexity = float(min(30.0, (len(codes) - 1) / 3))
+    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(codes)
     return Embedding(
         name=name,
-        codes=centred,
+        codes=codes,
         tsne=tsne,
         clusters=clusters,
-        silhouette=float(silhouette_score(centred, clusters)),
+        silhouette=float(silhouette_score(codes, clusters)),
         silhouette_tsne=float(silhouette_score(tsne, clusters)),
     )
 

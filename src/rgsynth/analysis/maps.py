@@ -3,6 +3,7 @@
 Written to ``RUN/maps/`` (staged, moved into place when complete)::
 
     real_features.csv        image features of each subject's widest real nodule slice
+    gene_codes.csv           the run's gene code of every subject (gene_codes_mcgan.csv too)
     embedding.csv / .json / .png   t-SNE and k-means of raw genes, MC-GAN's code, ours
     cluster_features.csv     features across the proposed code's clusters (Kruskal–Wallis, BH)
     cluster_genes.csv        genes across those clusters
@@ -111,6 +112,11 @@ def _embeddings(
 
 
 def _write_embeddings(out: Path, cohort: CohortView, embeddings: list[Embedding]) -> None:
+    for embedding in embeddings[1:]:  # the models' codes; raw genes are in the cache
+        stem = "gene_codes_mcgan" if embedding.name.startswith("MC-GAN") else "gene_codes"
+        codes = pd.DataFrame(embedding.codes, index=cohort.subject_ids)
+        codes.columns = [f"code_{n}" for n in range(codes.shape[1])]
+        atomic_write_text(out / f"{stem}.csv", codes.to_csv(index_label="subject_id"))
     table = pd.DataFrame({"subject_id": cohort.subject_ids, "split": cohort.split})
     for e in embeddings:
         table[f"{e.name} tsne_x"], table[f"{e.name} tsne_y"] = e.tsne[:, 0], e.tsne[:, 1]
