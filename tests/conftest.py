@@ -83,6 +83,19 @@ def trained_run(train_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="session")
+def trained_mcgan_run(train_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The MC-GAN baseline on ``train_cache``, two steps."""
+    import dataclasses
+
+    from rgsynth.train.loop import Trainer
+
+    run = tmp_path_factory.mktemp("run") / "mcgan"
+    model = dataclasses.replace(TINY_MODEL, architecture="mcgan")
+    Trainer(train_cache, run, dataclasses.replace(TINY_TRAIN, model=model)).run(2, None)
+    return run
+
+
+@pytest.fixture(scope="session")
 def dicom_errors() -> Callable[[Path], list[str]]:
     """An independent DICOM validator (dciodvfy): the error lines it reports for a file,
     after checking it recognised the object (CT image or SEG)."""

@@ -205,3 +205,33 @@ def test_donor_auroc_sees_perfect_conditioning(train_cache: Path, trained_run: P
     assert scores["matched"]["donor_auroc"]["value"] == 1.0
     assert scores["shuffled genes"]["donor_auroc"]["value"] < 0.5
     assert scores["matched"]["two_sample_accuracy"]["value"] < 0.75  # real slices, re-drawn
+
+
+def test_both_models_side_by_side(
+    trained_run: Path, trained_mcgan_run: Path, small_cohort: Path, tmp_path: Path
+) -> None:
+    """--mcgan adds MC-GAN's codes to the embedding; --against scores both models."""
+    truth = small_cohort / "ground_truth.json"
+    runner = CliRunner()
+    small = ["--clusters", "2", "--metagenes", "3", "--top-genes", "1", "--replicates", "3"]
+    small += ["--backgrounds", "3", "--gene-sets", str(truth), "--force"]
+    for run, extra in ((trained_mcgan_run, []), (trained_run, ["--mcgan", str(trained_mcgan_run)])):
+        result = runner.invoke(app, ["map", str(run), *small, *extra])
+        assert result.exit_code == 0, result.output
+    embedding = pd.read_csv(trained_run / "maps" / "embedding.csv")
+    assert "MC-GAN: μ cluster" in embedding.columns
+    assert (trained_run / "maps" / "gene_codes_mcgan.csv").is_file()
+    args = [
+        "evaluate",
+        str(trained_run),
+        "--against",
+        str(trained_mcgan_run),
+        "--truth",
+        str(truth),
+    ]
+    result = runner.invoke(app, [*args, "--per-donor", "2", "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((trained_run / "evaluation.json").read_text())
+    assert set(report["models"]) == {"xu", "mcgan"}
+    assert "auroc" in report["models"]["mcgan"]["perturbation_map"]
+    assert "xu:" in result.output and "mcgan:" in result.output

@@ -54,6 +54,9 @@ def test_empty_or_tiny_masks_give_nan(extractor: FeatureExtractor) -> None:
     tiny = np.zeros((32, 32), bool)
     tiny[5, 5:8] = True
     assert all(math.isnan(v) for v in extractor(np.zeros((32, 32)), tiny).values())
+    line = np.zeros((32, 32), bool)
+    line[5, 2:20] = True  # many pixels, one wide: pyradiomics would raise
+    assert all(math.isnan(v) for v in extractor(np.zeros((32, 32)), line).values())
     table = extractor.table(np.zeros((2, 32, 32)), np.zeros((2, 32, 32), bool), ["a", "b"])
     assert list(table.columns) == list(FEATURES) and list(table.index) == ["a", "b"]
 

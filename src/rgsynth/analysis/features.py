@@ -33,7 +33,7 @@ from skimage.measure import regionprops
 
 GROUND_GLASS_HU = (-750.0, -300.0)
 BIN_WIDTH_HU = 25.0
-MIN_PIXELS = 5  # below this a shape or texture feature is noise: NaN instead
+MIN_PIXELS = 5  # below this (or one pixel wide) shape and texture are noise: NaN instead
 
 _RADIOMICS = {
     "area_mm2": ("shape2D", "PixelSurface"),
@@ -95,7 +95,9 @@ class FeatureExtractor:
 
     def __call__(self, image_hu: np.ndarray, mask: np.ndarray) -> dict[str, float]:
         mask = np.asarray(mask, dtype=bool)
-        if mask.sum() < MIN_PIXELS:
+        rows, cols = np.nonzero(mask)
+        if mask.sum() < MIN_PIXELS or np.ptp(rows) == 0 or np.ptp(cols) == 0:
+            # pyradiomics refuses a one-pixel-wide region (it sees a 1-D mask)
             return dict.fromkeys(FEATURES, float("nan"))
         values = self._radiomics.execute(self._image(image_hu), self._image(mask, sitk.sitkUInt8))
         row = {name: float(values[f"original_{c}_{f}"]) for name, (c, f) in _RADIOMICS.items()}
