@@ -111,7 +111,7 @@ def test_evaluate_command_scores_a_run(trained_run: Path, small_cohort: Path) ->
             str(truth),
             "--clusters",
             "2",
-            "--metagenes",
+            "--metagene-min-genes",
             "3",
             "--top-genes",
             "1",
@@ -213,7 +213,16 @@ def test_both_models_side_by_side(
     """--mcgan adds MC-GAN's codes to the embedding; --against scores both models."""
     truth = small_cohort / "ground_truth.json"
     runner = CliRunner()
-    small = ["--clusters", "2", "--metagenes", "3", "--top-genes", "1", "--replicates", "3"]
+    small = [
+        "--clusters",
+        "2",
+        "--metagene-min-genes",
+        "2",
+        "--top-genes",
+        "1",
+        "--replicates",
+        "3",
+    ]
     small += ["--backgrounds", "3", "--gene-sets", str(truth), "--force"]
     for run, extra in ((trained_mcgan_run, []), (trained_run, ["--mcgan", str(trained_mcgan_run)])):
         result = runner.invoke(app, ["map", str(run), *small, *extra])

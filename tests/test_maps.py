@@ -33,7 +33,8 @@ def _planted(seed: int = 0, subjects: int = 60) -> tuple[np.ndarray, np.ndarray,
 
 def test_metagenes_recover_planted_blocks_with_signs() -> None:
     genes, activity, names = _planted()
-    found = metagenes(genes, names, [f"S{n}" for n in range(len(genes))], n_metagenes=6)
+    found = metagenes(genes, names, [f"S{n}" for n in range(len(genes))], min_genes=3)
+    assert set(found.scores.columns) == {"M1", "M2"}  # the noise genes join no module
     by_gene = found.membership.set_index("gene")
     assert by_gene.loc[["G0", "G1", "G2", "G3"], "metagene"].nunique() == 1
     assert by_gene.loc[["G4", "G5", "G6", "G7"], "metagene"].nunique() == 1
@@ -84,7 +85,16 @@ def test_map_command_writes_every_map(
     trained_run: Path, train_cache: Path, small_cohort: Path
 ) -> None:
     args = ["map", str(trained_run), "--gene-sets", str(small_cohort / "ground_truth.json")]
-    args += ["--clusters", "2", "--metagenes", "3", "--top-genes", "2", "--replicates", "4"]
+    args += [
+        "--clusters",
+        "2",
+        "--metagene-min-genes",
+        "2",
+        "--top-genes",
+        "2",
+        "--replicates",
+        "4",
+    ]
     args += ["--backgrounds", "4", "--force"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -103,6 +113,7 @@ def test_map_command_writes_every_map(
         perturbation.columns
     )
     assert len(pd.read_csv(maps / "perturbation_genes.csv")["program"].unique()) == 2
-    n_genes = len(CacheGenes.load(train_cache).names)
-    assert len(pd.read_csv(maps / "metagenes.csv")) == n_genes
+    membership = pd.read_csv(maps / "metagenes.csv")
+    assert set(membership["gene"]) <= set(CacheGenes.load(train_cache).names)
+    assert summary["genes_in_metagenes"] == len(membership)
     assert pd.read_csv(maps / "real_features.csv", index_col=0).shape == (3, len(FEATURES))

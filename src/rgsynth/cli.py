@@ -422,7 +422,10 @@ def map_command(
         typer.Option(help="Programs to perturb: GMT, CSV or ground_truth.json [metagenes]."),
     ] = None,
     clusters: Annotated[int, typer.Option(help="k of the k-means on each code.")] = 3,
-    metagenes: Annotated[int, typer.Option(help="Metagenes of the conventional pipeline.")] = 8,
+    metagene_min_r: Annotated[
+        float, typer.Option(help="Metagenes: average |r| at which the gene tree is cut.")
+    ] = 0.4,
+    metagene_min_genes: Annotated[int, typer.Option(help="Metagenes: smallest module.")] = 5,
     top_genes: Annotated[int, typer.Option(help="Single genes to perturb.")] = 20,
     replicates: Annotated[
         int, typer.Option(help="Background/noise/base triples per program.")
@@ -441,7 +444,8 @@ def map_command(
 
         settings = MapSettings(
             n_clusters=clusters,
-            n_metagenes=metagenes,
+            metagene_min_correlation=metagene_min_r,
+            metagene_min_genes=metagene_min_genes,
             top_genes=top_genes,
             n_backgrounds=backgrounds,
             perturbation=PerturbationSettings(shift=shift, replicates=replicates, seed=seed),

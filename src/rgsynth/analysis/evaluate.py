@@ -322,10 +322,10 @@ def _conventional_scores(run_dir: Path, cohort: CohortView, truth: Truth) -> dic
     conventional = pd.read_csv(maps / "conventional_map.csv")
     matches = match_metagenes(membership, truth, cohort.gene_names)
     renamed = []
-    for _, match in matches.iterrows():
+    for _, match in matches.dropna(subset=["metagene"]).iterrows():
         rows = conventional[conventional["program"] == match["metagene"]].copy()
         renamed.append(rows.assign(program=match["program"]))
-    discovered = program_trait_table(pd.concat(renamed), "rho")
+    discovered = program_trait_table(pd.concat(renamed) if renamed else conventional, "rho")
     programs = program_matrix(truth.gene_sets, cohort.gene_names)
     counts = np.abs(programs.to_numpy()).sum(axis=1, keepdims=True)
     scores = pd.DataFrame(

@@ -90,7 +90,7 @@ def program_trait_table(map_table: pd.DataFrame, value: str) -> pd.DataFrame:
                     "q": float(row["q"]),
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["program", "trait", "effect", "q"])
 
 
 def score_against_truth(table: pd.DataFrame, truth: Truth) -> dict[str, float]:

@@ -47,7 +47,8 @@ CODE_NAMES = {"xu": "ours: φ(g)", "mcgan": "MC-GAN: μ"}
 @dataclass(frozen=True)
 class MapSettings:
     n_clusters: int = 3
-    n_metagenes: int = 8
+    metagene_min_correlation: float = 0.4
+    metagene_min_genes: int = 5
     top_genes: int = 20
     n_backgrounds: int = 32
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
@@ -139,7 +140,13 @@ def _cluster_and_conventional(
     by_gene = cluster_tests(ours.clusters, genes)
     atomic_write_text(out / "cluster_features.csv", by_feature.to_csv(index=False))
     atomic_write_text(out / "cluster_genes.csv", by_gene.to_csv(index=False))
-    found = metagenes(cohort.genes, cohort.gene_names, cohort.subject_ids, settings.n_metagenes)
+    found = metagenes(
+        cohort.genes,
+        cohort.gene_names,
+        cohort.subject_ids,
+        settings.metagene_min_correlation,
+        settings.metagene_min_genes,
+    )
     atomic_write_text(out / "metagenes.csv", found.membership.to_csv(index=False))
     conventional = spearman_map(found.scores, features)
     atomic_write_text(out / "conventional_map.csv", conventional.to_csv(index=False))
@@ -157,6 +164,8 @@ def _cluster_and_conventional(
         "cluster_features_q05": int((by_feature["q"] < 0.05).sum()),
         "cluster_genes_q05": int((by_gene["q"] < 0.05).sum()),
         "conventional_pairs_q05": int((conventional["q"] < 0.05).sum()),
+        "n_metagenes": int(found.scores.shape[1]),
+        "genes_in_metagenes": len(found.membership),
     }
     return counts, programs
 
@@ -227,8 +236,11 @@ def _fixed_backgrounds(cache_root: Path, settings: MapSettings) -> np.ndarray:
     return np.stack([p.patch for p in patches])
 
 
-def heatmap(table: pd.DataFrame, value: str, title: str, path: Path) -> Path:
-    """Programs × features of ``value``, diverging around 0; * marks q < 0.05."""
+def heatmap(table: pd.DataFrame, value: str, title: str, path: Path) -> Path | None:
+    """Programs × features of ``value``, diverging around 0; * marks q < 0.05. Nothing
+    is drawn for an empty table (no metagene found, say)."""
+    if table.empty:
+        return None
     plt = pyplot()
     matrix = table.pivot(index="program", columns="feature", values=value)
     matrix = matrix[[c for c in table["feature"].unique()]]

@@ -87,7 +87,8 @@ def perturbation_map(
         rows += _effects(str(name), up - down, settings, rng, feature_scale)
         if on_program is not None:
             on_program(str(name))
-    result = pd.DataFrame(rows)
+    columns = ["program", "feature", "n", "effect", "effect_sd", "ci_low", "ci_high", "p"]
+    result = pd.DataFrame(rows, columns=columns)
     result["q"] = fdr(result["p"].to_numpy())
     return result
 

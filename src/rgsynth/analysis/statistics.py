@@ -51,8 +51,8 @@ class Metagenes:
     """Co-expression metagenes (Gevaert 2012 style).
 
     Attributes:
-        membership: one row per gene: gene, metagene, sign (+1/−1 against the metagene's
-            first principal component).
+        membership: one row per gene in a metagene: gene, metagene, sign (+1/−1 against
+            the metagene's first principal component). Genes in no module are left out.
         scores: (subjects × metagenes) mean of sign × z over each metagene's genes.
     """
 
@@ -61,10 +61,21 @@ class Metagenes:
 
 
 def metagenes(
-    genes: np.ndarray, gene_names: list[str], subject_ids: list[str], n_metagenes: int
+    genes: np.ndarray,
+    gene_names: list[str],
+    subject_ids: list[str],
+    min_correlation: float = 0.4,
+    min_genes: int = 5,
 ) -> Metagenes:
-    """Cluster genes by co-expression: average linkage on 1 − |Pearson r|, cut into
-    ``n_metagenes`` groups, so genes moving together in either direction share one.
+    """Co-expression modules: average linkage on 1 − |Pearson r|, cut where the average
+    |r| between two groups falls below ``min_correlation``; modules of at least
+    ``min_genes`` genes are the metagenes. Genes moving together in either direction
+    share one; genes that co-vary with nothing stay out.
+
+    Why a height cut, not a fixed number of clusters: on the twin, most genes belong to
+    no program, and a fixed-k cut of the tree left them chained into one giant cluster
+    that swallowed every program (best Jaccard 0.05); the height cut recovers them
+    (Jaccard 0.8–1.0).
 
     Args:
         genes: (S, G) standardised expression.
@@ -74,19 +85,26 @@ def metagenes(
     distance = np.clip(1.0 - np.abs(correlation), 0.0, None)
     np.fill_diagonal(distance, 0.0)
     tree = hierarchy.linkage(squareform(distance, checks=False), method="average")
-    labels = hierarchy.fcluster(tree, t=n_metagenes, criterion="maxclust") - 1
-    signs = np.ones(len(gene_names))
-    scores = {}
-    for k in range(int(labels.max()) + 1):
+    labels = hierarchy.fcluster(tree, t=1.0 - min_correlation, criterion="distance")
+    sizes = np.bincount(labels)
+    modules = sorted(
+        (k for k in np.unique(labels) if sizes[k] >= min_genes), key=lambda k: -sizes[k]
+    )
+    rows, scores = [], {}
+    for number, k in enumerate(modules, start=1):
         members = np.flatnonzero(labels == k)
         block = genes[:, members] - genes[:, members].mean(axis=0)
-        if len(members) > 1:
-            first_pc = np.linalg.svd(block, full_matrices=False)[2][0]
-            signs[members] = np.where(first_pc < 0, -1.0, 1.0)
-        scores[f"M{k + 1}"] = (genes[:, members] * signs[members]).mean(axis=1)
-    membership = pd.DataFrame(
-        {"gene": gene_names, "metagene": [f"M{k + 1}" for k in labels], "sign": signs}
-    )
+        first_pc = np.linalg.svd(block, full_matrices=False)[2][0]
+        signs = np.where(first_pc < 0, -1.0, 1.0)
+        if signs.sum() < 0:  # orient each module so that most of its genes count +1
+            signs = -signs
+        name = f"M{number}"
+        scores[name] = (genes[:, members] * signs).mean(axis=1)
+        rows += [
+            {"gene": gene_names[m], "metagene": name, "sign": s}
+            for m, s in zip(members, signs, strict=True)
+        ]
+    membership = pd.DataFrame(rows, columns=["gene", "metagene", "sign"])
     return Metagenes(membership, pd.DataFrame(scores, index=subject_ids))
 
 
@@ -105,6 +123,6 @@ def spearman_map(scores: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 {"program": score, "feature": feature, "rho": rho, "p": p, "n": int(valid.sum())}
             )
-    result = pd.DataFrame(rows)
+    result = pd.DataFrame(rows, columns=["program", "feature", "rho", "p", "n"])
     result["q"] = fdr(result["p"].to_numpy())
     return result
