@@ -16,6 +16,7 @@ Written to ``RUN/maps/`` (staged, moved into place when complete)::
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,8 @@ from rgsynth.synthesize.backgrounds import cache_backgrounds
 from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 from rgsynth.train.checkpoint import CheckpointError
+
+log = logging.getLogger(__name__)
 
 MAPS_DIRNAME = "maps"
 CODE_NAMES = {"xu": "ours: φ(g)", "mcgan": "MC-GAN: μ"}
@@ -77,15 +80,19 @@ def build_maps(
     with staged_directory(Path(run_dir) / MAPS_DIRNAME, replace=force) as out:
         features = cohort.features()
         atomic_write_text(out / "real_features.csv", features.to_csv(index_label="subject_id"))
+        echo("  embeddings: k-means, silhouettes, t-SNE")
         embeddings = _embeddings(cohort, [*others, run], settings)
         _write_embeddings(out, cohort, embeddings)
+        echo("  cluster map and conventional pipeline")
         summary, metagene_sets = _cluster_and_conventional(
             out, cohort, embeddings[-1], features, settings
         )
-        echo("perturbation map (synthesising up/down pairs)")
-        summary |= _perturbation(
-            out, run, cohort, features, gene_sets or metagene_sets, gene_sets is None, settings
+        programs = gene_sets or metagene_sets
+        echo(
+            f"  perturbation map: {len(programs)} programs and {settings.top_genes} genes, "
+            f"{settings.perturbation.replicates} up/down pairs each"
         )
+        summary |= _perturbation(out, run, cohort, features, programs, gene_sets is None, settings)
         summary |= {
             "format": "rgsynth-maps/1",
             "run": str(Path(run_dir).resolve()),
@@ -198,6 +205,7 @@ def _perturbation(
             hu_window,
             settings.perturbation,
             scale,
+            on_program=lambda program: log.info("perturbation map: %s done", program),
         )
         atomic_write_text(out / f"perturbation_{name}.csv", results[name].to_csv(index=False))
     heatmap(
