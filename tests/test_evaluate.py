@@ -150,6 +150,13 @@ def test_evaluate_command_scores_a_run(trained_run: Path, small_cohort: Path) ->
     # Three subjects are too few for a Spearman test: the pairs are dropped, not faked.
     assert report["conventional"]["with_true_programs"]["n_pairs"] == 0
     assert set(report["embedding_vs_subtypes"]) == {"raw genes", "ours: φ(g)"}
+    assert set(report["feature_validity"]) == {
+        "diameter",
+        "solidity",
+        "spiculation",
+        "lobulation",
+        "heterogeneity",
+    }
     metrics = pd.read_csv(trained_run / "evaluation_metrics.csv")
     assert {"model", "condition", "metric", "value", "ci_low", "ci_high"} <= set(metrics.columns)
     assert (trained_run / "evaluation.png").read_bytes()[:4] == b"\x89PNG"

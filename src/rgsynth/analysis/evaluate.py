@@ -110,6 +110,7 @@ def evaluate(
     if truth is not None:
         report["conventional"] = _conventional_scores(run.run_dir, cohort, truth)
         report["embedding_vs_subtypes"] = _embedding_scores(run.run_dir, truth)
+        report["feature_validity"] = _feature_validity(cohort, extractor, truth, settings)
     report |= {
         "run": str(Path(run_dir).resolve()),
         "against": str(Path(against).resolve()) if against else None,
@@ -341,6 +342,26 @@ def _conventional_scores(run_dir: Path, cohort: CohortView, truth: Truth) -> dic
     }
 
 
+def _feature_validity(
+    cohort: CohortView, extractor: FeatureExtractor, truth: Truth, settings: EvaluationSettings
+) -> dict[str, Any]:
+    """How well each trait's feature reads the trait on the real nodules (Spearman over
+    subjects): the ceiling of every map and fidelity score for that trait."""
+    rng = np.random.default_rng([settings.seed, 5])
+    features = cohort.features()
+    known = [s for s in cohort.subject_ids if s in truth.traits.index]
+    result = {}
+    for trait, (feature, sign) in TRAIT_FEATURES.items():
+        pair = pd.DataFrame(
+            {
+                "truth": truth.traits.loc[known, trait],
+                "measured": sign * features.loc[known, feature],
+            }
+        ).dropna()
+        result[trait] = _spearman_estimate(pair, rng, settings.resamples)
+    return result
+
+
 def _embedding_scores(run_dir: Path, truth: Truth) -> dict[str, float]:
     """Adjusted Rand index of each code's k-means clusters against the twin's expression
     subtypes (0 = chance, 1 = the subtypes exactly)."""
@@ -366,6 +387,8 @@ def _write(run_dir: Path, report: dict[str, Any]) -> None:
             rows.append(_metric_row(model, "matched", f"trait_fidelity_{trait}", value))
         for metric, value in scores.get("perturbation_map", {}).items():
             rows.append(_metric_row(model, "perturbation map", metric, value))
+    for trait, value in report.get("feature_validity", {}).items():
+        rows.append(_metric_row("real nodules", "feature reads trait", trait, value))
     for space, ari in report.get("embedding_vs_subtypes", {}).items():
         rows.append(_metric_row(space, "embedding", "subtype_adjusted_rand", ari))
     for variant, scores in report.get("conventional", {}).items():
