@@ -17,12 +17,11 @@ from rgsynth.cli import app
 from rgsynth.cohort.dicom_read import read_ct_series, read_seg_mask
 from rgsynth.cohort.genes import read_expression_table
 from rgsynth.cohort.tables import RNASEQ_FILENAME
-from rgsynth.prepare.cache import Cache
+from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import load_volume, random_locations
 from rgsynth.synthesize.model import Synthesizer, load_run
 from rgsynth.synthesize.paste import Blend, nodule_component, paste_patch, unit_to_hu
 from rgsynth.synthesize.profiles import CacheGenes, edit_profile, profiles_from_table
-from rgsynth.synthesize.request import cache_prepare_config
 
 runner = CliRunner()
 

@@ -48,11 +48,10 @@ from rgsynth.analysis.statistics import spearman_map
 from rgsynth.config import PrepareConfig
 from rgsynth.figures import pyplot, save_png
 from rgsynth.fsutil import atomic_write_json, atomic_write_text
-from rgsynth.prepare.cache import Cache
+from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
-from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run
+from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
 from rgsynth.synthesize.paste import nodule_component, unit_to_hu
-from rgsynth.train.checkpoint import CheckpointError
 
 CONDITIONS = ("matched", "shuffled genes", "zeroed genes")
 
@@ -91,12 +90,10 @@ def evaluate(
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    run = load_run(run_dir, cache_root)
-    runs = [run] + ([load_run(against, run.cache_root)] if against else [])
-    if any(r.cache_fingerprint != run.cache_fingerprint for r in runs):
-        raise CheckpointError(f"{against}: trained on another cache than {run_dir}")
+    run, other = load_run_pair(run_dir, against, cache_root)
+    runs = [run, other] if other else [run]
     cohort = load_cohort(run.cache_root)
-    config = PrepareConfig.from_dict(Cache(run.cache_root).manifest()["settings"])
+    config = cache_prepare_config(run.cache_root)
     extractor = FeatureExtractor(cohort.pixel_mm)
     real, split = _real_slices(run.cache_root, cohort, config, extractor)
     backgrounds = _backgrounds(run.cache_root, split, settings)
@@ -108,9 +105,12 @@ def evaluate(
         context = _Context(model, cohort, real, backgrounds, extractor, config, settings)
         report["models"][name] = context.scores(truth)
     if truth is not None:
-        report["conventional"] = _conventional_scores(run.run_dir, cohort, truth)
+        # the real nodules' features, as `rgsynth map` measured them
+        features = pd.read_csv(run.run_dir / MAPS_DIRNAME / "real_features.csv", index_col=0)
+        report["conventional"] = _conventional_scores(run.run_dir, cohort, features, truth)
         report["embedding_vs_subtypes"] = _embedding_scores(run.run_dir, truth)
-        report["feature_validity"] = _feature_validity(cohort, extractor, truth, settings)
+        rng = np.random.default_rng([settings.seed, 5])
+        report["feature_validity"] = trait_spearman(features, truth, rng, settings.resamples)
     report |= {
         "run": str(Path(run_dir).resolve()),
         "against": str(Path(against).resolve()) if against else None,
@@ -271,17 +271,8 @@ class _Context:
         synthesis = self.synthesizer(self.backgrounds[picks], self._genes(owners), seeds)
         features, _ = self._features(synthesis)
         measured = pd.DataFrame(features, columns=FEATURES).assign(owner=owners)
-        measured = measured.groupby("owner")[list(FEATURES)].mean()
-        result = {}
-        for trait, (feature, sign) in TRAIT_FEATURES.items():
-            pair = pd.DataFrame(
-                {
-                    "truth": truth.traits.loc[donors, trait],
-                    "measured": sign * measured.loc[donors, feature],
-                }
-            ).dropna()
-            result[trait] = _spearman_estimate(pair, rng, self.settings.resamples)
-        return result
+        measured = measured.groupby("owner")[list(FEATURES)].mean().loc[donors]
+        return trait_spearman(measured, truth, rng, self.settings.resamples)
 
     def _map_scores(self, truth: Truth) -> dict[str, Any]:
         path = self.run.run_dir / MAPS_DIRNAME / "perturbation_programs.csv"
@@ -313,12 +304,13 @@ def _spearman_estimate(pair: pd.DataFrame, rng, resamples: int) -> dict[str, flo
     return {"value": float(value), "ci_low": float(low), "ci_high": float(high), "n": len(pair)}
 
 
-def _conventional_scores(run_dir: Path, cohort: CohortView, truth: Truth) -> dict[str, Any]:
+def _conventional_scores(
+    run_dir: Path, cohort: CohortView, features: pd.DataFrame, truth: Truth
+) -> dict[str, Any]:
     """The classic pipeline against the truth: as discovered (metagenes matched to the
     true programs by gene overlap), and with the true programs as its metagenes (an upper
     bound: metagene discovery made perfect)."""
     maps = Path(run_dir) / MAPS_DIRNAME
-    features = pd.read_csv(maps / "real_features.csv", index_col=0)
     membership = pd.read_csv(maps / "metagenes.csv")
     conventional = pd.read_csv(maps / "conventional_map.csv")
     matches = match_metagenes(membership, truth, cohort.gene_names)
@@ -342,14 +334,14 @@ def _conventional_scores(run_dir: Path, cohort: CohortView, truth: Truth) -> dic
     }
 
 
-def _feature_validity(
-    cohort: CohortView, extractor: FeatureExtractor, truth: Truth, settings: EvaluationSettings
-) -> dict[str, Any]:
-    """How well each trait's feature reads the trait on the real nodules (Spearman over
-    subjects): the ceiling of every map and fidelity score for that trait."""
-    rng = np.random.default_rng([settings.seed, 5])
-    features = cohort.features()
-    known = [s for s in cohort.subject_ids if s in truth.traits.index]
+def trait_spearman(
+    features: pd.DataFrame, truth: Truth, rng: np.random.Generator, resamples: int
+) -> dict[str, dict[str, float]]:
+    """Spearman, over the subjects in both, between each true trait and the feature that
+    reads it (rows of ``features`` are subject IDs), with bootstrap intervals. On real
+    nodules it says how well a feature reads its trait (the ceiling of every map for
+    that trait); on syntheses averaged per donor it is trait fidelity."""
+    known = [s for s in features.index if s in truth.traits.index]
     result = {}
     for trait, (feature, sign) in TRAIT_FEATURES.items():
         pair = pd.DataFrame(
@@ -358,7 +350,7 @@ def _feature_validity(
                 "measured": sign * features.loc[known, feature],
             }
         ).dropna()
-        result[trait] = _spearman_estimate(pair, rng, settings.resamples)
+        result[trait] = _spearman_estimate(pair, rng, resamples)
     return result
 
 

@@ -35,11 +35,10 @@ from rgsynth.analysis.statistics import cluster_tests, metagenes, spearman_map
 from rgsynth.figures import pyplot, save_png
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.models.registry import gene_codes
-from rgsynth.prepare.cache import Cache
+from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
-from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run
+from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
-from rgsynth.train.checkpoint import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +68,8 @@ def build_maps(
 ) -> dict[str, Any]:
     """Compute every map of ``run_dir`` and write them under ``run_dir/maps``."""
     start = time.perf_counter()
-    run = load_run(run_dir, cache_root)
-    others = [load_run(mcgan_run, run.cache_root)] if mcgan_run else []
-    for other in others:
-        if other.cache_fingerprint != run.cache_fingerprint:
-            raise CheckpointError(f"{mcgan_run}: trained on another cache than {run_dir}")
+    run, other = load_run_pair(run_dir, mcgan_run, cache_root)
+    others = [other] if other else []
     cohort = load_cohort(run.cache_root)
     echo(f"maps of {run_dir} on {len(cohort.subject_ids)} subjects with genes and a nodule")
     gene_sets = read_gene_sets(gene_sets_path) if gene_sets_path else None
@@ -191,8 +187,7 @@ def _perturbation(
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     synthesizer = Synthesizer(run.generator)
     extractor = FeatureExtractor(cohort.pixel_mm)
-    config = Cache(run.cache_root).manifest()["settings"]
-    hu_window = tuple(config["hu_window"])
+    hu_window = cache_prepare_config(run.cache_root).hu_window
     scale = features.std()
     results = {}
     for name, matrix in (("programs", programs), ("genes", singles)):

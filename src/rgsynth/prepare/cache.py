@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from rgsynth.config import PrepareConfig
 from rgsynth.fsutil import atomic_write_bytes, atomic_write_json
 
 CACHE_FORMAT = "rgsynth-cache/1"
@@ -167,6 +168,12 @@ class Cache:
         sealed = json.loads(json.dumps({"format": CACHE_FORMAT, **manifest}))
         atomic_write_json(self.root / MANIFEST_FILENAME, sealed)
         return sealed
+
+
+def cache_prepare_config(root: Path) -> PrepareConfig:
+    """The settings a complete cache was prepared with: whatever cuts patches from it
+    later (synthesis, maps, evaluation) must cut them the same way."""
+    return PrepareConfig.from_dict(Cache(Path(root)).manifest()["settings"])
 
 
 def describe_differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

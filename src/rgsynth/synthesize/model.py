@@ -81,6 +81,23 @@ def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
     )
 
 
+def load_run_pair(
+    run_dir: Path, other_dir: Path | None, cache_root: Path | None = None
+) -> tuple[TrainedRun, TrainedRun | None]:
+    """A run and, optionally, a second run to compare with on the same cache.
+
+    Raises:
+        CheckpointError: as :func:`load_run`, or the second run was trained on another cache.
+    """
+    run = load_run(run_dir, cache_root)
+    if other_dir is None:
+        return run, None
+    other = load_run(other_dir, run.cache_root)
+    if other.cache_fingerprint != run.cache_fingerprint:
+        raise CheckpointError(f"{other_dir}: trained on another cache than {run_dir}")
+    return run, other
+
+
 @dataclass
 class Synthesis:
     """A batch of syntheses, NumPy float32, each (N, S, S): image in [-1, 1], mask and

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from rgsynth.config import PrepareConfig
-from rgsynth.prepare.cache import Cache
+from rgsynth.prepare.cache import cache_prepare_config
 from rgsynth.synthesize.backgrounds import (
     cache_backgrounds,
     load_volume,
@@ -73,11 +73,6 @@ class SynthesisRequest:
             raise ValueError("--set-program needs --gene-sets FILE (GMT, CSV or ground_truth.json)")
         if self.split not in ("train", "val", "all"):
             raise ValueError(f"--split must be train, val or all, not {self.split!r}")
-
-
-def cache_prepare_config(cache_root: Path) -> PrepareConfig:
-    """The settings the cache was prepared with: patches must be cut the same way."""
-    return PrepareConfig.from_dict(Cache(Path(cache_root)).manifest()["settings"])
 
 
 def gene_profiles(request: SynthesisRequest, cache_genes: CacheGenes) -> list[GeneProfile] | None:
