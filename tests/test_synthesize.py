@@ -94,8 +94,12 @@ def test_a_batch_is_a_function_of_its_seed(trained_run: Path, tmp_path: Path) ->
     np.testing.assert_array_equal(image("a"), image("b"))
 
 
-def test_batch_composition_does_not_change_a_nodule(trained_run: Path) -> None:
-    run = load_run(trained_run)
+@pytest.mark.parametrize("model", ["trained_run", "trained_mcgan_run"])
+def test_batch_composition_does_not_change_a_nodule(
+    model: str, request: pytest.FixtureRequest
+) -> None:
+    """Also MC-GAN, whose condition is sampled: its draw comes from the seed too."""
+    run = load_run(request.getfixturevalue(model))
     rng = np.random.default_rng(0)
     backgrounds = rng.uniform(-1, 1, (5, 32, 32)).astype(np.float32)
     genes = rng.normal(size=(5, run.config.model.n_genes)).astype(np.float32)

@@ -36,10 +36,14 @@ class ConditioningAugmentation(nn.Module):
         )
         self.n_genes = n_genes
 
-    def forward(self, genes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, genes: torch.Tensor, epsilon: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``epsilon`` (B, code), standard normal, fixes the sample (drawn here if None)."""
         assert_shape(genes, (None, self.n_genes), "genes")
         mean, log_var = self.layers(genes).chunk(2, dim=1)
-        code = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+        epsilon = torch.randn_like(mean) if epsilon is None else epsilon.to(mean.dtype)
+        code = mean + torch.exp(0.5 * log_var) * epsilon
         return code, mean, log_var
 
 
@@ -87,10 +91,20 @@ class McGanGenerator(nn.Module):
         """The conditioning-augmentation mean μ, (B, gene_code): exported like φ(g)."""
         return self.augment(genes)[1]
 
+    @property
+    def epsilon_dim(self) -> int:
+        """Width of the conditioning-augmentation draw: synthesis passes it seeded, so a
+        nodule is a function of (background, genes, seed) as with the proposed model."""
+        return self.config.gene_code
+
     def forward(
-        self, background: torch.Tensor, genes: torch.Tensor, noise: torch.Tensor
+        self,
+        background: torch.Tensor,
+        genes: torch.Tensor,
+        noise: torch.Tensor,
+        epsilon: torch.Tensor | None = None,
     ) -> GeneratorOutput:
-        code, mean, log_var = self.augment(genes)
+        code, mean, log_var = self.augment(genes, epsilon)
         image, mask, logits, gate = self.synthesis(background, code, noise)
         return GeneratorOutput(
             image=image,

@@ -108,9 +108,10 @@ class Synthesis:
     weight_map: np.ndarray
 
 
-def nodule_noise(seed: int, noise_dim: int) -> torch.Tensor:
-    """(noise_dim,) standard normal noise that depends on ``seed`` alone."""
-    return torch.randn(noise_dim, generator=torch.Generator().manual_seed(seed))
+def nodule_noise(seed: int, noise_dim: int, epsilon_dim: int = 0) -> torch.Tensor:
+    """(noise_dim + epsilon_dim,) standard normal noise that depends on ``seed`` alone: the
+    generator's noise, then (MC-GAN) its conditioning-augmentation draw."""
+    return torch.randn(noise_dim + epsilon_dim, generator=torch.Generator().manual_seed(seed))
 
 
 class Synthesizer:
@@ -136,6 +137,8 @@ class Synthesizer:
         self.generator = generator.to(self.device)
         self.precision, self.batch_size = precision, batch_size
         self.noise_dim = generator.config.noise_dim
+        # MC-GAN samples its condition; a seeded draw keeps a nodule batch-independent
+        self.epsilon_dim = int(getattr(generator, "epsilon_dim", 0))
 
     @torch.no_grad()
     def __call__(self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]) -> Synthesis:
@@ -154,13 +157,17 @@ class Synthesizer:
         self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]
     ) -> tuple[np.ndarray, ...]:
         background = torch.as_tensor(backgrounds, dtype=torch.float32)[:, None]  # (B, 1, S, S)
-        noise = torch.stack([nodule_noise(s, self.noise_dim) for s in seeds])  # (B, noise)
+        draws = torch.stack([nodule_noise(s, self.noise_dim, self.epsilon_dim) for s in seeds])
+        noise, epsilon = draws[:, : self.noise_dim], draws[:, self.noise_dim :]  # (B, noise)
+        inputs = [
+            background.to(self.device),
+            torch.as_tensor(genes, dtype=torch.float32).to(self.device),
+            noise.to(self.device),
+        ]
+        if self.epsilon_dim:
+            inputs.append(epsilon.to(self.device))
         with torch.autocast(
             device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         ):
-            out = self.generator(
-                background.to(self.device),
-                torch.as_tensor(genes, dtype=torch.float32).to(self.device),
-                noise.to(self.device),
-            )
+            out = self.generator(*inputs)
         return tuple(t[:, 0].float().cpu().numpy() for t in (out.image, out.mask, out.weight_map))
