@@ -65,3 +65,13 @@ def test_largest_slice() -> None:
     masks = np.zeros((3, 8, 8), bool)
     masks[0, :2, :2] = masks[1, :4, :4] = masks[2, :3, :3] = True
     assert largest_slice(masks) == 1
+
+
+def test_a_mask_filling_the_patch_is_measured() -> None:
+    """pyradiomics finds no label in a mask that covers the whole image; an untrained
+    generator makes such masks, and they must be measured, not crash the maps."""
+    rng = np.random.default_rng(0)
+    image = rng.normal(-500.0, 100.0, (32, 32))
+    row = FeatureExtractor(pixel_mm=1.0)(image, np.ones((32, 32), bool))
+    assert row["area_mm2"] == pytest.approx(32 * 32)
+    assert row["mean_hu"] == pytest.approx(image.mean(), abs=1e-3)

@@ -8,7 +8,9 @@ same background and noise with another validation subject's genes ("shuffled gen
 with the training mean ("zeroed genes"). On a twin cohort, ``--truth`` adds trait
 fidelity (every subject with genes as a donor) and the maps' recovery of the true
 program → trait effects. Writes ``RUN/evaluation.json`` (every score with its interval),
-``RUN/evaluation_metrics.csv`` and ``RUN/evaluation.png``.
+``RUN/evaluation_metrics.csv``, ``RUN/evaluation.png``, the paper's example grid
+(``RUN/examples.npz`` / ``.csv``, see :mod:`rgsynth.analysis.examples`) and, with a truth,
+``RUN/map_pairs.csv`` (every map beside the true effects) and ``RUN/truth_subjects.csv``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from scipy import stats
 from sklearn.metrics import adjusted_rand_score
 
 from rgsynth.analysis.cohort import CohortView, load_cohort
+from rgsynth.analysis.examples import EXAMPLES_NPZ, write_examples
 from rgsynth.analysis.features import FEATURES, MIN_PIXELS, FeatureExtractor
 from rgsynth.analysis.ground_truth import (
     TRAIT_FEATURES,
@@ -52,8 +55,18 @@ from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
 from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
 from rgsynth.synthesize.paste import nodule_component, unit_to_hu
+from rgsynth.train.stats import training_summary
 
 CONDITIONS = ("matched", "shuffled genes", "zeroed genes")
+MAP_PAIRS_CSV = "map_pairs.csv"
+TRUTH_SUBJECTS_CSV = "truth_subjects.csv"
+# the maps' names in map_pairs.csv and the report
+MAP_LABELS = {
+    "xu": "ours",
+    "mcgan": "MC-GAN",
+    "discovered": "conventional",
+    "true programs": "conventional, true programs",
+}
 
 
 @dataclass(frozen=True)
@@ -98,16 +111,28 @@ def evaluate(
     real, split = _real_slices(run.cache_root, cohort, config, extractor)
     backgrounds = _backgrounds(run.cache_root, split, settings)
     truth = load_truth(truth_path) if truth_path else None
+    features = _real_features(run.run_dir, cohort)
     report: dict[str, Any] = {"format": "rgsynth-evaluation/1", "models": {}}
+    pairs: dict[str, pd.DataFrame] = {}
     for model in runs:
         name = model.config.model.architecture
         echo(f"evaluating {name} ({model.run_dir}): {len(real.owner)} validation nodule slices")
         context = _Context(model, cohort, real, backgrounds, extractor, config, settings)
         report["models"][name] = context.scores(truth)
+        if truth is not None and (table := context.map_pairs(truth)) is not None:
+            pairs[MAP_LABELS[name]] = table
+    echo(f"example grid (paper Fig. 2 and 3) → {Path(run_dir) / EXAMPLES_NPZ}")
+    write_examples(run_dir, runs, cohort, features, backgrounds, config.hu_window, settings.seed)
     if truth is not None:
-        # the real nodules' features, as `rgsynth map` measured them
-        features = pd.read_csv(run.run_dir / MAPS_DIRNAME / "real_features.csv", index_col=0)
-        report["conventional"] = _conventional_scores(run.run_dir, cohort, features, truth)
+        conventional = _conventional_tables(run.run_dir, cohort, features, truth)
+        report["conventional"] = {
+            "as_discovered": score_against_truth(conventional["discovered"], truth),
+            "metagene_match": conventional["matches"].to_dict(orient="records"),
+            "with_true_programs": score_against_truth(conventional["true programs"], truth),
+        }
+        pairs[MAP_LABELS["discovered"]] = conventional["discovered"]
+        pairs[MAP_LABELS["true programs"]] = conventional["true programs"]
+        _write_truth_tables(Path(run_dir), pairs, truth)
         report["embedding_vs_subtypes"] = _embedding_scores(run.run_dir, truth)
         rng = np.random.default_rng([settings.seed, 5])
         report["feature_validity"] = trait_spearman(features, truth, rng, settings.resamples)
@@ -115,6 +140,7 @@ def evaluate(
         "run": str(Path(run_dir).resolve()),
         "against": str(Path(against).resolve()) if against else None,
         "truth": str(truth_path) if truth_path else None,
+        "cache_fingerprint": run.cache_fingerprint,
         "validation_split": split,
         "n_real_slices": len(real.owner),
         "settings": asdict(settings),
@@ -178,7 +204,10 @@ class _Context:
             "shuffled genes": self._genes(shuffled),
             "zeroed genes": np.zeros((n, len(self.cohort.gene_names)), np.float32),
         }
-        result: dict[str, Any] = {"checkpoint_step": self.run.step}
+        result: dict[str, Any] = {
+            "checkpoint_step": self.run.step,
+            "training": _training_facts(self.run),
+        }
         for condition in CONDITIONS:
             synthesis = self.synthesizer(self.backgrounds[picks], profiles[condition], seeds)
             features, masks = self._features(synthesis)
@@ -274,15 +303,20 @@ class _Context:
         measured = measured.groupby("owner")[list(FEATURES)].mean().loc[donors]
         return trait_spearman(measured, truth, rng, self.settings.resamples)
 
-    def _map_scores(self, truth: Truth) -> dict[str, Any]:
+    def map_pairs(self, truth: Truth) -> pd.DataFrame | None:
+        """The run's perturbation map as (program, trait, effect, q) rows, or None when
+        there is no map of the truth's programs."""
         path = self.run.run_dir / MAPS_DIRNAME / "perturbation_programs.csv"
         if not path.is_file():
-            return {
-                "missing": f"{path}: run `rgsynth map {self.run.run_dir} --gene-sets TRUTH` first"
-            }
+            return None
         table = program_trait_table(pd.read_csv(path), "effect_sd")
-        if not table["program"].isin(truth.effects.index).any():
-            return {"missing": f"{path}: programs are not the truth's; map with --gene-sets TRUTH"}
+        return table if table["program"].isin(truth.effects.index).any() else None
+
+    def _map_scores(self, truth: Truth) -> dict[str, Any]:
+        table = self.map_pairs(truth)
+        if table is None:
+            path = self.run.run_dir / MAPS_DIRNAME / "perturbation_programs.csv"
+            return {"missing": f"{path}: run `rgsynth map {self.run.run_dir} --gene-sets TRUTH`"}
         return score_against_truth(table, truth)
 
 
@@ -304,12 +338,38 @@ def _spearman_estimate(pair: pd.DataFrame, rng, resamples: int) -> dict[str, flo
     return {"value": float(value), "ci_low": float(low), "ci_high": float(high), "n": len(pair)}
 
 
-def _conventional_scores(
+def _training_facts(run: TrainedRun) -> dict[str, Any]:
+    """What the report says about how a model was trained, kept with its scores."""
+    model = run.config.model
+    return {
+        "architecture": model.architecture,
+        "image_size": model.image_size,
+        "base_channels": model.base_channels,
+        "max_channels": model.max_channels,
+        "n_genes": model.n_genes,
+        "batch_size": run.config.batch_size,
+        "lr": run.config.lr,
+        "precision": run.config.precision,
+        **training_summary(run.run_dir),
+    }
+
+
+def _real_features(run_dir: Path, cohort: CohortView) -> pd.DataFrame:
+    """The real nodules' features as `rgsynth map` measured them (measured here if the
+    run has no maps yet)."""
+    path = Path(run_dir) / MAPS_DIRNAME / "real_features.csv"
+    if path.is_file():
+        return pd.read_csv(path, index_col=0)
+    return cohort.features()
+
+
+def _conventional_tables(
     run_dir: Path, cohort: CohortView, features: pd.DataFrame, truth: Truth
-) -> dict[str, Any]:
-    """The classic pipeline against the truth: as discovered (metagenes matched to the
+) -> dict[str, pd.DataFrame]:
+    """The classic pipeline in the truth's terms: as discovered (metagenes matched to the
     true programs by gene overlap), and with the true programs as its metagenes (an upper
-    bound: metagene discovery made perfect)."""
+    bound: metagene discovery made perfect). Returns the metagene matches and both
+    (program, trait, effect, q) tables."""
     maps = Path(run_dir) / MAPS_DIRNAME
     membership = pd.read_csv(maps / "metagenes.csv")
     conventional = pd.read_csv(maps / "conventional_map.csv")
@@ -327,11 +387,38 @@ def _conventional_scores(
         columns=programs.index,
     )
     oracle = program_trait_table(spearman_map(scores, features), "rho")
-    return {
-        "as_discovered": score_against_truth(discovered, truth),
-        "metagene_match": matches.to_dict(orient="records"),
-        "with_true_programs": score_against_truth(oracle, truth),
-    }
+    return {"matches": matches, "discovered": discovered, "true programs": oracle}
+
+
+def _write_truth_tables(run_dir: Path, pairs: dict[str, pd.DataFrame], truth: Truth) -> None:
+    """``map_pairs.csv``: every map's (program, trait) effect and q beside the true effect;
+    ``truth_subjects.csv``: each subject's true subtype and traits. With them the report
+    draws the maps next to the truth from the run folder alone."""
+    rows = []
+    for label, table in pairs.items():
+        for _, row in table.iterrows():
+            if row["program"] not in truth.effects.index:
+                continue
+            rows.append(
+                {
+                    "map": label,
+                    "program": row["program"],
+                    "trait": row["trait"],
+                    "feature": TRAIT_FEATURES[row["trait"]][0],
+                    "effect": row["effect"],
+                    "q": row["q"],
+                    "true_effect": truth.effects.at[row["program"], row["trait"]],
+                    "null_program": row["program"] in truth.null_programs,
+                }
+            )
+    columns = ["map", "program", "trait", "feature", "effect", "q", "true_effect", "null_program"]
+    atomic_write_text(
+        run_dir / MAP_PAIRS_CSV, pd.DataFrame(rows, columns=columns).to_csv(index=False)
+    )
+    subjects = truth.traits.copy()
+    if truth.subtypes is not None:
+        subjects.insert(0, "subtype", truth.subtypes.reindex(subjects.index))
+    atomic_write_text(run_dir / TRUTH_SUBJECTS_CSV, subjects.to_csv(index_label="subject_id"))
 
 
 def trait_spearman(

@@ -99,7 +99,13 @@ class FeatureExtractor:
         if mask.sum() < MIN_PIXELS or np.ptp(rows) == 0 or np.ptp(cols) == 0:
             # pyradiomics refuses a one-pixel-wide region (it sees a 1-D mask)
             return dict.fromkeys(FEATURES, float("nan"))
-        values = self._radiomics.execute(self._image(image_hu), self._image(mask, sitk.sitkUInt8))
+        # A one-pixel frame: pyradiomics finds no label in a mask that fills the whole
+        # patch (an untrained generator's); the frame changes no feature.
+        framed_hu = np.pad(np.asarray(image_hu, np.float32), 1, mode="edge")
+        framed_mask = np.pad(mask, 1)
+        values = self._radiomics.execute(
+            self._image(framed_hu), self._image(framed_mask, sitk.sitkUInt8)
+        )
         row = {name: float(values[f"original_{c}_{f}"]) for name, (c, f) in _RADIOMICS.items()}
         row["hu_sd"] = float(np.sqrt(row.pop("hu_variance")))
         inside = np.asarray(image_hu)[mask]

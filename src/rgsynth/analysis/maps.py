@@ -32,6 +32,7 @@ from rgsynth.analysis.embedding import Embedding, embed, embedding_figure
 from rgsynth.analysis.features import FeatureExtractor
 from rgsynth.analysis.perturbation import PerturbationSettings, perturbation_map, program_matrix
 from rgsynth.analysis.statistics import cluster_tests, metagenes, spearman_map
+from rgsynth.data import CacheError
 from rgsynth.figures import pyplot, save_png
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.models.registry import gene_codes
@@ -71,6 +72,12 @@ def build_maps(
     run, other = load_run_pair(run_dir, mcgan_run, cache_root)
     others = [other] if other else []
     cohort = load_cohort(run.cache_root)
+    needed = settings.n_clusters + 1  # k-means and its silhouette need k < subjects
+    if len(cohort.subject_ids) < needed:
+        raise CacheError(
+            f"{run.cache_root}: {len(cohort.subject_ids)} subjects with genes and a nodule; "
+            f"the maps need at least {needed}"
+        )
     echo(f"maps of {run_dir} on {len(cohort.subject_ids)} subjects with genes and a nodule")
     gene_sets = read_gene_sets(gene_sets_path) if gene_sets_path else None
     with staged_directory(Path(run_dir) / MAPS_DIRNAME, replace=force) as out:
@@ -94,6 +101,9 @@ def build_maps(
             "run": str(Path(run_dir).resolve()),
             "checkpoint_step": run.step,
             "cache_fingerprint": run.cache_fingerprint,
+            "mcgan_run": str(Path(mcgan_run).resolve()) if other else None,
+            "mcgan_checkpoint_step": other.step if other else None,
+            "gene_sets": str(gene_sets_path) if gene_sets_path else None,
             "embeddings": {
                 e.name: {"silhouette": e.silhouette, "silhouette_tsne": e.silhouette_tsne}
                 for e in embeddings

@@ -70,3 +70,23 @@ def save_loss_plot(run_dir: Path) -> Path | None:
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return save_png(fig, Path(run_dir) / "losses.png", dpi=100)
+
+
+def training_summary(run_dir: Path) -> dict[str, Any]:
+    """Steps logged and the compute they took (the sum of logged step times, so time
+    spent checkpointing, sampling or stopped between resumes is not counted)."""
+    try:
+        rows = read_stats(run_dir)
+    except OSError:
+        return {}
+    if not rows:
+        return {}
+    seconds, previous = 0.0, 0
+    for row in rows:
+        seconds += row.get("time/step_s", 0.0) * (row["step"] - previous)
+        previous = row["step"]
+    return {
+        "logged_steps": previous,
+        "train_seconds": round(seconds, 1),
+        "seconds_per_step": round(seconds / previous, 4) if previous else None,
+    }

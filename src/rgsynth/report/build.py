@@ -1,0 +1,331 @@
+"""Assemble ``RUN/report/``: ``index.html`` (every image embedded as a data URI, so the
+page opens offline and alone), the figures it drew as PNG files, ``summary.csv`` (every
+number of its tables) and ``report.json`` (what it was built from).
+
+The page links the run folder's own tables (evaluation_metrics.csv, map_pairs.csv,
+maps/*.csv) by relative path; they stay beside it in the run folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rgsynth.analysis.evaluate import MAP_PAIRS_CSV, TRUTH_SUBJECTS_CSV
+from rgsynth.analysis.examples import EXAMPLES_CSV
+from rgsynth.analysis.maps import MAPS_DIRNAME
+from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.report import figures
+from rgsynth.report.inputs import RunFiles, read_run
+from rgsynth.report.tables import sections, summary_rows
+
+REPORT_DIRNAME = "report"
+
+
+@dataclass
+class Figure:
+    """An image of the page: its title, caption and PNG bytes (embedded as a data URI)."""
+
+    key: str
+    title: str
+    caption: str
+    png: bytes
+
+    @property
+    def data_uri(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+def build_report(
+    run_dir: Path, out: Path | None = None, echo: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Write the report of ``run_dir`` to ``out`` (default ``RUN/report``), replacing an
+    older one only once the new one is complete. Returns what report.json holds."""
+    start = time.perf_counter()
+    files = read_run(run_dir)
+    out = Path(out) if out else Path(run_dir) / REPORT_DIRNAME
+    summary = summary_rows(files)
+    with staged_directory(out, replace=True) as staging:
+        drawn = _draw(files, staging / "figures")
+        shown = _figures(files, drawn)
+        atomic_write_text(staging / "summary.csv", summary.to_csv(index=False))
+        page = _render(files, shown, summary, out)
+        atomic_write_text(staging / "index.html", page)
+        record = {
+            "format": "rgsynth-report/1",
+            "run": str(Path(run_dir).resolve()),
+            "input_digest": files.input_digest(),
+            "figures": [f.key for f in shown],
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - start, 1),
+        }
+        atomic_write_json(staging / "report.json", record)
+    echo(f"report: {out / 'index.html'} ({len(shown)} figures, {len(summary)} numbers)")
+    return record
+
+
+def report_is_current(run_dir: Path, out: Path | None = None) -> bool:
+    """True if the report exists and was built from the run's current map and scores."""
+    out = Path(out) if out else Path(run_dir) / REPORT_DIRNAME
+    try:
+        record = json.loads((out / "report.json").read_text())
+        return (out / "index.html").is_file() and record["input_digest"] == read_run(
+            run_dir
+        ).input_digest()
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _draw(files: RunFiles, folder: Path) -> dict[str, Path]:
+    """The figures the report draws itself, as PNG files in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model = next(iter(files.evaluation["models"]))
+    drawn = {
+        "fig3": figures.example_grid(files.examples, files.example_table, folder / "fig3.png"),
+        "fig2": figures.fusion_examples(
+            files.examples, files.example_table, model, folder / "fig2.png"
+        ),
+    }
+    if files.map_pairs is not None and not files.map_pairs.empty:
+        drawn["maps"] = figures.maps_beside_truth(files.map_pairs, folder / "maps_vs_truth.png")
+    if files.truth_subjects is not None and "subtype" in files.truth_subjects:
+        drawn["subtypes"] = figures.codes_by_subtype(
+            files.embedding,
+            files.truth_subjects,
+            files.evaluation.get("embedding_vs_subtypes", {}),
+            folder / "codes_by_subtype.png",
+        )
+    return drawn
+
+
+# (key, where, title, caption); where is a drawn figure's key or a path in the run folder
+FIGURES = (
+    (
+        "fig3",
+        "drawn:fig3",
+        "Real vs synthetic nodules (paper Fig. 3)",
+        "Top row: real validation nodules (unseen in training), spread over size; their "
+        "genes drive each column. Second row: the background each synthesis is painted "
+        "into. Then MC-GAN and ours, with the same background and noise.",
+    ),
+    (
+        "fig2",
+        "drawn:fig2",
+        "Fusion of nodule and background (paper Fig. 2)",
+        "Background, synthesis, background weight map (bright = nodule features replace "
+        "the background's) and the generated mask, for the grid's most solid and most "
+        "ground-glass donors.",
+    ),
+    (
+        "embedding",
+        f"{MAPS_DIRNAME}/embedding.png",
+        "Gene codes in t-SNE (paper Fig. 4)",
+        "Raw genes, MC-GAN's condition mean μ and our φ(g), each with k-means clusters; "
+        "below, the real nodules nearest each cluster centre of φ(g).",
+    ),
+    (
+        "subtypes",
+        "drawn:subtypes",
+        "The same planes against the truth",
+        "Coloured by the twin's expression subtype. A code that clusters (Fig. 4's "
+        "claim) is only a map if its clusters are the biology's.",
+    ),
+    (
+        "maps",
+        "drawn:maps",
+        "Radiogenomic maps beside the ground truth",
+        "Each trait is read by one feature of the widest nodule slice (diameter: maximum "
+        "diameter; solidity: mean HU; spiculation: convexity deficit; lobulation: "
+        "−circularity; heterogeneity: HU SD). Ours and MC-GAN: perturbation effect of "
+        "±2 z on a program, in real-nodule SDs. Conventional: Spearman ρ of metagene "
+        "scores (matched to the true programs by gene overlap) with the features; "
+        "'true programs' uses the truth's programs as metagenes.",
+    ),
+    (
+        "perturbation",
+        f"{MAPS_DIRNAME}/perturbation_programs.png",
+        "Our perturbation map, every feature",
+        "Effect of moving each program ±2 z, on fixed backgrounds and noise, in "
+        "real-nodule SDs (* q < 0.05).",
+    ),
+    (
+        "conventional",
+        f"{MAPS_DIRNAME}/conventional_map.png",
+        "The classic three-step pipeline, every feature",
+        "Co-expression metagenes → image features → Spearman ρ with BH q (* q < 0.05).",
+    ),
+    (
+        "scores",
+        "evaluation.png",
+        "Realism and conditioning at a glance",
+        "FRD, two-sample accuracy and donor AUROC with bootstrap 95 % intervals; dashed: chance.",
+    ),
+    ("losses", "losses.png", "Our training losses", "Every loss term against the step."),
+    (
+        "samples",
+        "samples/latest.png",
+        "Our last training samples",
+        "Fixed training examples at the last checkpoint.",
+    ),
+)
+
+
+def _figures(files: RunFiles, drawn: dict[str, Path]) -> list[Figure]:
+    shown = []
+    for key, where, title, caption in FIGURES:
+        path = drawn.get(where.removeprefix("drawn:")) if where.startswith("drawn:") else None
+        path = path or (files.path(where) if not where.startswith("drawn:") else None)
+        if path is not None and path.is_file():
+            shown.append(Figure(key, title, caption, path.read_bytes()))
+    compared = files.compared_run()
+    if compared is not None:
+        for name, title in (("losses.png", "losses"), ("samples/latest.png", "last samples")):
+            if (compared / name).is_file():
+                shown.append(
+                    Figure(
+                        f"mcgan_{title.replace(' ', '_')}",
+                        f"MC-GAN training: {title}",
+                        f"From the comparison run {compared}.",
+                        (compared / name).read_bytes(),
+                    )
+                )
+    return shown
+
+
+def _render(files: RunFiles, shown: list[Figure], summary: pd.DataFrame, out: Path) -> str:
+    import jinja2
+
+    template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+        resources.files("rgsynth.report").joinpath("page.html.j2").read_text()
+    )
+    by_key = {f.key: f for f in shown}
+    evaluation = files.evaluation
+    return template.render(
+        title=f"rgsynth report: {files.run_dir.resolve().name}",
+        run=str(files.run_dir.resolve()),
+        created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        facts=_facts(files),
+        figures=by_key,
+        training_figures=[
+            f for f in shown if f.key in ("losses", "samples") or f.key.startswith("mcgan_")
+        ],
+        sections={s.key: s for s in sections(summary)},
+        table_html=_table_html,
+        extra_tables=_extra_tables(files),
+        links=_links(files, out),
+        has_truth=evaluation.get("truth") is not None,
+    )
+
+
+def _facts(files: RunFiles) -> list[tuple[str, str]]:
+    evaluation, maps = files.evaluation, files.maps
+    models = ", ".join(
+        f"{name} (step {scores['checkpoint_step']})"
+        for name, scores in evaluation["models"].items()
+    )
+    return [
+        ("run", str(files.run_dir.resolve())),
+        ("models", models),
+        ("compared run", str(evaluation.get("against") or "none")),
+        ("ground truth", str(evaluation.get("truth") or "none (a real cohort: no truth scores)")),
+        (
+            "cache fingerprint",
+            str(evaluation.get("cache_fingerprint", maps.get("cache_fingerprint"))),
+        ),
+        (
+            "validation",
+            f"{evaluation['n_real_slices']} real nodule slices "
+            f"({evaluation['validation_split']} split)",
+        ),
+        ("map programs", str(maps.get("perturbation_programs_from"))),
+    ]
+
+
+def _extra_tables(files: RunFiles) -> list[tuple[str, str, pd.DataFrame]]:
+    """Smaller tables the page shows in full: (title, note, table)."""
+    tables = []
+    examples = files.example_table.drop(columns=["background_index", "noise_seed"])
+    tables.append(
+        (
+            "The grid's columns: donor and synthesis features",
+            "Features of each donor's real nodule and of each model's synthesis in Fig. 3.",
+            examples.round(3),
+        )
+    )
+    matches = files.evaluation.get("conventional", {}).get("metagene_match")
+    if matches:
+        tables.append(
+            (
+                "Discovered metagenes vs true programs",
+                "Best gene-overlap (Jaccard) match of each true program.",
+                pd.DataFrame(matches).round(3),
+            )
+        )
+    clusters = files.table(MAPS_DIRNAME, "cluster_features.csv")
+    if clusters is not None:
+        tables.append(
+            (
+                "Features across our code's clusters",
+                "Kruskal–Wallis over k-means clusters of φ(g), BH q.",
+                clusters.sort_values("p").round(4),
+            )
+        )
+    genes = files.table(MAPS_DIRNAME, "perturbation_genes.csv")
+    if genes is not None:
+        strongest = genes.reindex(genes["effect_sd"].abs().sort_values(ascending=False).index)
+        tables.append(
+            (
+                "Single genes: the 15 strongest perturbation effects",
+                "The genes the network's first gene layer weighs most, moved ±2 z alone.",
+                strongest.head(15).round(4),
+            )
+        )
+    return tables
+
+
+def _table_html(table: pd.DataFrame, index: bool = True) -> str:
+    return table.to_html(index=index, border=0, classes="numbers", na_rep="", escape=True)
+
+
+def _links(files: RunFiles, out: Path) -> list[tuple[str, str, str]]:
+    """(label, relative href, what it is) for the run's tables that exist."""
+    candidates = (
+        ("summary.csv", None, "every number of this page's tables"),
+        ("evaluation.json", "evaluation.json", "every score with its interval"),
+        ("evaluation_metrics.csv", "evaluation_metrics.csv", "the same, one row per score"),
+        (MAP_PAIRS_CSV, MAP_PAIRS_CSV, "every map's (program, trait) effect beside the truth"),
+        (TRUTH_SUBJECTS_CSV, TRUTH_SUBJECTS_CSV, "the twin's subtypes and traits"),
+        (EXAMPLES_CSV, EXAMPLES_CSV, "the example grid's columns"),
+        ("maps/", f"{MAPS_DIRNAME}/maps.json", "maps: settings and counts"),
+        ("conventional_map.csv", f"{MAPS_DIRNAME}/conventional_map.csv", "the classic map"),
+        (
+            "perturbation_programs.csv",
+            f"{MAPS_DIRNAME}/perturbation_programs.csv",
+            "our perturbation map",
+        ),
+        ("embedding.csv", f"{MAPS_DIRNAME}/embedding.csv", "t-SNE and clusters of every code"),
+        ("metagenes.csv", f"{MAPS_DIRNAME}/metagenes.csv", "the discovered metagenes"),
+        ("stats.jsonl", "stats.jsonl", "our training statistics"),
+    )
+    links = []
+    for label, relative, what in candidates:
+        if relative is None:
+            links.append((label, label, what))
+        elif files.path(relative).is_file():
+            target = files.path(relative).resolve()
+            links.append((label, _relative(target, out), what))
+    return links
+
+
+def _relative(target: Path, out: Path) -> str:
+    return Path(os.path.relpath(target, out.resolve())).as_posix()

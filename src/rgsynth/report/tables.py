@@ -1,0 +1,199 @@
+"""The report's metric tables, from evaluation.json and maps.json: one long table of
+numbers (section, metric, column, value, interval) that is written as ``summary.csv``, and
+its sections pivoted to text for the page."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from rgsynth.analysis.evaluate import MAP_LABELS
+from rgsynth.report.inputs import RunFiles
+
+REALISM = (
+    ("frd", "FRD to real validation nodules (lower is better)"),
+    ("two_sample_accuracy", "two-sample classifier accuracy (0.5 = indistinguishable)"),
+    ("empty_or_tiny_mask_rate", "empty or tiny masks (share)"),
+    ("background_psnr_db", "background PSNR outside the eroded mask (dB)"),
+    ("background_ssim", "background SSIM outside the eroded mask"),
+    ("mask_consistency_dice", "Dice of mask vs pixels changed by > 150 HU"),
+)
+CONDITIONING = (
+    ("matched", "donor_auroc", "donor AUROC, matched genes (0.5 = genes unused)"),
+    ("shuffled genes", "donor_auroc", "donor AUROC, shuffled genes (ablation)"),
+    ("zeroed genes", "donor_auroc", "donor AUROC, zeroed genes (ablation)"),
+    ("shuffled genes", "frd", "FRD, shuffled genes"),
+    ("zeroed genes", "frd", "FRD, zeroed genes"),
+)
+MAP_SCORES = (
+    ("auroc", "AUROC of |effect| for the true pairs"),
+    ("average_precision", "average precision"),
+    ("true_pairs_found", "true pairs found (q < 0.05, right sign)"),
+    ("null_program_false_positives", "null-program pairs with q < 0.05"),
+)
+
+
+@dataclass
+class Section:
+    """One table of the page: a title, what it means, and its rows as display text."""
+
+    key: str
+    title: str
+    note: str
+    table: pd.DataFrame
+
+
+def summary_rows(files: RunFiles) -> pd.DataFrame:
+    """Every headline number as (section, metric, column, value, ci_low, ci_high, n)."""
+    rows: list[dict[str, Any]] = []
+    evaluation, models = files.evaluation, files.evaluation["models"]
+
+    def add(section: str, metric: str, column: str, value: Any, n: Any = None) -> None:
+        if isinstance(value, dict):
+            low, high = value.get("ci_low"), value.get("ci_high")
+            value = value.get("value")
+        else:
+            low = high = None
+        if value is None:
+            return
+        rows.append(
+            {
+                "section": section,
+                "metric": metric,
+                "column": column,
+                "value": value,
+                "ci_low": low,
+                "ci_high": high,
+                "n": n,
+            }
+        )
+
+    for name, scores in models.items():
+        column = MAP_LABELS[name]
+        for key, label in (("checkpoint_step", "checkpoint step"),):
+            add("training", label, column, scores.get(key))
+        training = scores.get("training", {})
+        add("training", "training compute (min)", column, _minutes(training))
+        add("training", "seconds per step", column, training.get("seconds_per_step"))
+        for key in ("base_channels", "max_channels", "batch_size", "lr", "image_size", "n_genes"):
+            add("training", key.replace("_", " "), column, training.get(key))
+        for key, label in REALISM:
+            add("realism", label, column, scores["matched"].get(key))
+        for condition, key, label in CONDITIONING:
+            add("conditioning", label, column, scores[condition].get(key))
+        for trait, value in scores.get("trait_fidelity", {}).items():
+            add("traits", trait, column, value)
+        perturbation = scores.get("perturbation_map", {})
+        _add_map_scores(add, column, perturbation)
+    for trait, value in evaluation.get("feature_validity", {}).items():
+        add("traits", trait, "real nodules: feature vs true trait", value)
+    conventional = evaluation.get("conventional", {})
+    for variant, label in (
+        ("as_discovered", "discovered"),
+        ("with_true_programs", "true programs"),
+    ):
+        if variant in conventional:
+            _add_map_scores(add, MAP_LABELS[label], conventional[variant])
+    silhouettes = files.maps.get("embeddings", {})
+    for space, values in silhouettes.items():
+        add("codes", "k-means silhouette (code space)", space, values.get("silhouette"))
+        add("codes", "k-means silhouette (t-SNE plane)", space, values.get("silhouette_tsne"))
+    for space, ari in evaluation.get("embedding_vs_subtypes", {}).items():
+        add("codes", "adjusted Rand index of clusters vs true subtypes", space, ari)
+    return pd.DataFrame(
+        rows, columns=["section", "metric", "column", "value", "ci_low", "ci_high", "n"]
+    )
+
+
+def _add_map_scores(add, column: str, scores: dict[str, Any]) -> None:
+    true_pairs, null_pairs = scores.get("n_true_pairs"), scores.get("null_program_pairs")
+    for key, label in MAP_SCORES:
+        n = true_pairs if key == "true_pairs_found" else None
+        n = null_pairs if key == "null_program_false_positives" else n
+        add("map", label, column, scores.get(key), n)
+
+
+def _minutes(training: dict[str, Any]) -> float | None:
+    seconds = training.get("train_seconds")
+    return round(seconds / 60, 2) if seconds is not None else None
+
+
+SECTIONS = (
+    (
+        "map",
+        "Radiogenomic map against the twin's truth",
+        "Each map gives an effect for every (program, trait) pair. The truth says which "
+        "pairs are real. AUROC and average precision rank the pairs by |effect|; found and "
+        "false-positive counts use q < 0.05 (Benjamini–Hochberg).",
+    ),
+    (
+        "realism",
+        "Realism (validation split, one synthesis per real nodule slice)",
+        "FRD is a Fréchet distance over the 11 standardised nodule features; the "
+        "two-sample test is a cross-validated logistic regression, real vs synthetic. "
+        "Brackets: bootstrap 95 % intervals.",
+    ),
+    (
+        "conditioning",
+        "Conditioning and gene ablations",
+        "Donor AUROC: how often a donor's syntheses sit closer to the donor's own real "
+        "nodule than to another donor's. Shuffled and zeroed genes keep background and "
+        "noise: if the genes matter, matched beats both.",
+    ),
+    (
+        "traits",
+        "Trait fidelity (Spearman over donors, true trait vs its feature)",
+        "Per model: the trait's feature averaged over syntheses with a donor's genes. "
+        "Real nodules: the same feature on the donor's real nodule, the ceiling of any "
+        "map that reads the trait through this feature.",
+    ),
+    (
+        "codes",
+        "Gene codes (paper Fig. 4)",
+        "k-means (k as in `rgsynth map`) on each code: its silhouette, and how well the "
+        "clusters match the twin's expression subtypes (0 = chance).",
+    ),
+    ("training", "Training", "Compute is the sum of logged step times."),
+)
+
+
+def sections(summary: pd.DataFrame) -> list[Section]:
+    """The long table as display sections: metric rows × column, 'value [low, high]'."""
+    result = []
+    for key, title, note in SECTIONS:
+        part = summary[summary["section"] == key]
+        if part.empty:
+            continue
+        text = part.assign(cell=[_cell(row) for row in part.itertuples()])
+        wide = text.pivot(index="metric", columns="column", values="cell")
+        wide = wide.loc[list(dict.fromkeys(part["metric"])), list(dict.fromkeys(part["column"]))]
+        result.append(Section(key, title, note, wide.fillna("")))
+    return result
+
+
+def _cell(row: Any) -> str:
+    value = row.value
+    if row.metric.startswith("true pairs found") and row.n is not None and not _nan(row.n):
+        return f"{round(value * row.n):d}/{int(row.n)}"
+    if row.metric.startswith("null-program") and row.n is not None and not _nan(row.n):
+        return f"{int(value)}/{int(row.n)}"
+    if _nan(value):
+        return "n/a"
+    text = _number(value)
+    if row.ci_low is not None and not _nan(row.ci_low):
+        text += f" [{_number(row.ci_low)}, {_number(row.ci_high)}]"
+    return text
+
+
+def _number(value: float) -> str:
+    value = float(value)
+    if value.is_integer():
+        return f"{int(value)}"
+    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)

@@ -1,0 +1,157 @@
+"""The HTML report: self-contained (no broken image, nothing fetched), built from the run
+folder alone, rebuilt atomically, and its numbers are the evaluation's."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from rgsynth.cli import app
+
+runner = CliRunner()
+SMALL_MAPS = ["--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "1"]
+SMALL_MAPS += ["--replicates", "3", "--backgrounds", "3", "--force"]
+
+
+@pytest.fixture(scope="module")
+def evaluated_runs(
+    trained_run: Path, trained_mcgan_run: Path, small_cohort: Path, tmp_path_factory
+) -> tuple[Path, Path]:
+    """Private copies of both tiny runs, mapped and evaluated against the twin's truth."""
+    root = tmp_path_factory.mktemp("report")
+    run, mcgan = root / "run", root / "mcgan"
+    shutil.copytree(trained_run, run)
+    shutil.copytree(trained_mcgan_run, mcgan)
+    truth = str(small_cohort / "ground_truth.json")
+    for target, extra in ((mcgan, []), (run, ["--mcgan", str(mcgan)])):
+        result = runner.invoke(app, ["map", str(target), *SMALL_MAPS, "--gene-sets", truth, *extra])
+        assert result.exit_code == 0, result.output
+    args = ["evaluate", str(run), "--against", str(mcgan), "--truth", truth]
+    result = runner.invoke(app, [*args, "--per-donor", "2", "--resamples", "20"])
+    assert result.exit_code == 0, result.output
+    return run, mcgan
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.tags: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        values = dict(attrs)
+        if tag == "img":
+            self.images.append(values.get("src") or "")
+        if tag == "a" and values.get("href") and not values["href"].startswith("#"):
+            self.links.append(values["href"])
+
+
+def _parse(page: Path) -> _Page:
+    parser = _Page()
+    parser.feed(page.read_text())
+    return parser
+
+
+def test_report_is_self_contained_and_complete(evaluated_runs: tuple[Path, Path]) -> None:
+    run, _ = evaluated_runs
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    folder = run / "report"
+    page = _parse(folder / "index.html")
+    assert len(page.images) >= 10
+    for source in page.images:
+        assert source.startswith("data:image/png;base64,"), source[:60]
+        image = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+        image.verify()  # a broken image raises
+    assert not page.tags & {"script", "link", "iframe"}  # nothing fetched, nothing run
+    for href in page.links:
+        assert "://" not in href and (folder / href).exists(), href
+    shown = set(json.loads((folder / "report.json").read_text())["figures"])
+    assert shown >= {
+        "fig3",
+        "fig2",
+        "embedding",
+        "subtypes",
+        "maps",
+        "perturbation",
+        "conventional",
+        "scores",
+        "losses",
+        "samples",
+        "mcgan_losses",
+    }
+    text = (folder / "index.html").read_text()
+    for heading in ("Real vs synthetic nodules", "Gene codes", "beside the truth", "Training"):
+        assert heading in text
+    for figure in ("fig2.png", "fig3.png", "maps_vs_truth.png", "codes_by_subtype.png"):
+        assert (folder / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_numbers_are_the_evaluations(evaluated_runs: tuple[Path, Path]) -> None:
+    run, _ = evaluated_runs
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+    summary = pd.read_csv(run / "report" / "summary.csv")
+    scores = json.loads((run / "evaluation.json").read_text())
+    frd = summary[summary["metric"].str.startswith("FRD to real")].set_index("column")
+    for name, column in (("xu", "ours"), ("mcgan", "MC-GAN")):
+        expected = scores["models"][name]["matched"].get("frd")
+        if expected is not None:
+            assert frd.loc[column, "value"] == pytest.approx(expected["value"])
+    maps = summary[summary["section"] == "map"]
+    assert set(maps["column"]) == {"ours", "MC-GAN", "conventional", "conventional, true programs"}
+    pairs = pd.read_csv(run / "map_pairs.csv")
+    assert set(pairs["map"]) == set(maps["column"])
+    assert {"true_effect", "null_program"} <= set(pairs.columns)
+
+
+def test_report_needs_only_the_run_folder(
+    evaluated_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """No checkpoint, no cache, no comparison run: the report still builds."""
+    run, _ = evaluated_runs
+    alone = tmp_path / "moved"
+    shutil.copytree(run, alone, ignore=shutil.ignore_patterns("checkpoints", "report"))
+    evaluation = json.loads((alone / "evaluation.json").read_text())
+    evaluation["against"] = str(tmp_path / "gone")  # the MC-GAN run is not there any more
+    (alone / "evaluation.json").write_text(json.dumps(evaluation))
+    result = runner.invoke(app, ["report", str(alone), "--out", str(tmp_path / "page")])
+    assert result.exit_code == 0, result.output
+    shown = json.loads((tmp_path / "page" / "report.json").read_text())["figures"]
+    assert "fig3" in shown and "mcgan_losses" not in shown
+
+
+def test_bad_runs_are_refused_and_an_old_report_is_kept(
+    evaluated_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from rgsynth.report.build import report_is_current
+
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {tmp_path / 'evaluation.json'}: missing; run `rgsynth evaluate {tmp_path}` first"
+    )
+    run, _ = evaluated_runs
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("checkpoints"))
+    assert runner.invoke(app, ["report", str(copy)]).exit_code == 0
+    assert report_is_current(copy)
+    before = (copy / "report" / "index.html").read_bytes()
+    (copy / "examples.npz").write_bytes(b"not an npz")
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 2 and "examples.npz: unreadable" in result.output
+    assert (copy / "report" / "index.html").read_bytes() == before
+    assert not list(copy.glob(".report.partial-*"))
+    scores = json.loads((copy / "evaluation.json").read_text())
+    (copy / "evaluation.json").write_text(json.dumps(scores | {"seconds": -1}))
+    assert not report_is_current(copy)  # evaluate ran again: the demo rebuilds the page
