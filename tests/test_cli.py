@@ -68,24 +68,59 @@ def test_view_of_a_non_cohort(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_and_resumes(tmp_path: Path) -> None:
+def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stage runs once; a second run skips them all; a training interrupted before
+    it recorded its budget resumes from its checkpoint instead of starting again."""
+    from rgsynth import cli
+    from rgsynth.analysis.evaluate import EvaluationSettings
+    from rgsynth.analysis.maps import MapSettings
+    from rgsynth.analysis.perturbation import PerturbationSettings
+
+    small_maps = MapSettings(
+        n_clusters=2,
+        metagene_min_genes=3,
+        top_genes=1,
+        n_backgrounds=3,
+        perturbation=PerturbationSettings(replicates=3),
+    )
+    monkeypatch.setattr(cli, "_demo_map_settings", lambda seed: small_maps)
+    monkeypatch.setattr(
+        cli, "_demo_evaluation_settings", lambda seed: EvaluationSettings(per_donor=2, resamples=20)
+    )
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--subjects", "4", "--workers", "2", "--train-steps", "2"]
+    args = ["demo", "--out", str(out), "--subjects", "8", "--workers", "2", "--steps", "2"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
+    assert [f"[{n}/9]" in first.output for n in range(1, 10)] == [True] * 9
     assert (out / "qc_montage.png").exists() and (out / "cohort" / "ground_truth.json").exists()
     manifest = json.loads((out / "cache" / "manifest.json").read_text())
     assert manifest["totals"]["nodule_slices"] > 0 and (out / "cache" / "qc_montage.png").exists()
+    for run, architecture in (("run", "xu"), ("run-mcgan", "mcgan")):
+        config = (out / run / "config.yaml").read_text()
+        assert f"architecture: {architecture}" in config
+        assert (out / run / "samples" / "latest.png").exists()
+        assert (out / run / "maps" / "maps.json").exists()
+        budget = json.loads((out / run / cli.DEMO_BUDGET_FILE).read_text())
+        assert budget == {"minutes": cli.DEMO_MINUTES, "steps": 2}
+    scores = json.loads((out / "run" / "evaluation.json").read_text())
+    assert set(scores["models"]) == {"xu", "mcgan"} and "conventional" in scores
+    page = out / "run" / "report" / "index.html"
+    assert page.is_file() and "data:image/png;base64," in page.read_text()
+
     second = runner.invoke(app, args)
-    assert second.exit_code == 0 and "up to date, skipped" in second.output
-    assert "cache" in second.output and "is up to date" in second.output
-    assert (out / "run" / "samples" / "latest.png").exists()
-    assert "training" in second.output and second.output.count("up to date") == 4
+    assert second.exit_code == 0 and "is up to date" in second.output  # the cache
+    # twin, ours, MC-GAN, two maps, evaluation, synthesis, report
+    assert second.output.count("up to date, skipped") == 8, second.output
     synthesis = out / "synthesis"
     rows = (synthesis / "manifest.csv").read_text().splitlines()[1:]
     kinds = [row.split(",")[1] for row in rows]
     assert kinds.count("dicom") == 4 and 1 <= kinds.count("cache") <= 8, kinds
     assert len(list((synthesis / "previews").glob("*.png"))) == len(rows)
+
+    (out / "run-mcgan" / cli.DEMO_BUDGET_FILE).unlink()  # as if stopped before the end
+    third = runner.invoke(app, args)
+    assert third.exit_code == 0 and "resuming" in third.output, third.output
+    assert third.output.count("up to date, skipped") == 7  # all but MC-GAN: same step
 
 
 def test_train_errors_are_one_line(tmp_path: Path) -> None:

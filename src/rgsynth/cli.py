@@ -507,60 +507,224 @@ def evaluate(
         typer.echo(f"wrote {run / 'evaluation.json'} in {report['seconds']:.0f} s")
 
 
+DEMO_MINUTES = 5.5  # per model: with the other stages, about 15 minutes on 2 cores
+_MODEL_NAMES = {"xu": "ours", "mcgan": "MC-GAN"}
+DEMO_BUDGET_FILE = "demo_budget.json"  # written when a demo training finishes its budget
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder after `rgsynth map` and `evaluate`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder [RUN/report; replaced when complete].")
+    ] = None,
+) -> None:
+    """A self-contained HTML report (and its figures and tables) from a run folder alone."""
+    with _errors():
+        from rgsynth.report.build import build_report
+
+        build_report(run, out, typer.echo)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(
         "rgsynth-demo"
     ),
-    subjects: Annotated[int | None, typer.Option(help="Twin subjects [demo preset's].")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the twin cohort.")] = 0,
+    minutes: Annotated[
+        float, typer.Option(help="Training budget per model (ours, then MC-GAN).")
+    ] = DEMO_MINUTES,
+    steps: Annotated[
+        int | None, typer.Option(help="Also stop each model's training at this step.")
+    ] = None,
+    subjects: Annotated[
+        int | None, typer.Option(help="Twin subjects (default: the demo preset's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the twin cohort and of every stage.")] = 0,
     workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
-    train_minutes: Annotated[float, typer.Option(help="Training time budget.")] = 10.0,
-    train_steps: Annotated[int | None, typer.Option(help="Stop training at this step.")] = None,
 ) -> None:
-    """Run every stage that exists on the synthetic twin, skipping stages already current.
+    """The whole pipeline on the synthetic twin: cohort → prepare → train ours and MC-GAN
+    under the same budget → maps → evaluation → synthesis → HTML report.
 
-    Stages now: twin cohort → QC montage → training cache → training (a CPU-sized model
-    for --train-minutes) → synthesis (validation backgrounds and one CT). Maps, evaluation
-    and the report join as they land.
+    Stages whose outputs exist and are current are skipped, so a second run, or a run
+    after an interruption, picks up where the last one stopped (an interrupted training
+    resumes from its checkpoint with what is left of its budget).
     """
     with _errors():
         from rgsynth.config import PrepareConfig
 
         config = _twin_config("demo", seed, subjects)
+        stage = _stage_printer(9)
         cohort = out / "cohort"
-        typer.echo(f"[1/5] twin cohort → {cohort}")
+        stage(f"twin cohort → {cohort}")
         if _cohort_is_current(cohort, config):
             typer.echo("      up to date, skipped")
         else:
             _synth_cohort(cohort, subjects, seed, "demo", workers, force=cohort.exists())
         montage = out / "qc_montage.png"
-        typer.echo(f"[2/5] QC montage → {montage}")
+        stage(f"QC montage → {montage}")
         _view(cohort, montage, max_subjects=16, columns=4)
         cache = out / "cache"
-        typer.echo(f"[3/5] training cache → {cache}")
+        stage(f"training cache → {cache}")
         # A regenerated twin has new file times: the old cache no longer matches, rebuild it.
         _prepare(cohort, cache, PrepareConfig(seed=seed), "tcia", None, None, workers, "fail", True)
-        run = out / "run"
-        typer.echo(f"[4/5] training → {run}")
-        if _run_is_current(run, cache):
-            typer.echo("      up to date, skipped (delete the folder to train again)")
-        else:
-            if run.exists():  # trained on an older cache: the demo's own output, replaced
-                shutil.rmtree(run)
-            _train(cache, run, _demo_train_config(seed), train_steps, train_minutes, False, "auto")
-        synthesis = out / "synthesis"
-        typer.echo(f"[5/5] synthesis → {synthesis}")
-        if _synthesis_is_current(synthesis, run, cache):
+        runs = {"xu": out / "run", "mcgan": out / "run-mcgan"}
+        for architecture, run in runs.items():
+            stage(f"training {_MODEL_NAMES[architecture]} for {minutes:g} min → {run}")
+            budget = {"minutes": minutes, "steps": steps}
+            _train_demo_model(cache, run, _demo_train_config(seed, architecture, cache), budget)
+        truth = cohort / "ground_truth.json"
+        stage(f"maps → {runs['mcgan'] / 'maps'}, {runs['xu'] / 'maps'}")
+        _demo_maps(runs, cache, truth, seed)
+        stage(f"evaluation → {runs['xu'] / 'evaluation.json'}")
+        if _evaluation_is_current(runs, cache):
             typer.echo("      up to date, skipped")
         else:
-            _synthesize(
-                run, synthesis, cache, _demo_request(cohort, cache, seed), _demo_batch(seed), True
-            )
-        typer.echo(
-            f"done: open {montage}, {cache / 'qc_montage.png'}, {run / 'samples' / 'latest.png'} "
-            f"and {synthesis / 'previews'}"
+            _evaluate(runs["xu"], runs["mcgan"], truth, seed)
+        synthesis = out / "synthesis"
+        stage(f"synthesis → {synthesis}")
+        if _synthesis_is_current(synthesis, runs["xu"], cache):
+            typer.echo("      up to date, skipped")
+        else:
+            request = _demo_request(cohort, cache, seed)
+            _synthesize(runs["xu"], synthesis, cache, request, _demo_batch(seed), True)
+        page = runs["xu"] / "report" / "index.html"
+        stage(f"report → {page}")
+        from rgsynth.report.build import build_report, report_is_current
+
+        if report_is_current(runs["xu"]):
+            typer.echo("      up to date, skipped")
+        else:
+            build_report(runs["xu"], echo=typer.echo)
+        typer.echo(f"done: open {page} (augmentation examples: {synthesis / 'previews'})")
+
+
+def _stage_printer(total: int) -> Callable[[str], None]:
+    """Prints '[n/total] what' with the time since the demo started."""
+    start, count = time.perf_counter(), [0]
+
+    def stage(text: str) -> None:
+        count[0] += 1
+        elapsed = time.perf_counter() - start
+        typer.echo(f"[{count[0]}/{total}] {text}  ({elapsed / 60:.1f} min in)")
+
+    return stage
+
+
+def _train_demo_model(cache: Path, run: Path, config, budget: dict) -> None:
+    """Train one demo model within ``budget`` (minutes, steps), skipping a run that
+    finished this budget on this cache and resuming one that was interrupted."""
+    from rgsynth.fsutil import atomic_write_json
+    from rgsynth.train.stats import training_summary
+
+    recorded = _read_json(run / DEMO_BUDGET_FILE)
+    if _run_is_current(run, cache) and recorded == budget:
+        typer.echo("      up to date, skipped (delete the folder to train again)")
+        return
+    if _run_is_current(run, cache) and recorded is None:
+        done_minutes = training_summary(run).get("train_seconds", 0.0) / 60
+        left = budget["minutes"] - done_minutes
+        if left > 0.05:
+            typer.echo(f"      interrupted after {done_minutes:.1f} min: resuming")
+            _train(cache, run, config, budget["steps"], left, True, "auto")
+            atomic_write_json(run / DEMO_BUDGET_FILE, budget)
+            return
+    if run.exists():  # the demo's own output, from another cache or budget: replaced
+        typer.echo(f"      {run} was trained on another cache or budget: training again")
+        shutil.rmtree(run)
+    _train(cache, run, config, budget["steps"], budget["minutes"], False, "auto")
+    atomic_write_json(run / DEMO_BUDGET_FILE, budget)
+
+
+def _demo_maps(runs: dict[str, Path], cache: Path, truth: Path, seed: int) -> None:
+    """MC-GAN's maps (its perturbation map is scored too), then ours with MC-GAN's codes
+    beside them; the truth's programs are the ones perturbed."""
+    from rgsynth.analysis.maps import build_maps
+
+    settings = _demo_map_settings(seed)
+    for name, compared in (("mcgan", None), ("xu", runs["mcgan"])):
+        if _maps_are_current(runs[name], cache, compared):
+            typer.echo(f"      {_MODEL_NAMES[name]}: up to date, skipped")
+            continue
+        summary = build_maps(runs[name], settings, cache, compared, truth, True, _indented)
+        typer.echo(f"      {_MODEL_NAMES[name]}: maps in {summary['seconds']:.0f} s")
+
+
+def _demo_map_settings(seed: int):
+    """`rgsynth map`'s defaults, seeded (a test shrinks them)."""
+    from rgsynth.analysis.maps import MapSettings
+    from rgsynth.analysis.perturbation import PerturbationSettings
+
+    return MapSettings(perturbation=PerturbationSettings(seed=seed), seed=seed)
+
+
+def _demo_evaluation_settings(seed: int):
+    """`rgsynth evaluate`'s defaults, seeded (a test shrinks them)."""
+    from rgsynth.analysis.evaluate import EvaluationSettings
+
+    return EvaluationSettings(seed=seed)
+
+
+def _indented(line: str) -> None:
+    typer.echo(f"      {line}")
+
+
+def _evaluate(run: Path, against: Path, truth: Path, seed: int) -> None:
+    from rgsynth.analysis.evaluate import evaluate as run_evaluation
+
+    settings = _demo_evaluation_settings(seed)
+    scores = run_evaluation(run, settings, None, against, truth, _indented)
+    typer.echo(f"      scores in {scores['seconds']:.0f} s")
+
+
+def _checkpoint_step(run: Path) -> int | None:
+    from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
+    from rgsynth.train.loop import CHECKPOINT_PATH
+
+    try:
+        return int(load_checkpoint(run / CHECKPOINT_PATH)["step"])
+    except CheckpointError:
+        return None
+
+
+def _cache_fingerprint(cache: Path) -> str:
+    from rgsynth.data import cache_fingerprint
+    from rgsynth.prepare.cache import Cache
+
+    return cache_fingerprint(Cache(cache).manifest())
+
+
+def _maps_are_current(run: Path, cache: Path, compared: Path | None) -> bool:
+    recorded = _read_json(run / "maps" / "maps.json") or {}
+    return (
+        recorded.get("checkpoint_step") == _checkpoint_step(run)
+        and recorded.get("cache_fingerprint") == _cache_fingerprint(cache)
+        and recorded.get("mcgan_checkpoint_step")
+        == (_checkpoint_step(compared) if compared else None)
+    )
+
+
+def _evaluation_is_current(runs: dict[str, Path], cache: Path) -> bool:
+    """Scores of the current checkpoints on this cache, newer than the maps they read."""
+    path = runs["xu"] / "evaluation.json"
+    recorded = _read_json(path) or {}
+    models = recorded.get("models", {})
+    maps = [run / "maps" / "maps.json" for run in runs.values()]
+    return (
+        recorded.get("cache_fingerprint") == _cache_fingerprint(cache)
+        and all(
+            models.get(name, {}).get("checkpoint_step") == _checkpoint_step(run)
+            for name, run in runs.items()
         )
+        and all(m.is_file() and m.stat().st_mtime <= path.stat().st_mtime for m in maps)
+    )
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _demo_request(cohort: Path, cache: Path, seed: int):
@@ -603,13 +767,28 @@ def _synthesis_is_current(synthesis: Path, run: Path, cache: Path) -> bool:
     return summary.get("cache_fingerprint") == current and summary.get("checkpoint_step") == step
 
 
-def _demo_train_config(seed: int):
-    """A CPU-sized model (16 to 128 channels; the paper's widths are 32 to 256): about 4×
-    faster per step, so ten minutes on 2 cores reach a couple of thousand steps."""
-    from rgsynth.config import ModelConfig, TrainConfig
+def _demo_train_config(seed: int, architecture: str, cache: Path):
+    """A CPU-sized model (16 to 128 channels; the paper's widths are 32 to 256), about 4×
+    faster per step; each architecture keeps its own batch size and learning rate, the
+    batch cut to the training slices of a very small twin (``--subjects``)."""
+    from rgsynth.config import ModelConfig, TrainConfig, train_defaults
+    from rgsynth.prepare.cache import Cache
 
-    model = ModelConfig(base_channels=16, max_channels=128, gene_hidden=256)
-    return TrainConfig(model=model, seed=seed, log_every=20, sample_every=300, checkpoint_every=300)
+    model = ModelConfig(
+        architecture=architecture, base_channels=16, max_channels=128, gene_hidden=256
+    )
+    settings = {"batch_size": TrainConfig.batch_size} | train_defaults(architecture)
+    slices = sum(
+        s["n_nodule_slices"]
+        for s in Cache(cache).manifest()["subjects"]
+        if s["split"] == "train" and s["has_genes"]
+    )
+    if 0 < slices < settings["batch_size"]:
+        typer.echo(f"      batch {settings['batch_size']} cut to the {slices} training slices")
+        settings["batch_size"] = slices
+    return TrainConfig(
+        model=model, seed=seed, log_every=20, sample_every=300, checkpoint_every=300, **settings
+    )
 
 
 def _run_is_current(run: Path, cache: Path) -> bool:
@@ -680,6 +859,7 @@ def _errors() -> Iterator[None]:
     from rgsynth.data import CacheError
     from rgsynth.fsutil import OutputExistsError
     from rgsynth.prepare.cache import CacheMismatchError
+    from rgsynth.report.inputs import ReportInputError
     from rgsynth.train.checkpoint import CheckpointError
     from rgsynth.train.loop import RunExistsError, TrainingDiverged
 
@@ -690,6 +870,7 @@ def _errors() -> Iterator[None]:
         OutputExistsError,
         FileNotFoundError,
         InputError,
+        ReportInputError,
         CacheMismatchError,
         CacheError,
         CheckpointError,
