@@ -155,3 +155,21 @@ def test_bad_runs_are_refused_and_an_old_report_is_kept(
     scores = json.loads((copy / "evaluation.json").read_text())
     (copy / "evaluation.json").write_text(json.dumps(scores | {"seconds": -1}))
     assert not report_is_current(copy)  # evaluate ran again: the demo rebuilds the page
+
+
+def test_report_of_a_cohort_without_truth(
+    evaluated_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A real cohort has no ground truth: the page still builds, without truth panels."""
+    run, mcgan = evaluated_runs
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("report", "map_pairs.csv"))
+    (copy / "truth_subjects.csv").unlink()
+    args = ["evaluate", str(copy), "--against", str(mcgan), "--per-donor", "2"]
+    assert runner.invoke(app, [*args, "--resamples", "20"]).exit_code == 0
+    result = runner.invoke(app, ["report", str(copy)])
+    assert result.exit_code == 0, result.output
+    shown = set(json.loads((copy / "report" / "report.json").read_text())["figures"])
+    assert {"fig3", "fig2", "embedding", "perturbation"} <= shown
+    assert not shown & {"maps", "subtypes"}
+    assert "No ground truth was given" in (copy / "report" / "index.html").read_text()

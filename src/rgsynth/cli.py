@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts say "[default: …]" in brackets: not markup
 )
 log = logging.getLogger("rgsynth")
 
@@ -37,6 +39,10 @@ def _main(
         format="%(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("highdicom").setLevel(logging.WARNING)  # its INFO is per attribute
+    # Line-buffered even into a file or pipe: progress shows as it happens, and a forked
+    # worker (data loading, prepare) cannot flush a copy of unwritten lines at its exit.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)
 
 
 @app.command("synth-cohort")

@@ -192,7 +192,9 @@ def _number(value: float) -> str:
     value = float(value)
     if value.is_integer():
         return f"{int(value)}"
-    return f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.1e}"
 
 
 def _nan(value: Any) -> bool:
