@@ -170,6 +170,7 @@ def sections(summary: pd.DataFrame) -> list[Section]:
         text = part.assign(cell=[_cell(row) for row in part.itertuples()])
         wide = text.pivot(index="metric", columns="column", values="cell")
         wide = wide.loc[list(dict.fromkeys(part["metric"])), list(dict.fromkeys(part["column"]))]
+        wide.index.name = wide.columns.name = None  # the page shows no pivot labels
         result.append(Section(key, title, note, wide.fillna("")))
     return result
 
@@ -194,7 +195,7 @@ def _number(value: float) -> str:
         return f"{int(value)}"
     if abs(value) >= 10:
         return f"{value:.1f}"
-    return f"{value:.3f}" if abs(value) >= 0.001 else f"{value:.1e}"
+    return f"{value:.3f}" if round(value, 3) != 0 else f"{value:.1e}"
 
 
 def _nan(value: Any) -> bool:
