@@ -17,7 +17,13 @@ from conftest import TINY_MODEL
 from conftest import TINY_TRAIN as TINY
 from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
-from rgsynth.train.loop import CHECKPOINT_PATH, RunExistsError, Trainer, TrainingDiverged
+from rgsynth.train.loop import (
+    CHECKPOINT_PATH,
+    RunExistsError,
+    Trainer,
+    TrainingDiverged,
+    TrainingInterrupted,
+)
 from rgsynth.train.stats import read_stats
 
 
@@ -38,6 +44,30 @@ def test_resume_continues_exactly(train_cache: Path, tmp_path: Path, architectur
     for row_a, row_b in zip(a, b, strict=True):
         for key in ("D/total", "G/total", "G/background_l1", "D_out/isg_wrong_genes"):
             assert row_a[key] == row_b[key], (row_a["step"], key)
+    for p, q in zip(
+        straight.generator_ema.parameters(), resumed.generator_ema.parameters(), strict=True
+    ):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_ctrl_c_stops_at_a_step_and_resumes_exactly(train_cache: Path, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) during step 2 ends training after it, with an exact checkpoint."""
+    import signal
+
+    straight = Trainer(train_cache, tmp_path / "straight", TINY)
+    straight.run(max_steps=4, max_minutes=None)
+    stopped = Trainer(train_cache, tmp_path / "stopped", TINY)
+
+    def press_ctrl_c(step: int, terms: dict) -> None:
+        if step == 2:
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted, match="step 2 is checkpointed"):
+        stopped.run(max_steps=4, max_minutes=None, on_step=press_ctrl_c)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    resumed = Trainer(train_cache, tmp_path / "stopped", TINY, resume=True)
+    assert resumed.position.step == 2
+    resumed.run(max_steps=4, max_minutes=None)
     for p, q in zip(
         straight.generator_ema.parameters(), resumed.generator_ema.parameters(), strict=True
     ):

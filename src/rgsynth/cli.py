@@ -636,7 +636,8 @@ def _train_demo_model(cache: Path, run: Path, config, budget: dict) -> None:
             atomic_write_json(run / DEMO_BUDGET_FILE, budget)
             return
     if run.exists():  # the demo's own output, from another cache or budget: replaced
-        typer.echo(f"      {run} was trained on another cache or budget: training again")
+        why = "another cache or budget" if _checkpoint_step(run) is not None else "no checkpoint"
+        typer.echo(f"      {run}: {why}; training from the start")
         shutil.rmtree(run)
     _train(cache, run, config, budget["steps"], budget["minutes"], False, "auto")
     atomic_write_json(run / DEMO_BUDGET_FILE, budget)
@@ -867,7 +868,7 @@ def _errors() -> Iterator[None]:
     from rgsynth.prepare.cache import CacheMismatchError
     from rgsynth.report.inputs import ReportInputError
     from rgsynth.train.checkpoint import CheckpointError
-    from rgsynth.train.loop import RunExistsError, TrainingDiverged
+    from rgsynth.train.loop import RunExistsError, TrainingDiverged, TrainingInterrupted
 
     try:
         yield
@@ -885,6 +886,9 @@ def _errors() -> Iterator[None]:
     ) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+    except TrainingInterrupted as error:
+        typer.echo(f"stopped: {error}", err=True)
+        raise typer.Exit(130) from None  # the shell's code for Ctrl-C
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ import dataclasses
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -59,6 +61,38 @@ class Position:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped training at a step boundary, after a checkpoint."""
+
+
+class StopRequest:
+    """While active, the first SIGINT or SIGTERM only asks training to stop after the
+    current step (so the checkpoint is exact and the run resumes); a second SIGINT stops
+    at once. Handlers are only installed from the main thread (Python's rule)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _handle(self, number: int, frame: Any) -> None:
+        if self.requested and number == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("stopping after this step (again to stop at once)")
 
 
 class Trainer:
@@ -305,25 +339,27 @@ class Trainer:
         window: dict[str, list[float]] = defaultdict(list)
         last_log, history = time.perf_counter(), []
         batches = self.batches()
+        stop = StopRequest()
         try:
-            # Stop before drawing a batch: the saved position must be the next one to use.
-            while not self._should_stop(max_steps, max_minutes, start):
-                terms = self.train_step(next(batches))
-                for key, value in terms.items():
-                    window[key].append(value)
-                step = self.position.step
-                if step % config.log_every == 0:
-                    row = self._log_row(window, time.perf_counter() - last_log)
-                    history.append({"step": step, **row})
-                    if writer:
-                        writer.write(step, row)
-                    window, last_log = defaultdict(list), time.perf_counter()
-                if on_step:
-                    on_step(step, terms)
-                if step % config.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if step % config.sample_every == 0 and self.dist.is_main:
-                    self.save_samples()
+            with stop:
+                # Stop before drawing a batch: the saved position must be the next one to use.
+                while not self._should_stop(max_steps, max_minutes, start, stop.requested):
+                    terms = self.train_step(next(batches))
+                    for key, value in terms.items():
+                        window[key].append(value)
+                    step = self.position.step
+                    if step % config.log_every == 0:
+                        row = self._log_row(window, time.perf_counter() - last_log)
+                        history.append({"step": step, **row})
+                        if writer:
+                            writer.write(step, row)
+                        window, last_log = defaultdict(list), time.perf_counter()
+                    if on_step:
+                        on_step(step, terms)
+                    if step % config.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if step % config.sample_every == 0 and self.dist.is_main:
+                        self.save_samples()
         finally:
             if writer:
                 writer.close()
@@ -331,6 +367,11 @@ class Trainer:
         if self.dist.is_main:
             self.save_samples()
             save_loss_plot(self.run_dir)
+        if stop.requested:
+            raise TrainingInterrupted(
+                f"{self.run_dir}: interrupted; step {self.position.step} is checkpointed, "
+                "--resume (or the demo, run again) goes on from there"
+            )
         summary = {
             "steps": self.position.step,
             "seconds": time.perf_counter() - start,
@@ -357,8 +398,10 @@ class Trainer:
                 log.warning("DDP ranks disagree on the weights: %s", checksums)
         return checksums
 
-    def _should_stop(self, max_steps: int | None, max_minutes: float | None, start: float) -> bool:
-        stop = max_steps is not None and self.position.step >= max_steps
+    def _should_stop(
+        self, max_steps: int | None, max_minutes: float | None, start: float, requested: bool
+    ) -> bool:
+        stop = requested or (max_steps is not None and self.position.step >= max_steps)
         if max_minutes is not None and time.perf_counter() - start >= 60 * max_minutes:
             stop = True
         if self.dist.enabled:  # every rank stops at the same step
