@@ -574,22 +574,27 @@ def demo(
         stage(f"training cache → {cache}")
         # A regenerated twin has new file times: the old cache no longer matches, rebuild it.
         _prepare(cohort, cache, PrepareConfig(seed=seed), "tcia", None, None, workers, "fail", True)
+        fingerprint = _cache_fingerprint(cache)
         runs = {"xu": out / "run", "mcgan": out / "run-mcgan"}
         for architecture, run in runs.items():
             stage(f"training {_MODEL_NAMES[architecture]} for {minutes:g} min → {run}")
             budget = {"minutes": minutes, "steps": steps}
-            _train_demo_model(cache, run, _demo_train_config(seed, architecture, cache), budget)
+            config = _demo_train_config(seed, architecture, cache)
+            _train_demo_model(cache, fingerprint, run, config, budget)
+        current = {"cache_fingerprint": fingerprint} | {
+            name: _checkpoint_facts(run)[0] for name, run in runs.items()
+        }  # what every later stage must have been made from
         truth = cohort / "ground_truth.json"
         stage(f"maps → {runs['mcgan'] / 'maps'}, {runs['xu'] / 'maps'}")
-        _demo_maps(runs, cache, truth, seed)
+        _demo_maps(runs, cache, truth, seed, current)
         stage(f"evaluation → {runs['xu'] / 'evaluation.json'}")
-        if _evaluation_is_current(runs, cache):
+        if _evaluation_is_current(runs, current):
             typer.echo("      up to date, skipped")
         else:
             _evaluate(runs["xu"], runs["mcgan"], truth, seed)
         synthesis = out / "synthesis"
         stage(f"synthesis → {synthesis}")
-        if _synthesis_is_current(synthesis, runs["xu"], cache):
+        if _synthesis_is_current(synthesis, current["xu"], fingerprint):
             typer.echo("      up to date, skipped")
         else:
             request = _demo_request(cohort, cache, seed)
@@ -617,17 +622,19 @@ def _stage_printer(total: int) -> Callable[[str], None]:
     return stage
 
 
-def _train_demo_model(cache: Path, run: Path, config, budget: dict) -> None:
+def _train_demo_model(cache: Path, fingerprint: str, run: Path, config, budget: dict) -> None:
     """Train one demo model within ``budget`` (minutes, steps), skipping a run that
     finished this budget on this cache and resuming one that was interrupted."""
     from rgsynth.fsutil import atomic_write_json
     from rgsynth.train.stats import training_summary
 
     recorded = _read_json(run / DEMO_BUDGET_FILE)
-    if _run_is_current(run, cache) and recorded == budget:
+    step, trained_on = _checkpoint_facts(run)
+    on_this_cache = trained_on == fingerprint
+    if on_this_cache and recorded == budget:
         typer.echo("      up to date, skipped (delete the folder to train again)")
         return
-    if _run_is_current(run, cache) and recorded is None:
+    if on_this_cache and recorded is None:
         done_minutes = training_summary(run).get("train_seconds", 0.0) / 60
         left = budget["minutes"] - done_minutes
         if left > 0.05:
@@ -636,21 +643,26 @@ def _train_demo_model(cache: Path, run: Path, config, budget: dict) -> None:
             atomic_write_json(run / DEMO_BUDGET_FILE, budget)
             return
     if run.exists():  # the demo's own output, from another cache or budget: replaced
-        why = "another cache or budget" if _checkpoint_step(run) is not None else "no checkpoint"
+        why = "another cache or budget" if step is not None else "no checkpoint"
         typer.echo(f"      {run}: {why}; training from the start")
         shutil.rmtree(run)
     _train(cache, run, config, budget["steps"], budget["minutes"], False, "auto")
     atomic_write_json(run / DEMO_BUDGET_FILE, budget)
 
 
-def _demo_maps(runs: dict[str, Path], cache: Path, truth: Path, seed: int) -> None:
+def _demo_maps(runs: dict[str, Path], cache: Path, truth: Path, seed: int, current: dict) -> None:
     """MC-GAN's maps (its perturbation map is scored too), then ours with MC-GAN's codes
     beside them; the truth's programs are the ones perturbed."""
     from rgsynth.analysis.maps import build_maps
 
     settings = _demo_map_settings(seed)
     for name, compared in (("mcgan", None), ("xu", runs["mcgan"])):
-        if _maps_are_current(runs[name], cache, compared):
+        recorded = _read_json(runs[name] / "maps" / "maps.json") or {}
+        if (
+            recorded.get("checkpoint_step") == current[name]
+            and recorded.get("cache_fingerprint") == current["cache_fingerprint"]
+            and recorded.get("mcgan_checkpoint_step") == (current["mcgan"] if compared else None)
+        ):
             typer.echo(f"      {_MODEL_NAMES[name]}: up to date, skipped")
             continue
         summary = build_maps(runs[name], settings, cache, compared, truth, True, _indented)
@@ -684,14 +696,17 @@ def _evaluate(run: Path, against: Path, truth: Path, seed: int) -> None:
     typer.echo(f"      scores in {scores['seconds']:.0f} s")
 
 
-def _checkpoint_step(run: Path) -> int | None:
+def _checkpoint_facts(run: Path) -> tuple[int | None, str | None]:
+    """The run's checkpoint step and the fingerprint of the cache it was trained on
+    (None, None without a readable checkpoint)."""
     from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
     from rgsynth.train.loop import CHECKPOINT_PATH
 
     try:
-        return int(load_checkpoint(run / CHECKPOINT_PATH)["step"])
+        state = load_checkpoint(run / CHECKPOINT_PATH)
     except CheckpointError:
-        return None
+        return None, None
+    return int(state["step"]), state["cache_fingerprint"]
 
 
 def _cache_fingerprint(cache: Path) -> str:
@@ -701,28 +716,15 @@ def _cache_fingerprint(cache: Path) -> str:
     return cache_fingerprint(Cache(cache).manifest())
 
 
-def _maps_are_current(run: Path, cache: Path, compared: Path | None) -> bool:
-    recorded = _read_json(run / "maps" / "maps.json") or {}
-    return (
-        recorded.get("checkpoint_step") == _checkpoint_step(run)
-        and recorded.get("cache_fingerprint") == _cache_fingerprint(cache)
-        and recorded.get("mcgan_checkpoint_step")
-        == (_checkpoint_step(compared) if compared else None)
-    )
-
-
-def _evaluation_is_current(runs: dict[str, Path], cache: Path) -> bool:
+def _evaluation_is_current(runs: dict[str, Path], current: dict) -> bool:
     """Scores of the current checkpoints on this cache, newer than the maps they read."""
     path = runs["xu"] / "evaluation.json"
     recorded = _read_json(path) or {}
     models = recorded.get("models", {})
     maps = [run / "maps" / "maps.json" for run in runs.values()]
     return (
-        recorded.get("cache_fingerprint") == _cache_fingerprint(cache)
-        and all(
-            models.get(name, {}).get("checkpoint_step") == _checkpoint_step(run)
-            for name, run in runs.items()
-        )
+        recorded.get("cache_fingerprint") == current["cache_fingerprint"]
+        and all(models.get(name, {}).get("checkpoint_step") == current[name] for name in runs)
         and all(m.is_file() and m.stat().st_mtime <= path.stat().st_mtime for m in maps)
     )
 
@@ -759,19 +761,11 @@ def _demo_batch(seed: int):
     return BatchSettings(seed=seed)
 
 
-def _synthesis_is_current(synthesis: Path, run: Path, cache: Path) -> bool:
-    from rgsynth.data import cache_fingerprint
-    from rgsynth.prepare.cache import Cache
-    from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
-    from rgsynth.train.loop import CHECKPOINT_PATH
-
-    try:
-        summary = json.loads((synthesis / "synthesis.json").read_text())
-        step = load_checkpoint(run / CHECKPOINT_PATH)["step"]
-    except (OSError, ValueError, CheckpointError):
-        return False
-    current = cache_fingerprint(Cache(cache).manifest())
-    return summary.get("cache_fingerprint") == current and summary.get("checkpoint_step") == step
+def _synthesis_is_current(synthesis: Path, step: int | None, fingerprint: str) -> bool:
+    summary = _read_json(synthesis / "synthesis.json") or {}
+    return (
+        summary.get("cache_fingerprint") == fingerprint and summary.get("checkpoint_step") == step
+    )
 
 
 def _demo_train_config(seed: int, architecture: str, cache: Path):
@@ -796,19 +790,6 @@ def _demo_train_config(seed: int, architecture: str, cache: Path):
     return TrainConfig(
         model=model, seed=seed, log_every=20, sample_every=300, checkpoint_every=300, **settings
     )
-
-
-def _run_is_current(run: Path, cache: Path) -> bool:
-    from rgsynth.data import cache_fingerprint
-    from rgsynth.prepare.cache import Cache
-    from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
-    from rgsynth.train.loop import CHECKPOINT_PATH
-
-    try:
-        state = load_checkpoint(run / CHECKPOINT_PATH)
-    except CheckpointError:
-        return False
-    return state["cache_fingerprint"] == cache_fingerprint(Cache(cache).manifest())
 
 
 def _twin_config(preset: str, seed: int, subjects: int | None):

@@ -122,7 +122,9 @@ def evaluate(
         if truth is not None and (table := context.map_pairs(truth)) is not None:
             pairs[MAP_LABELS[name]] = table
     echo(f"example grid (paper Fig. 2 and 3) → {Path(run_dir) / EXAMPLES_NPZ}")
-    write_examples(run_dir, runs, cohort, features, backgrounds, config.hu_window, settings.seed)
+    write_examples(
+        run_dir, runs, cohort, features, extractor, backgrounds, config.hu_window, settings.seed
+    )
     if truth is not None:
         conventional = _conventional_tables(run.run_dir, cohort, features, truth)
         report["conventional"] = {

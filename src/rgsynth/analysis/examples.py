@@ -50,6 +50,7 @@ def write_examples(
     runs: list[TrainedRun],
     cohort: CohortView,
     real_features: pd.DataFrame,
+    extractor: FeatureExtractor,
     backgrounds: np.ndarray,
     hu_window: tuple[float, float],
     seed: int,
@@ -60,12 +61,12 @@ def write_examples(
     Args:
         runs: the runs to show (the proposed model and, if given, MC-GAN).
         real_features: features of each subject's widest real nodule slice (rows: IDs).
+        extractor: measures the syntheses as the real nodules were measured.
         backgrounds: (N, S, S) candidate background patches in [-1, 1].
         hu_window: the cache's HU window (patches' [-1, 1] maps onto it).
     Returns:
         The column table written to ``examples.csv``.
     """
-    extractor = FeatureExtractor(cohort.pixel_mm)
     donors = pick_donors(cohort, real_features["max_diameter_mm"], columns)
     rows = [cohort.subject_ids.index(d) for d in donors]
     rng = np.random.default_rng([seed, 7])

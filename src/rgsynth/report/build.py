@@ -26,7 +26,7 @@ from rgsynth.analysis.examples import EXAMPLES_CSV
 from rgsynth.analysis.maps import MAPS_DIRNAME
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.report import figures
-from rgsynth.report.inputs import RunFiles, read_run
+from rgsynth.report.inputs import RunFiles, input_digest, read_run
 from rgsynth.report.tables import sections, summary_rows
 
 REPORT_DIRNAME = "report"
@@ -64,7 +64,7 @@ def build_report(
         record = {
             "format": "rgsynth-report/1",
             "run": str(Path(run_dir).resolve()),
-            "input_digest": files.input_digest(),
+            "input_digest": input_digest(files.run_dir),
             "figures": [f.key for f in shown],
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - start, 1),
@@ -79,9 +79,7 @@ def report_is_current(run_dir: Path, out: Path | None = None) -> bool:
     out = Path(out) if out else Path(run_dir) / REPORT_DIRNAME
     try:
         record = json.loads((out / "report.json").read_text())
-        return (out / "index.html").is_file() and record["input_digest"] == read_run(
-            run_dir
-        ).input_digest()
+        return (out / "index.html").is_file() and record["input_digest"] == input_digest(run_dir)
     except (OSError, ValueError, KeyError):
         return False
 
@@ -183,8 +181,10 @@ FIGURES = (
 def _figures(files: RunFiles, drawn: dict[str, Path]) -> list[Figure]:
     shown = []
     for key, where, title, caption in FIGURES:
-        path = drawn.get(where.removeprefix("drawn:")) if where.startswith("drawn:") else None
-        path = path or (files.path(where) if not where.startswith("drawn:") else None)
+        if where.startswith("drawn:"):
+            path = drawn.get(where.removeprefix("drawn:"))
+        else:
+            path = files.path(where)
         if path is not None and path.is_file():
             shown.append(Figure(key, title, caption, path.read_bytes()))
     compared = files.compared_run()

@@ -61,13 +61,14 @@ class RunFiles:
         against = self.evaluation.get("against")
         return Path(against) if against and Path(against).is_dir() else None
 
-    def input_digest(self) -> str:
-        """A hash of the inputs that change when map or evaluate run again: the demo
-        rebuilds the report only when it moves."""
-        digest = hashlib.sha256()
-        for name in ("evaluation.json", f"{MAPS_DIRNAME}/maps.json", EXAMPLES_CSV):
-            digest.update(self.path(name).read_bytes())
-        return digest.hexdigest()[:16]
+
+def input_digest(run_dir: Path) -> str:
+    """A hash of the run files that change when map or evaluate run again: the demo
+    rebuilds the report only when it moves (read without loading the run)."""
+    digest = hashlib.sha256()
+    for name in ("evaluation.json", f"{MAPS_DIRNAME}/maps.json", EXAMPLES_CSV):
+        digest.update((Path(run_dir) / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def read_run(run_dir: Path) -> RunFiles:

@@ -73,8 +73,7 @@ def summary_rows(files: RunFiles) -> pd.DataFrame:
 
     for name, scores in models.items():
         column = MAP_LABELS[name]
-        for key, label in (("checkpoint_step", "checkpoint step"),):
-            add("training", label, column, scores.get(key))
+        add("training", "checkpoint step", column, scores.get("checkpoint_step"))
         training = scores.get("training", {})
         add("training", "training compute (min)", column, _minutes(training))
         add("training", "seconds per step", column, training.get("seconds_per_step"))
