@@ -17,13 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from rgsynth.cohort import tcia
-from rgsynth.cohort.source import MissingInput, SubjectSource
-from rgsynth.cohort.twin import generate_cohort
 from rgsynth.config import PrepareConfig, twin_preset
+from rgsynth.io import tcia
+from rgsynth.io.source import MissingInput, SubjectSource
 from rgsynth.prepare.examples import make_examples
 from rgsynth.prepare.lungs import segment_lungs
 from rgsynth.prepare.run import find_inputs, prepare_cache
+from rgsynth.twin.cohort import generate_cohort
 
 
 def _cohort_size_mb(root: Path) -> float:

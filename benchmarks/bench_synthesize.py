@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rgsynth.cohort.twin import generate_cohort
 from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig, twin_preset
 from rgsynth.models.registry import build_networks
 from rgsynth.synthesize.backgrounds import load_volume, random_locations
 from rgsynth.synthesize.batch import BatchSettings, Job, synthesize_batch, volume_targets
 from rgsynth.synthesize.model import Synthesizer, TrainedRun
 from rgsynth.synthesize.profiles import GeneProfile
+from rgsynth.twin.cohort import generate_cohort
 
 
 def generator(size: int, genes: int, base: int, top: int) -> torch.nn.Module:

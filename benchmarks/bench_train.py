@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from rgsynth.cohort.twin import generate_cohort
 from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig, twin_preset
 from rgsynth.prepare.run import find_inputs, prepare_cache
 from rgsynth.train.loop import Trainer
+from rgsynth.twin.cohort import generate_cohort
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 20, trials: int = 3) -> float:

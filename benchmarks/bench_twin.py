@@ -12,10 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from rgsynth.cohort.dicom_write import ct_datasets, seg_dataset, write_ct_series
-from rgsynth.cohort.subject import render_subject
-from rgsynth.cohort.twin import generate_cohort, plan_cohort
 from rgsynth.config import twin_preset
+from rgsynth.twin.cohort import generate_cohort, plan_cohort
+from rgsynth.twin.dicom_write import ct_datasets, seg_dataset, write_ct_series
+from rgsynth.twin.subject import render_subject
 
 
 def _stage_times(preset: str, n_subjects: int, scratch: Path) -> dict[str, float]:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from rgsynth.cohort.twin import generate_cohort
 from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig, TwinConfig, twin_preset
 from rgsynth.prepare.run import find_inputs, prepare_cache
+from rgsynth.twin.cohort import generate_cohort
 
 TINY_MODEL = ModelConfig(base_channels=8, max_channels=32, gene_hidden=16)
 TINY_TRAIN = TrainConfig(

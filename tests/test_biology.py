@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rgsynth.cohort import biology
-from rgsynth.cohort.twin import plan_cohort
 from rgsynth.config import twin_preset
+from rgsynth.twin import biology
+from rgsynth.twin.cohort import plan_cohort
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rgsynth.cli import app
+from rgsynth.layout import DEMO_BUDGET_FILENAME
 
 runner = CliRunner()
 
@@ -100,7 +101,7 @@ def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert f"architecture: {architecture}" in config
         assert (out / run / "samples" / "latest.png").exists()
         assert (out / run / "maps" / "maps.json").exists()
-        budget = json.loads((out / run / cli.DEMO_BUDGET_FILE).read_text())
+        budget = json.loads((out / run / DEMO_BUDGET_FILENAME).read_text())
         assert budget == {"minutes": cli.DEMO_MINUTES, "steps": 2}
     scores = json.loads((out / "run" / "evaluation.json").read_text())
     assert set(scores["models"]) == {"xu", "mcgan"} and "conventional" in scores
@@ -117,7 +118,7 @@ def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert kinds.count("dicom") == 4 and 1 <= kinds.count("cache") <= 8, kinds
     assert len(list((synthesis / "previews").glob("*.png"))) == len(rows)
 
-    (out / "run-mcgan" / cli.DEMO_BUDGET_FILE).unlink()  # as if stopped before the end
+    (out / "run-mcgan" / DEMO_BUDGET_FILENAME).unlink()  # as if stopped before the end
     third = runner.invoke(app, args)
     assert third.exit_code == 0 and "resuming" in third.output, third.output
     assert third.output.count("up to date, skipped") == 7  # all but MC-GAN: same step

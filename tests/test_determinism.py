@@ -6,8 +6,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from rgsynth.cohort.twin import generate_cohort
 from rgsynth.config import twin_preset
+from rgsynth.twin.cohort import generate_cohort
 
 
 def _digest(folder: Path) -> dict[str, str]:

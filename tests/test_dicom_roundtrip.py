@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 
-from rgsynth.cohort.anatomy import Grid
-from rgsynth.cohort.dicom_read import read_ct_series, read_seg_mask
-from rgsynth.cohort.dicom_write import StudyInfo, ct_datasets, seg_dataset, write_ct_series
-from rgsynth.cohort.scanner import Acquisition
-from rgsynth.cohort.subject import render_subject
-from rgsynth.cohort.twin import plan_cohort
-from rgsynth.qc import cohort_series
+from rgsynth.io.dicom_read import read_ct_series, read_seg_mask
+from rgsynth.io.montage import cohort_series
+from rgsynth.twin.anatomy import Grid
+from rgsynth.twin.cohort import plan_cohort
+from rgsynth.twin.dicom_write import StudyInfo, ct_datasets, seg_dataset, write_ct_series
+from rgsynth.twin.scanner import Acquisition
+from rgsynth.twin.subject import render_subject
 
 
 def _acquisition(descending: bool) -> Acquisition:
@@ -141,7 +141,7 @@ def test_simpleitk_reads_twin_ct_in_hu(tiny_cohort: Path, tiny_truth: dict) -> N
 @pytest.mark.parametrize("flavour", ["slicer", "epad"])
 def test_tcia_reader_aligns_asymmetric_mask(tmp_path: Path, descending: bool, flavour: str) -> None:
     """The whole reader path (discovery, SEG → CT matching, LPS orientation) on an L shape."""
-    from rgsynth.cohort import tcia
+    from rgsynth.io import tcia
 
     study = tmp_path / "R01-999" / "study"
     hu, mask, grid, _ = _write_asymmetric_case(

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rgsynth.cohort import genes
-from rgsynth.cohort.source import InputError
-from rgsynth.cohort.tables import CLINICAL_FILENAME, RNASEQ_FILENAME
+from rgsynth.io import genes
+from rgsynth.io.source import InputError
+from rgsynth.twin.tables import CLINICAL_FILENAME, RNASEQ_FILENAME
 
 
 def test_geo_table_as_published(tiny_cohort: Path, tiny_truth: dict, tiny_config) -> None:
@@ -86,9 +86,9 @@ def test_clinical_quirks(tiny_cohort: Path, tiny_truth: dict) -> None:
 
 @pytest.mark.slow
 def test_paper_sized_table_keeps_5172_genes(tmp_path: Path) -> None:
-    from rgsynth.cohort import biology, tables
-    from rgsynth.cohort.twin import plan_cohort
     from rgsynth.config import twin_preset
+    from rgsynth.twin import biology, tables
+    from rgsynth.twin.cohort import plan_cohort
 
     plan = plan_cohort(twin_preset("paper"))
     subjects = [s for s in plan.subjects if s.has_rnaseq]

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
-from outputs import GOLDEN_FILE, compute  # noqa: E402
+from outputs import GOLDEN_FILE, compute
 
 
 @pytest.fixture(scope="module")

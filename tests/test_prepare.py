@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from rgsynth.cohort import folder, tcia
-from rgsynth.cohort.source import InputError
 from rgsynth.config import PrepareConfig
+from rgsynth.io import folder, tcia
+from rgsynth.io.source import InputError
 from rgsynth.prepare.cache import SHARD_KEYS, Cache, CacheMismatchError
 from rgsynth.prepare.run import find_inputs, prepare_cache
 
@@ -189,7 +189,7 @@ def _folder_cohort(small_cohort: Path, out: Path, flip: str | None = None) -> No
                 image = sitk.Flip(image, [True, False, False])
             sitk.WriteImage(image, str(out / folder_name / f"{source.subject_id}{suffix}"))
     table = find_inputs(small_cohort).expression
-    from rgsynth.cohort.genes import read_expression_table
+    from rgsynth.io.genes import read_expression_table
 
     read_expression_table(table).values.T.to_csv(out / "expression.csv", na_rep="NA")
 

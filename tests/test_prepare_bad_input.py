@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rgsynth.cli import app
-from rgsynth.cohort import tcia
-from rgsynth.cohort.tables import RNASEQ_FILENAME
+from rgsynth.io import tcia
+from rgsynth.twin.tables import RNASEQ_FILENAME
 
 runner = CliRunner()
 

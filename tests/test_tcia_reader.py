@@ -9,8 +9,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from rgsynth.cohort import tcia
-from rgsynth.cohort.source import MissingInput, keep_largest_nodule
+from rgsynth.io import tcia
+from rgsynth.io.source import MissingInput, keep_largest_nodule
 
 
 def _load_all(root: Path) -> dict:

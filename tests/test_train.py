@@ -16,14 +16,9 @@ import torch
 from conftest import TINY_MODEL
 from conftest import TINY_TRAIN as TINY
 from rgsynth.config import ModelConfig, TrainConfig
+from rgsynth.layout import CHECKPOINT_PATH
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
-from rgsynth.train.loop import (
-    CHECKPOINT_PATH,
-    RunExistsError,
-    Trainer,
-    TrainingDiverged,
-    TrainingInterrupted,
-)
+from rgsynth.train.loop import RunExistsError, Trainer, TrainingDiverged, TrainingInterrupted
 from rgsynth.train.stats import read_stats
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from rgsynth.cohort.tables import CLINICAL_FILENAME, MISSING_TOKENS, RNASEQ_FILENAME
-from rgsynth.cohort.twin import METADATA_COLUMNS
+from rgsynth.twin.cohort import METADATA_COLUMNS
+from rgsynth.twin.tables import CLINICAL_FILENAME, MISSING_TOKENS, RNASEQ_FILENAME
 
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -147,7 +147,7 @@ def test_clinical_table(tiny_cohort: Path, tiny_truth: dict) -> None:
 
 
 def test_clinical_missing_tokens_are_mixed() -> None:
-    from rgsynth.cohort.tables import clinical_rows
+    from rgsynth.twin.tables import clinical_rows
 
     subjects = [
         {
@@ -168,9 +168,9 @@ def test_clinical_missing_tokens_are_mixed() -> None:
 
 @pytest.mark.slow
 def test_paper_sized_gene_table_has_5172_complete_genes(tmp_path: Path) -> None:
-    from rgsynth.cohort import biology, tables
-    from rgsynth.cohort.twin import plan_cohort
     from rgsynth.config import twin_preset
+    from rgsynth.twin import biology, tables
+    from rgsynth.twin.cohort import plan_cohort
 
     plan = plan_cohort(twin_preset("paper"))
     ids = [s.subject_id for s in plan.subjects if s.has_rnaseq]

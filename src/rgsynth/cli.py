@@ -15,6 +15,18 @@ from typing import Annotated
 
 import typer
 
+from rgsynth.errors import RgsynthError, UsageError
+from rgsynth.layout import (
+    DEMO_BUDGET_FILENAME,
+    EVALUATION_FILENAME,
+    GROUND_TRUTH_FILENAME,
+    MAPS_DIRNAME,
+    MAPS_SUMMARY_FILENAME,
+    METADATA_FILENAME,
+    REPORT_DIRNAME,
+    SYNTHESIS_SUMMARY_FILENAME,
+)
+
 app = typer.Typer(
     name="rgsynth",
     help="Radiogenomic synthesis: gene-conditioned lung-nodule GAN and radiogenomic maps.",
@@ -24,10 +36,6 @@ app = typer.Typer(
     rich_markup_mode=None,  # help texts say "[default: …]" in brackets: not markup
 )
 log = logging.getLogger("rgsynth")
-
-
-class CliError(Exception):
-    """An expected failure: reported as one line, exit code 2."""
 
 
 @app.callback()
@@ -66,7 +74,7 @@ def synth_cohort(
 def _synth_cohort(
     out: Path, subjects: int | None, seed: int, preset: str, workers: int | None, force: bool
 ) -> None:
-    from rgsynth.cohort.twin import generate_cohort
+    from rgsynth.twin.cohort import generate_cohort
 
     config = _twin_config(preset, seed, subjects)
     start = time.perf_counter()
@@ -93,10 +101,10 @@ def view(
 
 
 def _view(cohort: Path, out: Path | None, max_subjects: int, columns: int) -> Path:
-    from rgsynth.qc import load_views, save_montage
+    from rgsynth.io.montage import load_views, save_montage
 
-    if not (cohort / "metadata.csv").is_file():
-        raise CliError(f"{cohort}: no metadata.csv; is this a cohort folder?")
+    if not (cohort / METADATA_FILENAME).is_file():
+        raise UsageError(f"{cohort}: no metadata.csv; is this a cohort folder?")
     with _progress("reading nodules", max_subjects) as advance:
         views = load_views(cohort, max_subjects, on_subject=advance)
     return save_montage(views, out or cohort / "qc_montage.png", columns=columns)
@@ -133,9 +141,9 @@ def prepare(
         from rgsynth.config import PrepareConfig
 
         if on_error not in ("fail", "skip"):
-            raise CliError(f"--on-error must be fail or skip, got {on_error!r}")
+            raise UsageError(f"--on-error must be fail or skip, got {on_error!r}")
         if layout not in ("auto", "tcia", "folder"):
-            raise CliError(f"--format must be auto, tcia or folder, got {layout!r}")
+            raise UsageError(f"--format must be auto, tcia or folder, got {layout!r}")
         try:
             config = PrepareConfig(
                 size=size,
@@ -147,7 +155,7 @@ def prepare(
                 gene_transform=gene_transform,
             )
         except ValueError as error:
-            raise CliError(str(error)) from None
+            raise UsageError(str(error)) from None
         _prepare(cohort, out, config, layout, genes_file, clinical, workers, on_error, force)
 
 
@@ -204,7 +212,7 @@ def train(
         from rgsynth.config import ModelConfig, TrainConfig, train_defaults
 
         if steps is None and minutes is None:
-            raise CliError("give --steps N or --minutes M (or both)")
+            raise UsageError("give --steps N or --minutes M (or both)")
         try:
             explicit = {"batch_size": batch_size, "lr": lr}
             settings = train_defaults(model) | {k: v for k, v in explicit.items() if v is not None}
@@ -223,7 +231,7 @@ def train(
                 **settings,
             )
         except ValueError as error:
-            raise CliError(str(error)) from None
+            raise UsageError(str(error)) from None
         _train(cache, run, config, steps, minutes, resume, device)
 
 
@@ -363,7 +371,7 @@ def synthesize(
                 seed=seed,
             )
         except ValueError as error:
-            raise CliError(str(error)) from None
+            raise UsageError(str(error)) from None
         _synthesize(run, out, cache, request, settings, force)
 
 
@@ -374,11 +382,11 @@ def _triple(text: str, option: str) -> tuple[float, float, float]:
             raise ValueError
         return tuple(float(p) for p in parts)  # type: ignore[return-value]
     except ValueError:
-        raise CliError(f"{option} {text!r}: expected three numbers, e.g. -60.5,40,-120") from None
+        raise UsageError(f"{option} {text!r}: expected three numbers, e.g. -60.5,40,-120") from None
 
 
 def _synthesize(run, out, cache, request, settings, force) -> None:
-    from rgsynth.cohort.source import InputError
+    from rgsynth.io.source import InputError
     from rgsynth.synthesize.batch import synthesize_batch
     from rgsynth.synthesize.model import load_run
     from rgsynth.synthesize.request import plan
@@ -389,9 +397,9 @@ def _synthesize(run, out, cache, request, settings, force) -> None:
     except InputError:
         raise
     except ValueError as error:  # an inconsistent request, an unknown gene or program
-        raise CliError(str(error)) from None
+        raise UsageError(str(error)) from None
     if not force and out.exists():
-        raise CliError(
+        raise UsageError(
             f"{out}: already exists; choose another folder or pass --force to replace it"
         )
     with _progress("synthesizing", len(jobs)) as advance:
@@ -515,7 +523,6 @@ def evaluate(
 
 DEMO_MINUTES = 5.5  # per model: with the other stages, about 15 minutes on 2 cores
 _MODEL_NAMES = {"xu": "ours", "mcgan": "MC-GAN"}
-DEMO_BUDGET_FILE = "demo_budget.json"  # written when a demo training finishes its budget
 
 
 @app.command()
@@ -584,7 +591,7 @@ def demo(
         current = {"cache_fingerprint": fingerprint} | {
             name: _checkpoint_facts(run)[0] for name, run in runs.items()
         }  # what every later stage must have been made from
-        truth = cohort / "ground_truth.json"
+        truth = cohort / GROUND_TRUTH_FILENAME
         stage(f"maps → {runs['mcgan'] / 'maps'}, {runs['xu'] / 'maps'}")
         _demo_maps(runs, cache, truth, seed, current)
         stage(f"evaluation → {runs['xu'] / 'evaluation.json'}")
@@ -599,7 +606,7 @@ def demo(
         else:
             request = _demo_request(cohort, cache, seed)
             _synthesize(runs["xu"], synthesis, cache, request, _demo_batch(seed), True)
-        page = runs["xu"] / "report" / "index.html"
+        page = runs["xu"] / REPORT_DIRNAME / "index.html"
         stage(f"report → {page}")
         from rgsynth.report.build import build_report, report_is_current
 
@@ -628,7 +635,7 @@ def _train_demo_model(cache: Path, fingerprint: str, run: Path, config, budget: 
     from rgsynth.fsutil import atomic_write_json
     from rgsynth.train.stats import training_summary
 
-    recorded = _read_json(run / DEMO_BUDGET_FILE)
+    recorded = _read_json(run / DEMO_BUDGET_FILENAME)
     step, trained_on = _checkpoint_facts(run)
     on_this_cache = trained_on == fingerprint
     if on_this_cache and recorded == budget:
@@ -640,14 +647,14 @@ def _train_demo_model(cache: Path, fingerprint: str, run: Path, config, budget: 
         if left > 0.05:
             typer.echo(f"      interrupted after {done_minutes:.1f} min: resuming")
             _train(cache, run, config, budget["steps"], left, True, "auto")
-            atomic_write_json(run / DEMO_BUDGET_FILE, budget)
+            atomic_write_json(run / DEMO_BUDGET_FILENAME, budget)
             return
     if run.exists():  # the demo's own output, from another cache or budget: replaced
         why = "another cache or budget" if step is not None else "no checkpoint"
         typer.echo(f"      {run}: {why}; training from the start")
         shutil.rmtree(run)
     _train(cache, run, config, budget["steps"], budget["minutes"], False, "auto")
-    atomic_write_json(run / DEMO_BUDGET_FILE, budget)
+    atomic_write_json(run / DEMO_BUDGET_FILENAME, budget)
 
 
 def _demo_maps(runs: dict[str, Path], cache: Path, truth: Path, seed: int, current: dict) -> None:
@@ -657,7 +664,7 @@ def _demo_maps(runs: dict[str, Path], cache: Path, truth: Path, seed: int, curre
 
     settings = _demo_map_settings(seed)
     for name, compared in (("mcgan", None), ("xu", runs["mcgan"])):
-        recorded = _read_json(runs[name] / "maps" / "maps.json") or {}
+        recorded = _read_json(runs[name] / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME) or {}
         if (
             recorded.get("checkpoint_step") == current[name]
             and recorded.get("cache_fingerprint") == current["cache_fingerprint"]
@@ -699,8 +706,8 @@ def _evaluate(run: Path, against: Path, truth: Path, seed: int) -> None:
 def _checkpoint_facts(run: Path) -> tuple[int | None, str | None]:
     """The run's checkpoint step and the fingerprint of the cache it was trained on
     (None, None without a readable checkpoint)."""
+    from rgsynth.layout import CHECKPOINT_PATH
     from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
-    from rgsynth.train.loop import CHECKPOINT_PATH
 
     try:
         state = load_checkpoint(run / CHECKPOINT_PATH)
@@ -718,10 +725,10 @@ def _cache_fingerprint(cache: Path) -> str:
 
 def _evaluation_is_current(runs: dict[str, Path], current: dict) -> bool:
     """Scores of the current checkpoints on this cache, newer than the maps they read."""
-    path = runs["xu"] / "evaluation.json"
+    path = runs["xu"] / EVALUATION_FILENAME
     recorded = _read_json(path) or {}
     models = recorded.get("models", {})
-    maps = [run / "maps" / "maps.json" for run in runs.values()]
+    maps = [run / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME for run in runs.values()]
     return (
         recorded.get("cache_fingerprint") == current["cache_fingerprint"]
         and all(models.get(name, {}).get("checkpoint_step") == current[name] for name in runs)
@@ -762,7 +769,7 @@ def _demo_batch(seed: int):
 
 
 def _synthesis_is_current(synthesis: Path, step: int | None, fingerprint: str) -> bool:
-    summary = _read_json(synthesis / "synthesis.json") or {}
+    summary = _read_json(synthesis / SYNTHESIS_SUMMARY_FILENAME) or {}
     return (
         summary.get("cache_fingerprint") == fingerprint and summary.get("checkpoint_step") == step
     )
@@ -798,11 +805,11 @@ def _twin_config(preset: str, seed: int, subjects: int | None):
     try:
         return twin_preset(preset, seed=seed, n_subjects=subjects)
     except ValueError as error:
-        raise CliError(str(error)) from None
+        raise UsageError(str(error)) from None
 
 
 def _cohort_is_current(cohort: Path, config) -> bool:
-    truth = cohort / "ground_truth.json"
+    truth = cohort / GROUND_TRUTH_FILENAME
     if not truth.is_file():
         return False
     try:
@@ -842,34 +849,16 @@ def _progress(description: str, total: int) -> Iterator[Callable[[str], None]]:
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Expected failures become one line on stderr and exit code 2."""
-    from rgsynth.cohort.source import InputError
-    from rgsynth.data import CacheError
-    from rgsynth.fsutil import OutputExistsError
-    from rgsynth.prepare.cache import CacheMismatchError
-    from rgsynth.report.inputs import ReportInputError
-    from rgsynth.train.checkpoint import CheckpointError
-    from rgsynth.train.loop import RunExistsError, TrainingDiverged, TrainingInterrupted
-
+    """Expected failures (:class:`RgsynthError`) become one line on stderr and their exit
+    code (2, or 130 for an interrupted training); so does a path that does not exist."""
     try:
         yield
-    except (
-        CliError,
-        OutputExistsError,
-        FileNotFoundError,
-        InputError,
-        ReportInputError,
-        CacheMismatchError,
-        CacheError,
-        CheckpointError,
-        RunExistsError,
-        TrainingDiverged,
-    ) as error:
+    except RgsynthError as error:
+        typer.echo(f"{error.label}: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+    except FileNotFoundError as error:  # a path the user gave: Python's message names it
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    except TrainingInterrupted as error:
-        typer.echo(f"stopped: {error}", err=True)
-        raise typer.Exit(130) from None  # the shell's code for Ctrl-C
 
 
 if __name__ == "__main__":

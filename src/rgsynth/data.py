@@ -15,12 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rgsynth.errors import CacheError
+from rgsynth.layout import GENES_FILENAME
 from rgsynth.prepare.cache import Cache
-from rgsynth.prepare.run import GENES_FILENAME
-
-
-class CacheError(ValueError):
-    """The cache is missing, incomplete or unusable for training."""
 
 
 @dataclass
@@ -35,6 +32,7 @@ class CacheSplit:
         subject_ids: subjects with genes and nodule slices in this split.
         gene_names: the G gene names.
         fingerprint: identity of the cache (settings and inputs).
+        hu_window: the HU range its [-1, 1] images map onto.
     """
 
     nodule_image: np.ndarray
@@ -45,6 +43,7 @@ class CacheSplit:
     subject_ids: list[str]
     gene_names: list[str]
     fingerprint: str
+    hu_window: tuple[float, float]
 
     @property
     def image_size(self) -> int:
@@ -93,6 +92,7 @@ def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
         subject_ids=paired,
         gene_names=gene_names,
         fingerprint=cache_fingerprint(manifest),
+        hu_window=tuple(manifest["settings"]["hu_window"]),
     )
 
 

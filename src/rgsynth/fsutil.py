@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-
-class OutputExistsError(FileExistsError):
-    """The destination exists and the caller did not ask to replace it."""
+from rgsynth.errors import OutputExistsError
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -92,8 +92,22 @@ def compute(work: Path) -> dict[str, Any]:
     for path in cohort.rglob("*"):
         os.utime(path, ns=(PINNED_MTIME_NS, PINNED_MTIME_NS))
     _invoke(
-        ["prepare", str(cohort), "--out", str(cache), "--size", "32", "--backgrounds", "2"]
-        + ["--background-slices", "5", "--val-fraction", "0.2", "--workers", "1"]
+        [
+            "prepare",
+            str(cohort),
+            "--out",
+            str(cache),
+            "--size",
+            "32",
+            "--backgrounds",
+            "2",
+            "--background-slices",
+            "5",
+            "--val-fraction",
+            "0.2",
+            "--workers",
+            "1",
+        ]
     )
     manifest = json.loads((cache / "manifest.json").read_text())
     facts: dict[str, Any] = {
@@ -106,9 +120,22 @@ def compute(work: Path) -> dict[str, Any]:
     runs = {"xu": work / "run", "mcgan": work / "run-mcgan"}
     for model, run in runs.items():
         _invoke(
-            ["train", str(cache), str(run), "--steps", str(TRAIN_STEPS), "--model", model]
-            + TINY_WIDTHS
-            + ["--batch-size", "4", "--log-every", "1", "--sample-every", "10"]
+            [
+                "train",
+                str(cache),
+                str(run),
+                "--steps",
+                str(TRAIN_STEPS),
+                "--model",
+                model,
+                *TINY_WIDTHS,
+                "--batch-size",
+                "4",
+                "--log-every",
+                "1",
+                "--sample-every",
+                "10",
+            ]
         )
         facts[f"stats_{model}"] = _stats_rows(run)
     truth = cohort / "ground_truth.json"
@@ -117,8 +144,18 @@ def compute(work: Path) -> dict[str, Any]:
     _invoke(["map", str(runs["mcgan"]), *small_maps])
     _invoke(["map", str(runs["xu"]), *small_maps, "--mcgan", str(runs["mcgan"])])
     _invoke(
-        ["evaluate", str(runs["xu"]), "--against", str(runs["mcgan"]), "--truth", str(truth)]
-        + ["--per-donor", "2", "--resamples", "20"]
+        [
+            "evaluate",
+            str(runs["xu"]),
+            "--against",
+            str(runs["mcgan"]),
+            "--truth",
+            str(truth),
+            "--per-donor",
+            "2",
+            "--resamples",
+            "20",
+        ]
     )
     evaluation = json.loads((runs["xu"] / "evaluation.json").read_text())
     facts["evaluation"] = _numbers(evaluation)

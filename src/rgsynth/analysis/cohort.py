@@ -15,8 +15,8 @@ import pandas as pd
 
 from rgsynth.analysis.features import FeatureExtractor, largest_slice
 from rgsynth.config import PrepareConfig
+from rgsynth.intensity import unit_to_hu
 from rgsynth.prepare.cache import Cache
-from rgsynth.synthesize.paste import unit_to_hu
 from rgsynth.synthesize.profiles import CacheGenes
 
 

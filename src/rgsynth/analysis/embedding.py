@@ -15,7 +15,8 @@ from sklearn.cluster import KMeans
 from sklearn.manifold import TSNE
 from sklearn.metrics import silhouette_score
 
-from rgsynth.figures import pyplot, save_png
+from rgsynth.intensity import LUNG_WINDOW
+from rgsynth.plotting import pyplot, save_png
 
 
 @dataclass
@@ -54,7 +55,11 @@ def embed(name: str, codes: np.ndarray, n_clusters: int = 3, seed: int = 0) -> E
 
 
 def embedding_figure(
-    embeddings: list[Embedding], nodule_hu: np.ndarray, path: Path, per_cluster: int = 4
+    embeddings: list[Embedding],
+    nodule_hu: np.ndarray,
+    path: Path,
+    hu_window: tuple[float, float],
+    per_cluster: int = 4,
 ) -> Path:
     """t-SNE panels side by side, then the real nodules nearest each cluster's centre in
     the last embedding (the proposed model's), one row per cluster."""
@@ -86,7 +91,8 @@ def embedding_figure(
         for j in range(per_cluster):
             ax = fig.add_subplot(bottom[c, j])
             if j < len(nearest):
-                ax.imshow(nodule_hu[nearest[j]], cmap="gray", vmin=-1000, vmax=150)
+                vmin, vmax = LUNG_WINDOW.through(hu_window)
+                ax.imshow(nodule_hu[nearest[j]], cmap="gray", vmin=vmin, vmax=vmax)
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 0:

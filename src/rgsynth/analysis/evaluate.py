@@ -27,7 +27,7 @@ from scipy import stats
 from sklearn.metrics import adjusted_rand_score
 
 from rgsynth.analysis.cohort import CohortView, load_cohort
-from rgsynth.analysis.examples import EXAMPLES_NPZ, write_examples
+from rgsynth.analysis.examples import write_examples
 from rgsynth.analysis.features import FEATURES, MIN_PIXELS, FeatureExtractor
 from rgsynth.analysis.ground_truth import (
     TRAIT_FEATURES,
@@ -37,7 +37,6 @@ from rgsynth.analysis.ground_truth import (
     program_trait_table,
     score_against_truth,
 )
-from rgsynth.analysis.maps import MAPS_DIRNAME
 from rgsynth.analysis.perturbation import program_matrix
 from rgsynth.analysis.realism import (
     Estimate,
@@ -49,17 +48,30 @@ from rgsynth.analysis.realism import (
 )
 from rgsynth.analysis.statistics import spearman_map
 from rgsynth.config import PrepareConfig
-from rgsynth.figures import pyplot, save_png
 from rgsynth.fsutil import atomic_write_json, atomic_write_text
+from rgsynth.intensity import unit_to_hu
+from rgsynth.layout import (
+    CONVENTIONAL_MAP_CSV,
+    EMBEDDING_CSV,
+    EVALUATION_FIGURE_FILENAME,
+    EVALUATION_FILENAME,
+    EVALUATION_METRICS_FILENAME,
+    EXAMPLES_NPZ,
+    MAP_PAIRS_CSV,
+    MAPS_DIRNAME,
+    METAGENES_CSV,
+    PERTURBATION_PROGRAMS_CSV,
+    REAL_FEATURES_CSV,
+    TRUTH_SUBJECTS_CSV,
+)
+from rgsynth.plotting import pyplot, save_png
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
 from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
-from rgsynth.synthesize.paste import nodule_component, unit_to_hu
+from rgsynth.synthesize.paste import nodule_component
 from rgsynth.train.stats import training_summary
 
 CONDITIONS = ("matched", "shuffled genes", "zeroed genes")
-MAP_PAIRS_CSV = "map_pairs.csv"
-TRUTH_SUBJECTS_CSV = "truth_subjects.csv"
 # the maps' names in map_pairs.csv and the report
 MAP_LABELS = {
     "xu": "ours",
@@ -308,7 +320,7 @@ class _Context:
     def map_pairs(self, truth: Truth) -> pd.DataFrame | None:
         """The run's perturbation map as (program, trait, effect, q) rows, or None when
         there is no map of the truth's programs."""
-        path = self.run.run_dir / MAPS_DIRNAME / "perturbation_programs.csv"
+        path = self.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
         if not path.is_file():
             return None
         table = program_trait_table(pd.read_csv(path), "effect_sd")
@@ -317,7 +329,7 @@ class _Context:
     def _map_scores(self, truth: Truth) -> dict[str, Any]:
         table = self.map_pairs(truth)
         if table is None:
-            path = self.run.run_dir / MAPS_DIRNAME / "perturbation_programs.csv"
+            path = self.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
             return {"missing": f"{path}: run `rgsynth map {self.run.run_dir} --gene-sets TRUTH`"}
         return score_against_truth(table, truth)
 
@@ -359,7 +371,7 @@ def _training_facts(run: TrainedRun) -> dict[str, Any]:
 def _real_features(run_dir: Path, cohort: CohortView) -> pd.DataFrame:
     """The real nodules' features as `rgsynth map` measured them (measured here if the
     run has no maps yet)."""
-    path = Path(run_dir) / MAPS_DIRNAME / "real_features.csv"
+    path = Path(run_dir) / MAPS_DIRNAME / REAL_FEATURES_CSV
     if path.is_file():
         return pd.read_csv(path, index_col=0)
     return cohort.features()
@@ -373,8 +385,8 @@ def _conventional_tables(
     bound: metagene discovery made perfect). Returns the metagene matches and both
     (program, trait, effect, q) tables."""
     maps = Path(run_dir) / MAPS_DIRNAME
-    membership = pd.read_csv(maps / "metagenes.csv")
-    conventional = pd.read_csv(maps / "conventional_map.csv")
+    membership = pd.read_csv(maps / METAGENES_CSV)
+    conventional = pd.read_csv(maps / CONVENTIONAL_MAP_CSV)
     matches = match_metagenes(membership, truth, cohort.gene_names)
     renamed = []
     for _, match in matches.dropna(subset=["metagene"]).iterrows():
@@ -446,7 +458,7 @@ def trait_spearman(
 def _embedding_scores(run_dir: Path, truth: Truth) -> dict[str, float]:
     """Adjusted Rand index of each code's k-means clusters against the twin's expression
     subtypes (0 = chance, 1 = the subtypes exactly)."""
-    table = pd.read_csv(Path(run_dir) / MAPS_DIRNAME / "embedding.csv").set_index("subject_id")
+    table = pd.read_csv(Path(run_dir) / MAPS_DIRNAME / EMBEDDING_CSV).set_index("subject_id")
     known = table.index.intersection(truth.subtypes.index)
     return {
         column.removesuffix(" cluster"): float(
@@ -458,7 +470,7 @@ def _embedding_scores(run_dir: Path, truth: Truth) -> dict[str, float]:
 
 
 def _write(run_dir: Path, report: dict[str, Any]) -> None:
-    atomic_write_json(run_dir / "evaluation.json", report)
+    atomic_write_json(run_dir / EVALUATION_FILENAME, report)
     rows = []
     for model, scores in report["models"].items():
         for condition in CONDITIONS:
@@ -477,8 +489,8 @@ def _write(run_dir: Path, report: dict[str, Any]) -> None:
             for metric, value in scores.items():
                 rows.append(_metric_row("conventional", variant, metric, value))
     table = pd.DataFrame(rows)
-    atomic_write_text(run_dir / "evaluation_metrics.csv", table.to_csv(index=False))
-    _figure(table, run_dir / "evaluation.png")
+    atomic_write_text(run_dir / EVALUATION_METRICS_FILENAME, table.to_csv(index=False))
+    _figure(table, run_dir / EVALUATION_FIGURE_FILENAME)
 
 
 def _metric_row(model: str, condition: str, metric: str, value: Any) -> dict[str, Any]:

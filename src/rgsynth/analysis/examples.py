@@ -22,11 +22,11 @@ import pandas as pd
 from rgsynth.analysis.cohort import CohortView
 from rgsynth.analysis.features import FeatureExtractor
 from rgsynth.fsutil import atomic_write_bytes, atomic_write_text
+from rgsynth.intensity import unit_to_hu
+from rgsynth.layout import EXAMPLES_CSV, EXAMPLES_NPZ
 from rgsynth.synthesize.model import Synthesizer, TrainedRun
-from rgsynth.synthesize.paste import nodule_component, unit_to_hu
+from rgsynth.synthesize.paste import nodule_component
 
-EXAMPLES_NPZ = "examples.npz"
-EXAMPLES_CSV = "examples.csv"
 SHOWN_FEATURES = ("max_diameter_mm", "mean_hu", "ground_glass_fraction", "convexity_deficit")
 
 

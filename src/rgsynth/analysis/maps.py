@@ -33,9 +33,19 @@ from rgsynth.analysis.features import FeatureExtractor
 from rgsynth.analysis.perturbation import PerturbationSettings, perturbation_map, program_matrix
 from rgsynth.analysis.statistics import cluster_tests, metagenes, spearman_map
 from rgsynth.data import CacheError
-from rgsynth.figures import pyplot, save_png
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.layout import (
+    CLUSTER_FEATURES_CSV,
+    CLUSTER_GENES_CSV,
+    CONVENTIONAL_MAP_CSV,
+    EMBEDDING_CSV,
+    MAPS_DIRNAME,
+    MAPS_SUMMARY_FILENAME,
+    METAGENES_CSV,
+    REAL_FEATURES_CSV,
+)
 from rgsynth.models.registry import gene_codes
+from rgsynth.plotting import pyplot, save_png
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
 from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
@@ -43,7 +53,6 @@ from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 
 log = logging.getLogger(__name__)
 
-MAPS_DIRNAME = "maps"
 CODE_NAMES = {"xu": "ours: φ(g)", "mcgan": "MC-GAN: μ"}
 
 
@@ -82,10 +91,10 @@ def build_maps(
     gene_sets = read_gene_sets(gene_sets_path) if gene_sets_path else None
     with staged_directory(Path(run_dir) / MAPS_DIRNAME, replace=force) as out:
         features = cohort.features()
-        atomic_write_text(out / "real_features.csv", features.to_csv(index_label="subject_id"))
+        atomic_write_text(out / REAL_FEATURES_CSV, features.to_csv(index_label="subject_id"))
         echo("  embeddings: k-means, silhouettes, t-SNE")
         embeddings = _embeddings(cohort, [*others, run], settings)
-        _write_embeddings(out, cohort, embeddings)
+        _write_embeddings(out, cohort, embeddings, cache_prepare_config(run.cache_root).hu_window)
         echo("  cluster map and conventional pipeline")
         summary, metagene_sets = _cluster_and_conventional(
             out, cohort, embeddings[-1], features, settings
@@ -111,7 +120,7 @@ def build_maps(
             "settings": asdict(settings),
             "seconds": round(time.perf_counter() - start, 1),
         }
-        atomic_write_json(out / "maps.json", summary)
+        atomic_write_json(out / MAPS_SUMMARY_FILENAME, summary)
     return summary
 
 
@@ -125,7 +134,9 @@ def _embeddings(
     return [embed(name, codes, settings.n_clusters, settings.seed) for name, codes in spaces]
 
 
-def _write_embeddings(out: Path, cohort: CohortView, embeddings: list[Embedding]) -> None:
+def _write_embeddings(
+    out: Path, cohort: CohortView, embeddings: list[Embedding], hu_window: tuple[float, float]
+) -> None:
     for embedding in embeddings[1:]:  # the models' codes; raw genes are in the cache
         stem = "gene_codes_mcgan" if embedding.name.startswith("MC-GAN") else "gene_codes"
         codes = pd.DataFrame(embedding.codes, index=cohort.subject_ids)
@@ -135,8 +146,8 @@ def _write_embeddings(out: Path, cohort: CohortView, embeddings: list[Embedding]
     for e in embeddings:
         table[f"{e.name} tsne_x"], table[f"{e.name} tsne_y"] = e.tsne[:, 0], e.tsne[:, 1]
         table[f"{e.name} cluster"] = e.clusters + 1
-    atomic_write_text(out / "embedding.csv", table.to_csv(index=False))
-    embedding_figure(embeddings, cohort.nodule_hu, out / "embedding.png")
+    atomic_write_text(out / EMBEDDING_CSV, table.to_csv(index=False))
+    embedding_figure(embeddings, cohort.nodule_hu, out / "embedding.png", hu_window)
 
 
 def _cluster_and_conventional(
@@ -151,8 +162,8 @@ def _cluster_and_conventional(
     by_feature = cluster_tests(ours.clusters, features)
     genes = pd.DataFrame(cohort.genes, index=cohort.subject_ids, columns=cohort.gene_names)
     by_gene = cluster_tests(ours.clusters, genes)
-    atomic_write_text(out / "cluster_features.csv", by_feature.to_csv(index=False))
-    atomic_write_text(out / "cluster_genes.csv", by_gene.to_csv(index=False))
+    atomic_write_text(out / CLUSTER_FEATURES_CSV, by_feature.to_csv(index=False))
+    atomic_write_text(out / CLUSTER_GENES_CSV, by_gene.to_csv(index=False))
     found = metagenes(
         cohort.genes,
         cohort.gene_names,
@@ -160,9 +171,9 @@ def _cluster_and_conventional(
         settings.metagene_min_correlation,
         settings.metagene_min_genes,
     )
-    atomic_write_text(out / "metagenes.csv", found.membership.to_csv(index=False))
+    atomic_write_text(out / METAGENES_CSV, found.membership.to_csv(index=False))
     conventional = spearman_map(found.scores, features)
-    atomic_write_text(out / "conventional_map.csv", conventional.to_csv(index=False))
+    atomic_write_text(out / CONVENTIONAL_MAP_CSV, conventional.to_csv(index=False))
     heatmap(
         conventional,
         "rho",

@@ -21,8 +21,9 @@ from scipy import stats
 
 from rgsynth.analysis.features import FEATURES, FeatureExtractor
 from rgsynth.analysis.statistics import fdr
+from rgsynth.intensity import unit_to_hu
 from rgsynth.synthesize.model import Synthesizer
-from rgsynth.synthesize.paste import nodule_component, unit_to_hu
+from rgsynth.synthesize.paste import nodule_component
 from rgsynth.synthesize.profiles import GeneSet
 
 

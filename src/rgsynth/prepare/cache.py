@@ -31,12 +31,11 @@ from typing import Any
 import numpy as np
 
 from rgsynth.config import PrepareConfig
+from rgsynth.errors import CacheMismatchError
 from rgsynth.fsutil import atomic_write_bytes, atomic_write_json
+from rgsynth.layout import MANIFEST_FILENAME, STATE_FILENAME, SUBJECTS_DIRNAME
 
 CACHE_FORMAT = "rgsynth-cache/1"
-STATE_FILENAME = "state.json"
-MANIFEST_FILENAME = "manifest.json"
-SUBJECTS_DIRNAME = "subjects"
 SHARD_KEYS = (
     "nodule_image",
     "nodule_mask",
@@ -46,10 +45,6 @@ SHARD_KEYS = (
     "background_lung",
     "background_centre_mm",
 )
-
-
-class CacheMismatchError(Exception):
-    """The folder holds a cache built from other settings or inputs."""
 
 
 def subject_stem(subject_id: str) -> str:

@@ -17,8 +17,9 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from rgsynth.cohort.source import InputError, SubjectImages
 from rgsynth.config import PrepareConfig
+from rgsynth.intensity import to_unit_range
+from rgsynth.io.source import InputError, SubjectImages
 from rgsynth.prepare.lungs import segment_lungs
 
 AIR_HU = -1024.0  # what lies outside the scan when a VOI reaches past it
@@ -65,18 +66,6 @@ class SubjectExamples:
 def subject_rng(seed: int, subject_id: str) -> np.random.Generator:
     """A generator that depends on the seed and the subject only (not on worker order)."""
     return np.random.default_rng([seed, zlib.crc32(subject_id.encode())])
-
-
-def to_unit_range(hu: np.ndarray, hu_window: tuple[float, float]) -> np.ndarray:
-    """HU clipped to ``hu_window`` and mapped linearly onto [-1, 1] (float32).
-
-    Example:
-        >>> to_unit_range(np.array([-1200.0, -1000.0, -250.0, 500.0]), (-1000.0, 500.0))
-        array([-1., -1.,  0.,  1.], dtype=float32)
-    """
-    low, high = hu_window
-    clipped = np.clip(hu, low, high)
-    return (2.0 * (clipped - low) / (high - low) - 1.0).astype(np.float32)
 
 
 def make_examples(images: SubjectImages, config: PrepareConfig) -> SubjectExamples:

@@ -7,14 +7,22 @@ from pathlib import Path
 
 import numpy as np
 
-from rgsynth.figures import pyplot, save_png
+from rgsynth.intensity import LUNG_WINDOW
+from rgsynth.plotting import pyplot, save_png
 from rgsynth.prepare.cache import Cache
 
 MAX_SUBJECTS = 16
 
 
-def save_montage(cache: Cache, subject_ids: list[str], path: Path, columns: int = 4) -> Path | None:
-    """Write the montage PNG; None when no subject has examples."""
+def save_montage(
+    cache: Cache,
+    subject_ids: list[str],
+    path: Path,
+    hu_window: tuple[float, float],
+    columns: int = 4,
+) -> Path | None:
+    """Write the montage PNG (images in the lung window, through the cache's ``hu_window``);
+    None when no subject has examples."""
     plt = pyplot()
 
     shown = subject_ids[:MAX_SUBJECTS]
@@ -31,23 +39,31 @@ def save_montage(cache: Cache, subject_ids: list[str], path: Path, columns: int 
         nodule_ax = axes[n // columns, 2 * (n % columns)]
         background_ax = axes[n // columns, 2 * (n % columns) + 1]
         k = int(np.argmax(shard["nodule_mask"].sum(axis=(1, 2))))
-        _panel(nodule_ax, shard["nodule_image"][k], shard["nodule_mask"][k], "red")
+        _panel(nodule_ax, shard["nodule_image"][k], shard["nodule_mask"][k], "red", hu_window)
         nodule_ax.set_title(f"{subject_id} nodule", fontsize=6.5)
         if len(shard["background_image"]):
             j = len(shard["background_image"]) // 2
-            _panel(background_ax, shard["background_image"][j], shard["background_lung"][j], "cyan")
+            _panel(
+                background_ax,
+                shard["background_image"][j],
+                shard["background_lung"][j],
+                "cyan",
+                hu_window,
+            )
             background_ax.set_title("background + lung", fontsize=6.5)
     fig.suptitle(
         "rgsynth prepare QC: nodule VOI slice with mask (red), background slice with lung "
-        "mask (cyan); [-1, 1] = [-1000, 500] HU",
+        f"mask (cyan); [-1, 1] = [{hu_window[0]:g}, {hu_window[1]:g}] HU",
         fontsize=7,
     )
     fig.tight_layout()
     return save_png(fig, path, dpi=100)
 
 
-def _panel(ax, image: np.ndarray, mask: np.ndarray, colour: str) -> None:
-    # Lung window (L -600 / W 1500) in the cache's [-1, 1] units.
-    ax.imshow(image.astype(np.float32), cmap="gray", vmin=-1.0, vmax=0.53, interpolation="nearest")
+def _panel(
+    ax, image: np.ndarray, mask: np.ndarray, colour: str, hu_window: tuple[float, float]
+) -> None:
+    vmin, vmax = LUNG_WINDOW.in_unit_range(hu_window)  # the cache's [-1, 1] units
+    ax.imshow(image.astype(np.float32), cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
     if mask.any() and not mask.all():
         ax.contour(mask, levels=[0.5], colors=colour, linewidths=0.6)

@@ -18,11 +18,12 @@ from typing import Any
 import numpy as np
 
 from rgsynth import __version__
-from rgsynth.cohort import folder, genes, tcia
-from rgsynth.cohort.source import InputError, MissingInput, SubjectSource
 from rgsynth.config import PrepareConfig, fingerprint
 from rgsynth.fsutil import atomic_write_bytes, atomic_write_text
-from rgsynth.prepare.cache import STATE_FILENAME, Cache
+from rgsynth.io import folder, genes, tcia
+from rgsynth.io.source import InputError, MissingInput, SubjectSource
+from rgsynth.layout import CLINICAL_FILENAME, GENE_STATS_FILENAME, GENES_FILENAME, STATE_FILENAME
+from rgsynth.prepare.cache import Cache
 from rgsynth.prepare.examples import make_examples
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,7 @@ EXPRESSION_PATTERNS = (
     "genes.tsv*",
     "genes.txt*",
 )
-CLINICAL_PATTERNS = ("NSCLCR01Radiogenomic_DATA_LABELS*.csv", "clinical.csv")
-GENES_FILENAME = "genes.npz"
-GENE_STATS_FILENAME = "gene_stats.csv"
-CLINICAL_FILENAME = "clinical.csv"
+CLINICAL_PATTERNS = ("NSCLCR01Radiogenomic_DATA_LABELS*.csv", "clinical.csv")  # inputs
 MONTAGE_FILENAME = "qc_montage.png"
 
 
@@ -301,7 +299,7 @@ def _seal(inputs, table, cache, config, records, problems, echo) -> dict[str, An
     ]
     from rgsynth.prepare.qc import save_montage
 
-    save_montage(cache, ok, cache.root / MONTAGE_FILENAME)
+    save_montage(cache, ok, cache.root / MONTAGE_FILENAME, config.hu_window)
     manifest = {
         "rgsynth_version": __version__,
         "settings": config.to_dict(),

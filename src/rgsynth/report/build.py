@@ -21,15 +21,28 @@ from typing import Any
 
 import pandas as pd
 
-from rgsynth.analysis.evaluate import MAP_PAIRS_CSV, TRUTH_SUBJECTS_CSV
-from rgsynth.analysis.examples import EXAMPLES_CSV
-from rgsynth.analysis.maps import MAPS_DIRNAME
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.layout import (
+    CLUSTER_FEATURES_CSV,
+    CONVENTIONAL_MAP_CSV,
+    EMBEDDING_CSV,
+    EVALUATION_FIGURE_FILENAME,
+    EVALUATION_FILENAME,
+    EVALUATION_METRICS_FILENAME,
+    EXAMPLES_CSV,
+    LOSSES_FILENAME,
+    MAP_PAIRS_CSV,
+    MAPS_DIRNAME,
+    METAGENES_CSV,
+    PERTURBATION_GENES_CSV,
+    PERTURBATION_PROGRAMS_CSV,
+    REPORT_DIRNAME,
+    STATS_FILENAME,
+    TRUTH_SUBJECTS_CSV,
+)
 from rgsynth.report import figures
 from rgsynth.report.inputs import RunFiles, input_digest, read_run
 from rgsynth.report.tables import sections, summary_rows
-
-REPORT_DIRNAME = "report"
 
 
 @dataclass
@@ -164,11 +177,11 @@ FIGURES = (
     ),
     (
         "scores",
-        "evaluation.png",
+        EVALUATION_FIGURE_FILENAME,
         "Realism and conditioning at a glance",
         "FRD, two-sample accuracy and donor AUROC with bootstrap 95 % intervals; dashed: chance.",
     ),
-    ("losses", "losses.png", "Our training losses", "Every loss term against the step."),
+    ("losses", LOSSES_FILENAME, "Our training losses", "Every loss term against the step."),
     (
         "samples",
         "samples/latest.png",
@@ -189,7 +202,7 @@ def _figures(files: RunFiles, drawn: dict[str, Path]) -> list[Figure]:
             shown.append(Figure(key, title, caption, path.read_bytes()))
     compared = files.compared_run()
     if compared is not None:
-        for name, title in (("losses.png", "losses"), ("samples/latest.png", "last samples")):
+        for name, title in ((LOSSES_FILENAME, "losses"), ("samples/latest.png", "last samples")):
             if (compared / name).is_file():
                 shown.append(
                     Figure(
@@ -271,7 +284,7 @@ def _extra_tables(files: RunFiles) -> list[tuple[str, str, pd.DataFrame]]:
                 pd.DataFrame(matches).round(3),
             )
         )
-    clusters = files.table(MAPS_DIRNAME, "cluster_features.csv")
+    clusters = files.table(MAPS_DIRNAME, CLUSTER_FEATURES_CSV)
     if clusters is not None:
         tables.append(
             (
@@ -280,7 +293,7 @@ def _extra_tables(files: RunFiles) -> list[tuple[str, str, pd.DataFrame]]:
                 clusters.sort_values("p").round(4),
             )
         )
-    genes = files.table(MAPS_DIRNAME, "perturbation_genes.csv")
+    genes = files.table(MAPS_DIRNAME, PERTURBATION_GENES_CSV)
     if genes is not None:
         strongest = genes.reindex(genes["effect_sd"].abs().sort_values(ascending=False).index)
         tables.append(
@@ -301,21 +314,21 @@ def _links(files: RunFiles, out: Path) -> list[tuple[str, str, str]]:
     """(label, relative href, what it is) for the run's tables that exist."""
     candidates = (
         ("summary.csv", None, "every number of this page's tables"),
-        ("evaluation.json", "evaluation.json", "every score with its interval"),
-        ("evaluation_metrics.csv", "evaluation_metrics.csv", "the same, one row per score"),
+        (EVALUATION_FILENAME, EVALUATION_FILENAME, "every score with its interval"),
+        (EVALUATION_METRICS_FILENAME, EVALUATION_METRICS_FILENAME, "the same, one row per score"),
         (MAP_PAIRS_CSV, MAP_PAIRS_CSV, "every map's (program, trait) effect beside the truth"),
         (TRUTH_SUBJECTS_CSV, TRUTH_SUBJECTS_CSV, "the twin's subtypes and traits"),
         (EXAMPLES_CSV, EXAMPLES_CSV, "the example grid's columns"),
         ("maps/", f"{MAPS_DIRNAME}/maps.json", "maps: settings and counts"),
-        ("conventional_map.csv", f"{MAPS_DIRNAME}/conventional_map.csv", "the classic map"),
+        (CONVENTIONAL_MAP_CSV, f"{MAPS_DIRNAME}/conventional_map.csv", "the classic map"),
         (
-            "perturbation_programs.csv",
+            PERTURBATION_PROGRAMS_CSV,
             f"{MAPS_DIRNAME}/perturbation_programs.csv",
             "our perturbation map",
         ),
-        ("embedding.csv", f"{MAPS_DIRNAME}/embedding.csv", "t-SNE and clusters of every code"),
-        ("metagenes.csv", f"{MAPS_DIRNAME}/metagenes.csv", "the discovered metagenes"),
-        ("stats.jsonl", "stats.jsonl", "our training statistics"),
+        (EMBEDDING_CSV, f"{MAPS_DIRNAME}/embedding.csv", "t-SNE and clusters of every code"),
+        (METAGENES_CSV, f"{MAPS_DIRNAME}/metagenes.csv", "the discovered metagenes"),
+        (STATS_FILENAME, STATS_FILENAME, "our training statistics"),
     )
     links = []
     for label, relative, what in candidates:

@@ -11,9 +11,8 @@ import pandas as pd
 
 from rgsynth.analysis.evaluate import MAP_LABELS
 from rgsynth.analysis.ground_truth import TRAIT_FEATURES
-from rgsynth.figures import pyplot, save_png
-
-LUNG_WINDOW_HU = (-1000.0, 200.0)  # shows ground glass and solid tissue apart
+from rgsynth.intensity import NODULE_WINDOW
+from rgsynth.plotting import pyplot, save_png
 
 
 def example_grid(examples: dict[str, np.ndarray], table: pd.DataFrame, path: Path) -> Path:
@@ -31,7 +30,9 @@ def example_grid(examples: dict[str, np.ndarray], table: pd.DataFrame, path: Pat
     for r, (label, key) in enumerate(rows):
         for c in range(columns):
             ax = axes[r, c]
-            ax.imshow(examples[key][c], cmap="gray", vmin=LUNG_WINDOW_HU[0], vmax=LUNG_WINDOW_HU[1])
+            ax.imshow(
+                examples[key][c], cmap="gray", vmin=NODULE_WINDOW.hu[0], vmax=NODULE_WINDOW.hu[1]
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:
@@ -43,7 +44,7 @@ def example_grid(examples: dict[str, np.ndarray], table: pd.DataFrame, path: Pat
                 )
     fig.suptitle(
         f"Fig. 3 rebuilt: genes of each donor, painted into the background below "
-        f"(window {LUNG_WINDOW_HU[0]:.0f}…{LUNG_WINDOW_HU[1]:.0f} HU)",
+        f"(window {NODULE_WINDOW.hu[0]:.0f}…{NODULE_WINDOW.hu[1]:.0f} HU)",
         fontsize=9,
     )
     fig.tight_layout()
@@ -71,7 +72,7 @@ def fusion_examples(
             ax = axes[r, c]
             image = examples[key][column]
             if key.endswith("_hu"):
-                ax.imshow(image, cmap="gray", vmin=LUNG_WINDOW_HU[0], vmax=LUNG_WINDOW_HU[1])
+                ax.imshow(image, cmap="gray", vmin=NODULE_WINDOW.hu[0], vmax=NODULE_WINDOW.hu[1])
             else:
                 ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
             ax.set_xticks([])

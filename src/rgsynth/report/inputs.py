@@ -16,14 +16,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rgsynth.analysis.evaluate import MAP_PAIRS_CSV, TRUTH_SUBJECTS_CSV
-from rgsynth.analysis.examples import EXAMPLES_CSV, EXAMPLES_NPZ
-from rgsynth.analysis.maps import MAPS_DIRNAME
-
-
-class ReportInputError(ValueError):
-    """A run folder that lacks what the report needs; the message names the file and the
-    command that writes it."""
+from rgsynth.errors import ReportInputError
+from rgsynth.layout import (
+    EMBEDDING_CSV,
+    EVALUATION_FILENAME,
+    EVALUATION_METRICS_FILENAME,
+    EXAMPLES_CSV,
+    EXAMPLES_NPZ,
+    MAP_PAIRS_CSV,
+    MAPS_DIRNAME,
+    MAPS_SUMMARY_FILENAME,
+    TRUTH_SUBJECTS_CSV,
+)
 
 
 @dataclass
@@ -66,7 +70,7 @@ def input_digest(run_dir: Path) -> str:
     """A hash of the run files that change when map or evaluate run again: the demo
     rebuilds the report only when it moves (read without loading the run)."""
     digest = hashlib.sha256()
-    for name in ("evaluation.json", f"{MAPS_DIRNAME}/maps.json", EXAMPLES_CSV):
+    for name in (EVALUATION_FILENAME, f"{MAPS_DIRNAME}/maps.json", EXAMPLES_CSV):
         digest.update((Path(run_dir) / name).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -78,9 +82,9 @@ def read_run(run_dir: Path) -> RunFiles:
         ReportInputError: a file is missing or not what its writer writes.
     """
     run_dir = Path(run_dir)
-    evaluation = _json(run_dir / "evaluation.json", "rgsynth-evaluation/1", f"evaluate {run_dir}")
-    maps = _json(run_dir / MAPS_DIRNAME / "maps.json", "rgsynth-maps/1", f"map {run_dir}")
-    for name in (EXAMPLES_NPZ, EXAMPLES_CSV, "evaluation_metrics.csv"):
+    evaluation = _json(run_dir / EVALUATION_FILENAME, "rgsynth-evaluation/1", f"evaluate {run_dir}")
+    maps = _json(run_dir / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME, "rgsynth-maps/1", f"map {run_dir}")
+    for name in (EXAMPLES_NPZ, EXAMPLES_CSV, EVALUATION_METRICS_FILENAME):
         if not (run_dir / name).is_file():
             raise ReportInputError(
                 f"{run_dir / name}: missing; run `rgsynth evaluate {run_dir}` again "
@@ -99,7 +103,7 @@ def read_run(run_dir: Path) -> RunFiles:
         run_dir=run_dir,
         evaluation=evaluation,
         maps=maps,
-        metrics=pd.read_csv(run_dir / "evaluation_metrics.csv"),
+        metrics=pd.read_csv(run_dir / EVALUATION_METRICS_FILENAME),
         examples=examples,
         example_table=pd.read_csv(run_dir / EXAMPLES_CSV),
         map_pairs=pd.read_csv(map_pairs) if map_pairs.is_file() else None,
@@ -108,7 +112,7 @@ def read_run(run_dir: Path) -> RunFiles:
             if truth_subjects.is_file()
             else None
         ),
-        embedding=pd.read_csv(run_dir / MAPS_DIRNAME / "embedding.csv"),
+        embedding=pd.read_csv(run_dir / MAPS_DIRNAME / EMBEDDING_CSV),
     )
 
 

@@ -16,18 +16,13 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from rgsynth.cohort.dicom_read import read_ct_image, read_header, to_axial_lps
-from rgsynth.cohort.folder import read_image
-from rgsynth.cohort.source import InputError
 from rgsynth.config import PrepareConfig
+from rgsynth.intensity import to_unit_range
+from rgsynth.io.dicom_read import read_ct_image, read_header, to_axial_lps
+from rgsynth.io.folder import read_image
+from rgsynth.io.source import InputError
 from rgsynth.prepare.cache import Cache
-from rgsynth.prepare.examples import (
-    AIR_HU,
-    lung_depth_mm,
-    pick_depth_band,
-    resample_box,
-    to_unit_range,
-)
+from rgsynth.prepare.examples import AIR_HU, lung_depth_mm, pick_depth_band, resample_box
 from rgsynth.prepare.lungs import segment_lungs
 
 

@@ -27,11 +27,17 @@ import SimpleITK as sitk
 
 from rgsynth.config import PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.intensity import unit_to_hu
+from rgsynth.layout import (
+    SYNTHESIS_MANIFEST_FILENAME,
+    SYNTHESIS_PROFILES_FILENAME,
+    SYNTHESIS_SUMMARY_FILENAME,
+)
 from rgsynth.synthesize import dicom_out
 from rgsynth.synthesize.backgrounds import CachePatch, Location, SourceVolume, volume_patch
 from rgsynth.synthesize.export import patch_image, preview_png, write_nifti
 from rgsynth.synthesize.model import Synthesis, Synthesizer, TrainedRun
-from rgsynth.synthesize.paste import Blend, PastedSlice, nodule_component, paste_patch, unit_to_hu
+from rgsynth.synthesize.paste import Blend, PastedSlice, nodule_component, paste_patch
 from rgsynth.synthesize.profiles import CacheGenes, GeneProfile
 
 FORMATS = ("png", "nifti", "dicom")
@@ -386,7 +392,7 @@ def _write_tables(
     summary: dict[str, Any],
     gene_names: list[str] | None,
 ) -> None:
-    atomic_write_text(folder / "manifest.csv", pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_text(folder / SYNTHESIS_MANIFEST_FILENAME, pd.DataFrame(rows).to_csv(index=False))
     profiles = {j.profile.name: j.profile for j in jobs}
     genes = pd.DataFrame(
         [p.values for p in profiles.values()],
@@ -394,5 +400,5 @@ def _write_tables(
         columns=gene_names,
     )
     genes.insert(0, "source", [p.source for p in profiles.values()])
-    atomic_write_text(folder / "profiles.csv", genes.to_csv())
-    atomic_write_json(folder / "synthesis.json", summary)
+    atomic_write_text(folder / SYNTHESIS_PROFILES_FILENAME, genes.to_csv())
+    atomic_write_json(folder / SYNTHESIS_SUMMARY_FILENAME, summary)

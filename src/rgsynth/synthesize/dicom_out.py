@@ -10,7 +10,6 @@ the source. The SEG (highdicom, binary, empty frames omitted) references the new
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import warnings
 from pathlib import Path
@@ -18,12 +17,13 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from rgsynth import __version__
-from rgsynth.cohort.dicom_write import decimal_string
+from rgsynth.intensity import LUNG_WINDOW
+from rgsynth.io.dicom_write import CtSeriesIdentity, ct_slices, ct_template
 
 SERIES_NUMBER = 9001  # high, so viewers list the synthetic series after the source's
 SEG_SERIES_NUMBER = 9002
@@ -103,66 +103,29 @@ def new_series(
 ) -> list[Dataset]:
     """A new CT study and series for a (z, y, x) HU volume on an axial LPS grid
     (z ascending), for sources that have no DICOM header to keep."""
-    template = _template(hu.shape, spacing_mm, patient_id, uid_parts, derivation)
-    series_uid = template.SeriesInstanceUID
-    datasets = []
-    for k in range(hu.shape[0]):
-        ds = copy.deepcopy(template)  # the template holds no pixels: cheap
-        _set_series(ds, series_uid, make_uid(*uid_parts, "ct", k))
-        ds.InstanceNumber = k + 1
-        position = (origin_mm[0], origin_mm[1], origin_mm[2] + k * spacing_mm[0])
-        ds.ImagePositionPatient = [decimal_string(v) for v in position]
-        ds.SliceLocation = decimal_string(position[2])
-        stored = np.clip(np.rint(hu[k]) + 1024, -32768, 32767).astype(np.int16)
-        ds.PixelData = stored.tobytes()
-        datasets.append(ds)
-    return datasets
-
-
-def _template(
-    shape: tuple[int, ...],
-    spacing_mm: tuple[float, float, float],
-    patient_id: str,
-    uid_parts: tuple[object, ...],
-    derivation: str,
-) -> Dataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-    ds.DerivationDescription = derivation[:1024]
-    today = f"{dt.date.today():%Y%m%d}"
-    ds.StudyDate = ds.SeriesDate = ds.ContentDate = today
-    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "120000"
-    ds.AccessionNumber = ds.ReferringPhysicianName = ds.StudyID = ""
-    ds.Modality = "CT"
-    ds.BodyPartExamined = "CHEST"
-    ds.PatientPosition = "HFS"  # an assumption: NIfTI and the cache do not record it
-    ds.Manufacturer = "rgsynth"
-    ds.SoftwareVersions = f"rgsynth {__version__}"
-    ds.PatientName = ds.PatientID = patient_id[:64]
-    ds.PatientBirthDate = ds.PatientSex = ""
-    ds.StudyInstanceUID = make_uid(*uid_parts, "study")
-    ds.SeriesInstanceUID = make_uid(*uid_parts, "ct-series")
-    ds.FrameOfReferenceUID = make_uid(*uid_parts, "frame-of-reference")
-    ds.PositionReferenceIndicator = ""
-    ds.KVP = ""
-    ds.AcquisitionNumber = 1
-    ds.SliceThickness = decimal_string(spacing_mm[0])
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.PixelSpacing = [decimal_string(spacing_mm[1]), decimal_string(spacing_mm[2])]
-    ds.Rows, ds.Columns = int(shape[1]), int(shape[2])
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "-1024", "1", "HU"
-    ds.WindowCenter, ds.WindowWidth = "-600", "1500"
-    return ds
+    identity = CtSeriesIdentity(
+        patient_id,
+        make_uid(*uid_parts, "study"),
+        make_uid(*uid_parts, "ct-series"),
+        make_uid(*uid_parts, "frame-of-reference"),
+        f"{dt.date.today():%Y%m%d}",
+    )
+    template = ct_template(identity, hu.shape[1], hu.shape[2], spacing_mm)
+    template.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    template.DerivationDescription = derivation[:1024]
+    template.Manufacturer = "rgsynth"
+    template.PatientSex = template.KVP = ""
+    template.WindowCenter, template.WindowWidth = LUNG_WINDOW.dicom()
+    _set_series(template, identity.series_uid, "")
+    z_mm = [origin_mm[2] + k * spacing_mm[0] for k in range(hu.shape[0])]
+    return ct_slices(
+        template,
+        hu,
+        origin_mm[:2],
+        z_mm,
+        sop_uid=lambda k: make_uid(*uid_parts, "ct", k),
+        instance_number=lambda k: k + 1,
+    )
 
 
 def nodule_seg(

@@ -16,10 +16,10 @@ from torch import nn
 
 from rgsynth.config import TrainConfig
 from rgsynth.data import CacheError, cache_fingerprint
+from rgsynth.layout import CHECKPOINT_PATH
 from rgsynth.models.registry import build_networks
 from rgsynth.prepare.cache import Cache
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
-from rgsynth.train.loop import CHECKPOINT_PATH
 
 
 @dataclass

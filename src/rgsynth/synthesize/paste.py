@@ -17,19 +17,6 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 
-def unit_to_hu(values: np.ndarray, hu_window: tuple[float, float]) -> np.ndarray:
-    """Inverse of ``to_unit_range``: [-1, 1] → HU in ``hu_window`` (float32).
-
-    Example:
-        >>> unit_to_hu(np.array([-1.0, 0.0, 1.0]), (-1000.0, 500.0))
-        array([-1000.,  -250.,   500.], dtype=float32)
-    """
-    low, high = hu_window
-    return (low + (np.asarray(values, dtype=np.float32) + 1.0) * (high - low) / 2.0).astype(
-        np.float32
-    )
-
-
 def nodule_component(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """The connected part of a binary (S, S) patch mask nearest the patch centre, and how
     many other parts were dropped. The generator is asked for one nodule at the centre;

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rgsynth.cohort import genes as gene_tables
-from rgsynth.cohort.source import InputError
+from rgsynth.io import genes as gene_tables
+from rgsynth.io.source import InputError
+from rgsynth.layout import GENES_FILENAME
 from rgsynth.prepare.cache import Cache
-from rgsynth.prepare.run import GENES_FILENAME
 
 DEFAULT_MAX_MISSING_FRACTION = 0.1
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from rgsynth.errors import CheckpointError
 from rgsynth.fsutil import atomic_write_bytes
 
 CHECKPOINT_FORMAT = "rgsynth-checkpoint/1"
@@ -31,10 +32,6 @@ REQUIRED_KEYS = (
     "optimizer_d",
     "rng",
 )
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be trusted or used."""
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -35,7 +35,9 @@ from torch.utils.data.distributed import DistributedSampler
 
 from rgsynth.config import TrainConfig
 from rgsynth.data import CacheError, CacheSplit, NoduleDataset, collate, load_split
+from rgsynth.errors import RunExistsError, TrainingDiverged, TrainingInterrupted
 from rgsynth.fsutil import atomic_write_text
+from rgsynth.layout import CHECKPOINT_PATH, CONFIG_FILENAME, RANKS_FILENAME, SAMPLES_DIRNAME
 from rgsynth.losses import XuGANLoss
 from rgsynth.models.registry import build_networks
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -45,26 +47,12 @@ from rgsynth.train.stats import StatsWriter, save_loss_plot
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_PATH = Path("checkpoints") / "last.pt"
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-class RunExistsError(FileExistsError):
-    """The run folder already holds a checkpoint and --resume was not given."""
-
 
 @dataclass
 class Position:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
-
-
-class TrainingInterrupted(Exception):
-    """Ctrl-C or SIGTERM stopped training at a step boundary, after a checkpoint."""
 
 
 class StopRequest:
@@ -124,7 +112,8 @@ class Trainer:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(
-                self.run_dir / "config.yaml", yaml.safe_dump(self.config.to_dict(), sort_keys=False)
+                self.run_dir / CONFIG_FILENAME,
+                yaml.safe_dump(self.config.to_dict(), sort_keys=False),
             )
 
     def _checkpoint_state(self, resume: bool) -> dict[str, Any] | None:
@@ -307,7 +296,7 @@ class Trainer:
             batch["genes"].to(self.device),
             noise.to(self.device),
         )
-        folder = self.run_dir / "samples"
+        folder = self.run_dir / SAMPLES_DIRNAME
         path = save_sample_grid(
             folder / f"step-{self.position.step:06d}.png",
             batch["background"][:, 0].numpy(),
@@ -316,6 +305,7 @@ class Trainer:
             out.mask[:, 0].float().cpu().numpy(),
             batch["image"][:, 0].numpy(),
             f"G_ema, step {self.position.step}: one subject's genes per column",
+            self.data.hu_window,
         )
         (folder / "latest.png").write_bytes(path.read_bytes())
         return path
@@ -391,7 +381,7 @@ class Trainer:
         dist.all_gather_object(checksums, total)
         if self.dist.is_main:
             atomic_write_text(
-                self.run_dir / "ranks.json",
+                self.run_dir / RANKS_FILENAME,
                 json.dumps({"step": self.position.step, "weight_checksums": checksums}) + "\n",
             )
             if len(set(checksums)) > 1:

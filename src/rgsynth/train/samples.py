@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rgsynth.figures import pyplot, save_png
+from rgsynth.intensity import LUNG_WINDOW
+from rgsynth.plotting import pyplot, save_png
 
 ROWS = ("background", "synthesis", "weight map", "mask", "real nodule (genes' owner)")
 
@@ -19,11 +20,13 @@ def save_sample_grid(
     mask: np.ndarray,
     real: np.ndarray,
     title: str,
+    hu_window: tuple[float, float],
 ) -> Path:
     """Write a PNG with one column per example. Arrays are (N, H, W): images in [-1, 1]
-    (lung window shown), weight map and mask in [0, 1]."""
+    (the lung window, for a cache made with ``hu_window``), weight map and mask in [0, 1]."""
     plt = pyplot()
 
+    lung = LUNG_WINDOW.in_unit_range(hu_window)
     n = len(background)
     fig, axes = plt.subplots(len(ROWS), n, figsize=(1.3 * n, 1.35 * len(ROWS)), squeeze=False)
     rows = (background, synthesis, weight_map, mask, real)
@@ -34,8 +37,8 @@ def save_sample_grid(
             ax.imshow(
                 images[c],
                 cmap="gray",
-                vmin=-1.0 if image_like else 0.0,
-                vmax=0.53 if image_like else 1.0,  # lung window in [-1, 1] units
+                vmin=lung[0] if image_like else 0.0,
+                vmax=lung[1] if image_like else 1.0,
                 interpolation="nearest",
             )
             ax.set_xticks([])

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rgsynth.figures import pyplot, save_png
+from rgsynth.layout import LOSSES_FILENAME, STATS_FILENAME, TENSORBOARD_DIRNAME
+from rgsynth.plotting import pyplot, save_png
 
 
 class StatsWriter:
@@ -17,7 +18,7 @@ class StatsWriter:
     def __init__(self, run_dir: Path, resume_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.path = Path(run_dir) / "stats.jsonl"
+        self.path = Path(run_dir) / STATS_FILENAME
         if resume_step is not None and self.path.exists():
             kept = [
                 line
@@ -26,7 +27,7 @@ class StatsWriter:
             ]
             self.path.write_text("".join(line + "\n" for line in kept))
         self.handle = open(self.path, "a")  # closed in close()
-        self.board = SummaryWriter(str(Path(run_dir) / "tensorboard"), purge_step=resume_step)
+        self.board = SummaryWriter(str(Path(run_dir) / TENSORBOARD_DIRNAME), purge_step=resume_step)
 
     def write(self, step: int, values: dict[str, Any]) -> None:
         self.handle.write(json.dumps({"step": step, **values}) + "\n")
@@ -41,7 +42,7 @@ class StatsWriter:
 
 
 def read_stats(run_dir: Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / "stats.jsonl"
+    path = Path(run_dir) / STATS_FILENAME
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
@@ -69,7 +70,7 @@ def save_loss_plot(run_dir: Path) -> Path | None:
         ax.legend(fontsize=7)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    return save_png(fig, Path(run_dir) / "losses.png", dpi=100)
+    return save_png(fig, Path(run_dir) / LOSSES_FILENAME, dpi=100)
 
 
 def training_summary(run_dir: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from rgsynth.cohort.dicom_read import (
+from rgsynth.io.dicom_read import (
     SEG_SOP_CLASS,
     Header,
     read_ct_image,
@@ -29,15 +29,15 @@ from rgsynth.cohort.dicom_read import (
     segment_numbers,
     to_axial_lps,
 )
-from rgsynth.cohort.source import (
+from rgsynth.io.source import (
     InputError,
     MissingInput,
     SubjectImages,
     SubjectSource,
     keep_largest_nodule,
 )
+from rgsynth.layout import METADATA_FILENAME
 
-METADATA_FILENAME = "metadata.csv"
 _LAYOUT_DEPTH = 3  # <subject>/<study>/<series>/<file>
 
 

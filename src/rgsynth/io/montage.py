@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rgsynth.cohort.dicom_read import read_ct_series, read_seg_mask
-from rgsynth.figures import pyplot, save_png
+from rgsynth.intensity import LUNG_WINDOW
+from rgsynth.io.dicom_read import read_ct_series, read_seg_mask
+from rgsynth.layout import GROUND_TRUTH_FILENAME, METADATA_FILENAME
+from rgsynth.plotting import pyplot, save_png
 
 log = logging.getLogger(__name__)
 
-LUNG_WINDOW_HU = (-1350.0, 150.0)  # level -600, width 1500
 ZOOM_MM = 60.0  # the paper's VOI edge
 
 
@@ -37,7 +38,7 @@ class NoduleView:
 def cohort_series(cohort: Path) -> dict[str, dict[str, Path]]:
     """Subject → {"CT": series folder, "SEG": file} from the cohort's metadata.csv."""
     series: dict[str, dict[str, Path]] = {}
-    with open(cohort / "metadata.csv", newline="") as handle:
+    with open(cohort / METADATA_FILENAME, newline="") as handle:
         for row in csv.DictReader(handle):
             folder = cohort / row["File Location"]
             entry = series.setdefault(row["Subject ID"], {})
@@ -52,7 +53,7 @@ def load_views(
     cohort: Path, max_subjects: int, on_subject: Callable[[str], None] | None = None
 ) -> list[NoduleView]:
     cohort = Path(cohort)
-    truth_path = cohort / "ground_truth.json"
+    truth_path = cohort / GROUND_TRUTH_FILENAME
     truth = {}
     if truth_path.exists():
         truth = {s["subject_id"]: s for s in json.loads(truth_path.read_text())["subjects"]}
@@ -111,7 +112,7 @@ def save_montage(views: list[NoduleView], path: Path, columns: int = 4) -> Path:
     )
     for ax in axes.ravel():
         ax.axis("off")
-    vmin, vmax = LUNG_WINDOW_HU
+    vmin, vmax = LUNG_WINDOW.hu
     for n, view in enumerate(views):
         full, zoom = (
             axes[n // columns, 2 * (n % columns)],

@@ -12,7 +12,7 @@ Generative story (all drawn from the cohort seed, nothing fixed):
 3. Latent scores become physical traits (diameter in mm, solid fraction, spiculation, ...).
 4. Genes load on at most one program; log2 expression is a gene baseline plus loading times
    activity plus gene noise. Values are back-transformed to non-negative RNA-seq-like
-   levels with heavy-tailed outliers (see :mod:`rgsynth.cohort.rnaseq`).
+   levels with heavy-tailed outliers (see :mod:`rgsynth.twin.tables`).
 """
 
 from __future__ import annotations

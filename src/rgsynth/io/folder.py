@@ -3,7 +3,7 @@
 NIfTI, NRRD and MetaImage are read with SimpleITK. A mask whose grid differs from its
 image is resampled onto the image by nearest neighbour (noted); any non-zero label counts
 as nodule, and of several nodules the largest is kept. The expression table beside them
-is read by :mod:`rgsynth.cohort.genes`.
+is read by :mod:`rgsynth.io.genes`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from rgsynth.cohort.dicom_read import to_axial_lps
-from rgsynth.cohort.source import (
+from rgsynth.io.dicom_read import to_axial_lps
+from rgsynth.io.source import (
     InputError,
     MissingInput,
     SubjectImages,

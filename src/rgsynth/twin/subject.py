@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rgsynth.cohort.anatomy import Grid, build_phantom, draw_body_shape, relative_height
-from rgsynth.cohort.nodule import draw_nodule_shape, place_nodule, render_nodule
-from rgsynth.cohort.scanner import Acquisition, acquire, draw_acquisition
+from rgsynth.twin.anatomy import Grid, build_phantom, draw_body_shape, relative_height
+from rgsynth.twin.nodule import draw_nodule_shape, place_nodule, render_nodule
+from rgsynth.twin.scanner import Acquisition, acquire, draw_acquisition
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from rgsynth.cohort import biology, tables
-from rgsynth.cohort.dicom_write import (
+from rgsynth.config import TwinConfig
+from rgsynth.fsutil import atomic_write_json, staged_directory
+from rgsynth.layout import GROUND_TRUTH_FILENAME
+from rgsynth.twin import biology, tables
+from rgsynth.twin.dicom_write import (
     COLLECTION,
     SEG_FLAVOURS,
     StudyInfo,
@@ -36,13 +39,11 @@ from rgsynth.cohort.dicom_write import (
     series_folder,
     write_ct_series,
 )
-from rgsynth.cohort.subject import SubjectPlan, render_subject
-from rgsynth.config import TwinConfig
-from rgsynth.fsutil import atomic_write_json, staged_directory
+from rgsynth.twin.subject import SubjectPlan, render_subject
 
 log = logging.getLogger(__name__)
 
-GROUND_TRUTH_FILENAME = "ground_truth.json"
+
 METADATA_COLUMNS = (
     "Series UID",
     "Collection",

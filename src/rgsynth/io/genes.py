@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rgsynth.cohort.source import InputError
+from rgsynth.io.source import InputError
 
 MISSING_VALUE_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 CLINICAL_MISSING_TOKENS = (*MISSING_VALUE_TOKENS, "Not Collected", "Not collected", "Unknown")

@@ -9,7 +9,6 @@ and time is fixed by the subject's plan, so the files are byte-for-byte determin
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import warnings
 from dataclasses import dataclass
@@ -18,13 +17,15 @@ from pathlib import Path
 import highdicom as hd
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
 
 from rgsynth import __version__
-from rgsynth.cohort.anatomy import Grid
-from rgsynth.cohort.scanner import Acquisition
+from rgsynth.intensity import LUNG_WINDOW, SOFT_TISSUE_WINDOW
+from rgsynth.io.dicom_write import CtSeriesIdentity, ct_slices, ct_template, decimal_string
+from rgsynth.twin.anatomy import Grid
+from rgsynth.twin.scanner import Acquisition
 
 COLLECTION = "NSCLC Radiogenomics"
 SEG_FLAVOURS = {
@@ -71,26 +72,17 @@ def ct_datasets(
     scanners write them) and from the bottom up otherwise; readers must sort by position.
     """
     nz = hu.shape[0]
-    series_uid = study.uid("ct-series")
-    template = _ct_template(grid, acquisition, study, series_number, series_uid)
+    template = _ct_template(grid, acquisition, study, series_number)
     z_mm, _, _ = grid.axis_mm()
-    x0, y0, _ = grid.origin_mm
-    datasets = []
-    for k in range(nz):
-        instance = nz - k if acquisition.descending_instances else k + 1
-        ds = copy.deepcopy(template)  # the template holds no pixels: cheap
-        sop_uid = study.uid("ct", k)
-        ds.SOPInstanceUID = sop_uid
-        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-        ds.InstanceNumber = instance
-        ds.ImagePositionPatient = [decimal_string(x0), decimal_string(y0), decimal_string(z_mm[k])]
-        ds.SliceLocation = decimal_string(z_mm[k])
-        stored = (hu[k].astype(np.int32) + 1024).astype(np.int16)  # intercept -1024
-        ds.PixelData = stored.tobytes()
-        ds.SmallestImagePixelValue = int(stored.min())
-        ds.LargestImagePixelValue = int(stored.max())
-        datasets.append(ds)
-    return datasets
+    return ct_slices(
+        template,
+        hu,
+        grid.origin_mm[:2],
+        z_mm,
+        sop_uid=lambda k: study.uid("ct", k),
+        instance_number=lambda k: nz - k if acquisition.descending_instances else k + 1,
+        pixel_value_range=True,
+    )
 
 
 def write_ct_series(datasets: list[Dataset], series_dir: Path) -> list[Path]:
@@ -174,68 +166,42 @@ def _segmentation(
 
 
 def _ct_template(
-    grid: Grid, acquisition: Acquisition, study: StudyInfo, series_number: int, series_uid: str
+    grid: Grid, acquisition: Acquisition, study: StudyInfo, series_number: int
 ) -> Dataset:
+    """The shared CT template with the acquisition, equipment and patient attributes of
+    the collection's scans."""
     _, rows, columns = grid.shape
-    thickness, row_spacing, column_spacing = grid.spacing_mm
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
-    ds = Dataset()
-    ds.file_meta = meta
+    column_spacing = grid.spacing_mm[2]
+    date = f"{study.study_date:%Y%m%d}"
+    identity = CtSeriesIdentity(
+        study.subject_id,
+        study.study_uid,
+        study.uid("ct-series"),
+        study.frame_of_reference_uid,
+        date,
+    )
+    ds = ct_template(identity, rows, columns, grid.spacing_mm)
+    ds.file_meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.SOPClassUID = CTImageStorage
-    date = f"{study.study_date:%Y%m%d}"
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = date
-    ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = "120000"
-    ds.AccessionNumber = ""
-    ds.Modality = "CT"
+    ds.AcquisitionDate, ds.AcquisitionTime = date, "120000"
     ds.Manufacturer = acquisition.manufacturer
-    ds.ReferringPhysicianName = ""
     ds.StudyDescription = study.study_description
     ds.SeriesDescription = ct_series_description(acquisition)
     ds.ManufacturerModelName = acquisition.model
-    ds.PatientName = study.subject_id
-    ds.PatientID = study.subject_id
-    ds.PatientBirthDate = ""
     ds.PatientSex = study.patient_sex
     ds.PatientAge = f"{study.patient_age_years:03d}Y"
-    ds.BodyPartExamined = "CHEST"
-    ds.SliceThickness = decimal_string(thickness)
     ds.KVP = decimal_string(acquisition.kvp)
     ds.DataCollectionDiameter = decimal_string(500.0)
-    ds.SoftwareVersions = f"rgsynth {__version__}"
     ds.ReconstructionDiameter = decimal_string(column_spacing * columns)
     ds.GantryDetectorTilt = "0"
     ds.TableHeight = decimal_string(150.0)
     ds.RotationDirection = "CW"
     ds.XRayTubeCurrent = acquisition.tube_current_ma
     ds.ConvolutionKernel = acquisition.kernel_name
-    ds.PatientPosition = "HFS"
-    ds.StudyInstanceUID = study.study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.StudyID = ""
     ds.SeriesNumber = series_number
-    ds.AcquisitionNumber = 1
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-    ds.FrameOfReferenceUID = study.frame_of_reference_uid
-    ds.PositionReferenceIndicator = ""
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = rows
-    ds.Columns = columns
-    ds.PixelSpacing = [decimal_string(row_spacing), decimal_string(column_spacing)]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
-    ds.WindowCenter = "-600" if acquisition.kernel == "sharp" else "40"
-    ds.WindowWidth = "1500" if acquisition.kernel == "sharp" else "400"
-    ds.RescaleIntercept = "-1024"
-    ds.RescaleSlope = "1"
-    ds.RescaleType = "HU"
+    window = LUNG_WINDOW if acquisition.kernel == "sharp" else SOFT_TISSUE_WINDOW
+    ds.WindowCenter, ds.WindowWidth = window.dicom()
     return ds
 
 
@@ -244,9 +210,3 @@ def ct_series_description(acquisition: Acquisition) -> str:
     if acquisition.kernel == "sharp":
         return f"THIN LUNG WINDOW {thickness}mm"
     return f"CHEST {thickness}mm {acquisition.kernel_name}"
-
-
-def decimal_string(value: float) -> str:
-    """A DICOM decimal string of at most 16 characters."""
-    text = f"{float(value):.6f}".rstrip("0").rstrip(".")
-    return text if text not in ("-0", "") else "0"

@@ -14,26 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from rgsynth.config import fingerprint
+from rgsynth.errors import InputError
 
 AXIAL_TOLERANCE_DEG = 5.0  # gantry tilt beyond this is not "axial"
-
-
-class InputError(ValueError):
-    """A problem with one subject's input files, reported as one line.
-
-    Attributes:
-        subject_id: the subject concerned ("" when it is not known).
-        path: the file or folder at fault.
-        problem: what is wrong, in words.
-    """
-
-    def __init__(self, subject_id: str, path: Path | str, problem: str) -> None:
-        self.subject_id, self.path, self.problem = subject_id, str(path), problem
-        who = f"subject {subject_id}: " if subject_id else ""
-        super().__init__(f"{who}{self.path}: {problem}")
-
-    def to_dict(self) -> dict[str, str]:
-        return {"subject_id": self.subject_id, "file": self.path, "problem": self.problem}
 
 
 @dataclass(frozen=True)

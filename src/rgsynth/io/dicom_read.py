@@ -20,7 +20,7 @@ import pydicom
 import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
-from rgsynth.cohort.source import AXIAL_TOLERANCE_DEG, InputError
+from rgsynth.io.source import AXIAL_TOLERANCE_DEG, InputError
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 _NOT_DICOM_SUFFIXES = {".txt", ".csv", ".json", ".xml", ".png", ".jpg", ".gz", ".md", ".html"}

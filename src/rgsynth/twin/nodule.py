@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from rgsynth.cohort.anatomy import HU_LUNG, Grid, Phantom
+from rgsynth.twin.anatomy import HU_LUNG, Grid, Phantom
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,0 @@
-"""Cohorts: the synthetic NSCLC Radiogenomics twin and (later) readers of real collections."""
