@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from bench_train import make_caches, time_steps
-from rgsynth.config import ModelConfig, TrainConfig, train_defaults
-from rgsynth.models.registry import build_networks
+from rgsynth.config import ModelConfig, TrainConfig
+from rgsynth.models.registry import architecture_names, build_networks
 
 
 def _count(module) -> float:
@@ -36,15 +36,14 @@ def main() -> None:
     try:
         caches = make_caches(work, args.sizes)
         for size, cache in caches.items():
-            for architecture in ("xu", "mcgan"):
-                settings = train_defaults(architecture) | {"batch_size": args.batch_size}
+            for architecture in architecture_names():
                 config = TrainConfig(
                     model=ModelConfig(architecture=architecture),
                     precision=args.precision,
                     log_every=10**9,
                     sample_every=10**9,
                     checkpoint_every=10**9,
-                    **settings,
+                    batch_size=args.batch_size,
                 )
                 run = work / f"run-{size}-{architecture}"
                 seconds, flops = time_steps(cache, run, config, args.steps)

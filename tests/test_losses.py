@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgsynth.losses import XuGANLoss, erode_background
+from rgsynth.losses import GanLoss, erode_background
 
 
 def _scores(**values: float) -> dict[str, torch.Tensor]:
@@ -26,7 +26,7 @@ PERFECT_D = dict(
 
 
 def test_a_perfect_discriminator_has_zero_loss() -> None:
-    total, terms = XuGANLoss().discriminator(_scores(**PERFECT_D))
+    total, terms = GanLoss().discriminator(_scores(**PERFECT_D))
     assert float(total) == 0.0 and terms["D/ISG"] == 0.0
 
 
@@ -41,7 +41,7 @@ def test_a_perfect_discriminator_has_zero_loss() -> None:
     ],
 )
 def test_each_discriminator_term(changed: dict, term: str, expected: float) -> None:
-    loss = XuGANLoss(weight_i=8.0, weight_is=1.0, weight_isg=10.0)
+    loss = GanLoss(weight_i=8.0, weight_is=1.0, weight_isg=10.0)
     total, terms = loss.discriminator(_scores(**(PERFECT_D | changed)))
     assert terms[term] == pytest.approx(expected)
     weight = {"D/I": 8.0, "D/IS": 1.0, "D/ISG": 10.0}[term]
@@ -49,7 +49,7 @@ def test_each_discriminator_term(changed: dict, term: str, expected: float) -> N
 
 
 def test_generator_terms_and_background_l1() -> None:
-    loss = XuGANLoss(
+    loss = GanLoss(
         weight_i=8.0, weight_is=1.0, weight_isg=10.0, weight_background=100.0, erosion_px=3
     )
     fake_scores = _scores(i_fake=1.0, is_fake=0.0, isg_fake=0.5)
@@ -64,7 +64,7 @@ def test_generator_terms_and_background_l1() -> None:
 
 
 def test_changes_inside_the_eroded_mask_cost_nothing() -> None:
-    loss = XuGANLoss(erosion_px=3)
+    loss = GanLoss(erosion_px=3)
     mask = torch.zeros(1, 1, 8, 8)
     mask[0, 0, 2:6, 2:6] = 1.0
     background = torch.randn(1, 1, 8, 8)

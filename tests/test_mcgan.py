@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rgsynth.config import ModelConfig, TrainConfig, train_defaults
-from rgsynth.losses import XuGANLoss
+from rgsynth.config import ModelConfig, TrainConfig
+from rgsynth.losses import GanLoss
 from rgsynth.models.mcgan import (
     ConditioningAugmentation,
     McGanDiscriminator,
@@ -74,14 +74,14 @@ def test_block_passes_gated_background() -> None:
 
 
 def test_mcgan_defaults_and_kl_in_the_generator_loss() -> None:
-    config = TrainConfig(model=ModelConfig(architecture="mcgan"), **train_defaults("mcgan"))
+    config = TrainConfig(model=ModelConfig(architecture="mcgan")).resolved()
     assert (config.lr, config.batch_size, config.weight_background, config.weight_kl) == (
         2e-4,
         32,
         15.0,
         2.0,
     )
-    loss = XuGANLoss.from_config(config)
+    loss = GanLoss.from_config(config)
     scores = {k: torch.ones(4) for k in ("i_fake", "is_fake", "isg_fake")}
     image = torch.zeros(4, 1, 8, 8)
     total, terms = loss.generator(scores, image, image, image, kl=torch.tensor(0.75))

@@ -26,6 +26,7 @@ from rgsynth.layout import (
     REPORT_DIRNAME,
     SYNTHESIS_SUMMARY_FILENAME,
 )
+from rgsynth.models.config import DEFAULT_ARCHITECTURE
 
 app = typer.Typer(
     name="rgsynth",
@@ -101,10 +102,10 @@ def view(
 
 
 def _view(cohort: Path, out: Path | None, max_subjects: int, columns: int) -> Path:
-    from rgsynth.io.montage import load_views, save_montage
-
     if not (cohort / METADATA_FILENAME).is_file():
         raise UsageError(f"{cohort}: no metadata.csv; is this a cohort folder?")
+    from rgsynth.io.montage import load_views, save_montage
+
     with _progress("reading nodules", max_subjects) as advance:
         views = load_views(cohort, max_subjects, on_subject=advance)
     return save_montage(views, out or cohort / "qc_montage.png", columns=columns)
@@ -191,8 +192,11 @@ def train(
     minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue RUN's checkpoint exactly.")] = False,
     model: Annotated[
-        str, typer.Option(help="xu (the paper's GAN) or mcgan (the MC-GAN baseline).")
-    ] = "xu",
+        str,
+        typer.Option(
+            help="Architecture: the paper's GAN [default], or the MC-GAN baseline (mcgan)."
+        ),
+    ] = DEFAULT_ARCHITECTURE,
     precision: Annotated[str, typer.Option(help="fp32, or bf16 autocast.")] = "fp32",
     batch_size: Annotated[
         int | None, typer.Option(help="Examples per step per process [model's: 16 / 32].")
@@ -209,13 +213,11 @@ def train(
 ) -> None:
     """Train the paper's GAN on a cache; `torchrun --nproc_per_node=K` runs it with DDP."""
     with _errors():
-        from rgsynth.config import ModelConfig, TrainConfig, train_defaults
+        from rgsynth.config import ModelConfig, TrainConfig
 
         if steps is None and minutes is None:
             raise UsageError("give --steps N or --minutes M (or both)")
-        try:
-            explicit = {"batch_size": batch_size, "lr": lr}
-            settings = train_defaults(model) | {k: v for k, v in explicit.items() if v is not None}
+        try:  # batch size, lr and loss weights left None are the model's own
             config = TrainConfig(
                 model=ModelConfig(
                     architecture=model,
@@ -228,8 +230,9 @@ def train(
                 log_every=log_every,
                 sample_every=sample_every,
                 checkpoint_every=checkpoint_every,
-                **settings,
-            )
+                batch_size=batch_size,
+                lr=lr,
+            ).resolved()
         except ValueError as error:
             raise UsageError(str(error)) from None
         _train(cache, run, config, steps, minutes, resume, device)
@@ -522,7 +525,6 @@ def evaluate(
 
 
 DEMO_MINUTES = 5.5  # per model: with the other stages, about 15 minutes on 2 cores
-_MODEL_NAMES = {"xu": "ours", "mcgan": "MC-GAN"}
 
 
 @app.command()
@@ -565,6 +567,7 @@ def demo(
     """
     with _errors():
         from rgsynth.config import PrepareConfig
+        from rgsynth.models.registry import BASELINE, PROPOSED, get_spec
 
         config = _twin_config("demo", seed, subjects)
         stage = _stage_printer(9)
@@ -582,9 +585,9 @@ def demo(
         # A regenerated twin has new file times: the old cache no longer matches, rebuild it.
         _prepare(cohort, cache, PrepareConfig(seed=seed), "tcia", None, None, workers, "fail", True)
         fingerprint = _cache_fingerprint(cache)
-        runs = {"xu": out / "run", "mcgan": out / "run-mcgan"}
+        runs = {PROPOSED: out / "run", BASELINE: out / f"run-{BASELINE}"}
         for architecture, run in runs.items():
-            stage(f"training {_MODEL_NAMES[architecture]} for {minutes:g} min → {run}")
+            stage(f"training {get_spec(architecture).display_name} for {minutes:g} min → {run}")
             budget = {"minutes": minutes, "steps": steps}
             config = _demo_train_config(seed, architecture, cache)
             _train_demo_model(cache, fingerprint, run, config, budget)
@@ -592,28 +595,28 @@ def demo(
             name: _checkpoint_facts(run)[0] for name, run in runs.items()
         }  # what every later stage must have been made from
         truth = cohort / GROUND_TRUTH_FILENAME
-        stage(f"maps → {runs['mcgan'] / 'maps'}, {runs['xu'] / 'maps'}")
+        stage(f"maps → {runs[BASELINE] / MAPS_DIRNAME}, {runs[PROPOSED] / MAPS_DIRNAME}")
         _demo_maps(runs, cache, truth, seed, current)
-        stage(f"evaluation → {runs['xu'] / 'evaluation.json'}")
+        stage(f"evaluation → {runs[PROPOSED] / EVALUATION_FILENAME}")
         if _evaluation_is_current(runs, current):
             typer.echo("      up to date, skipped")
         else:
-            _evaluate(runs["xu"], runs["mcgan"], truth, seed)
+            _evaluate(runs[PROPOSED], runs[BASELINE], truth, seed)
         synthesis = out / "synthesis"
         stage(f"synthesis → {synthesis}")
-        if _synthesis_is_current(synthesis, current["xu"], fingerprint):
+        if _synthesis_is_current(synthesis, current[PROPOSED], fingerprint):
             typer.echo("      up to date, skipped")
         else:
             request = _demo_request(cohort, cache, seed)
-            _synthesize(runs["xu"], synthesis, cache, request, _demo_batch(seed), True)
-        page = runs["xu"] / REPORT_DIRNAME / "index.html"
+            _synthesize(runs[PROPOSED], synthesis, cache, request, _demo_batch(seed), True)
+        page = runs[PROPOSED] / REPORT_DIRNAME / "index.html"
         stage(f"report → {page}")
         from rgsynth.report.build import build_report, report_is_current
 
-        if report_is_current(runs["xu"]):
+        if report_is_current(runs[PROPOSED]):
             typer.echo("      up to date, skipped")
         else:
-            build_report(runs["xu"], echo=typer.echo)
+            build_report(runs[PROPOSED], echo=typer.echo)
         typer.echo(f"done: open {page} (augmentation examples: {synthesis / 'previews'})")
 
 
@@ -661,19 +664,20 @@ def _demo_maps(runs: dict[str, Path], cache: Path, truth: Path, seed: int, curre
     """MC-GAN's maps (its perturbation map is scored too), then ours with MC-GAN's codes
     beside them; the truth's programs are the ones perturbed."""
     from rgsynth.analysis.maps import build_maps
+    from rgsynth.models.registry import BASELINE, PROPOSED, get_spec
 
     settings = _demo_map_settings(seed)
-    for name, compared in (("mcgan", None), ("xu", runs["mcgan"])):
+    for name, compared in ((BASELINE, None), (PROPOSED, runs[BASELINE])):
         recorded = _read_json(runs[name] / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME) or {}
         if (
             recorded.get("checkpoint_step") == current[name]
             and recorded.get("cache_fingerprint") == current["cache_fingerprint"]
-            and recorded.get("mcgan_checkpoint_step") == (current["mcgan"] if compared else None)
+            and recorded.get("mcgan_checkpoint_step") == (current[BASELINE] if compared else None)
         ):
-            typer.echo(f"      {_MODEL_NAMES[name]}: up to date, skipped")
+            typer.echo(f"      {get_spec(name).display_name}: up to date, skipped")
             continue
         summary = build_maps(runs[name], settings, cache, compared, truth, True, _indented)
-        typer.echo(f"      {_MODEL_NAMES[name]}: maps in {summary['seconds']:.0f} s")
+        typer.echo(f"      {get_spec(name).display_name}: maps in {summary['seconds']:.0f} s")
 
 
 def _demo_map_settings(seed: int):
@@ -725,7 +729,9 @@ def _cache_fingerprint(cache: Path) -> str:
 
 def _evaluation_is_current(runs: dict[str, Path], current: dict) -> bool:
     """Scores of the current checkpoints on this cache, newer than the maps they read."""
-    path = runs["xu"] / EVALUATION_FILENAME
+    from rgsynth.models.registry import PROPOSED
+
+    path = runs[PROPOSED] / EVALUATION_FILENAME
     recorded = _read_json(path) or {}
     models = recorded.get("models", {})
     maps = [run / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME for run in runs.values()]
@@ -779,24 +785,26 @@ def _demo_train_config(seed: int, architecture: str, cache: Path):
     """A CPU-sized model (16 to 128 channels; the paper's widths are 32 to 256), about 4×
     faster per step; each architecture keeps its own batch size and learning rate, the
     batch cut to the training slices of a very small twin (``--subjects``)."""
-    from rgsynth.config import ModelConfig, TrainConfig, train_defaults
+    import dataclasses
+
+    from rgsynth.config import ModelConfig, TrainConfig
     from rgsynth.prepare.cache import Cache
 
     model = ModelConfig(
         architecture=architecture, base_channels=16, max_channels=128, gene_hidden=256
     )
-    settings = {"batch_size": TrainConfig.batch_size} | train_defaults(architecture)
+    config = TrainConfig(
+        model=model, seed=seed, log_every=20, sample_every=300, checkpoint_every=300
+    ).resolved()
     slices = sum(
         s["n_nodule_slices"]
         for s in Cache(cache).manifest()["subjects"]
         if s["split"] == "train" and s["has_genes"]
     )
-    if 0 < slices < settings["batch_size"]:
-        typer.echo(f"      batch {settings['batch_size']} cut to the {slices} training slices")
-        settings["batch_size"] = slices
-    return TrainConfig(
-        model=model, seed=seed, log_every=20, sample_every=300, checkpoint_every=300, **settings
-    )
+    if 0 < slices < config.batch_size:
+        typer.echo(f"      batch {config.batch_size} cut to the {slices} training slices")
+        config = dataclasses.replace(config, batch_size=slices)
+    return config
 
 
 def _twin_config(preset: str, seed: int, subjects: int | None):

@@ -1,6 +1,7 @@
 """Frozen per-stage settings, YAML/JSON round trips and fingerprints.
 
-This module imports nothing of ours, so every stage can depend on it.
+This module imports nothing of ours but the (equally light) model sizes, so every stage
+can depend on it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from rgsynth.models.config import ModelConfig
+
+__all__ = ["ModelConfig", "PrepareConfig", "TrainConfig", "TwinConfig", "fingerprint"]
 
 TWIN_PRESETS = ("tiny", "demo", "paper")
 
@@ -214,79 +219,25 @@ class PrepareConfig:
         return fingerprint(self.to_dict())
 
 
-ARCHITECTURES = ("xu", "mcgan")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Widths and sizes of the paper's generator and discriminators (DESIGN.md §2).
-
-    Attributes:
-        image_size: edge of the square slices in pixels (the cache's ``size``: 64 or 128).
-        n_genes: length of the gene vector (the cache's kept genes; 5172 on the real data).
-        base_channels: channels at full resolution; each halving of the resolution doubles
-            them, up to ``max_channels``.
-        max_channels: cap on channels at the coarse levels.
-        bottleneck_size: edge of the coarsest feature map (8 in the prototype).
-        gene_hidden: width of the gene mapping network's hidden layer (prototype: 512).
-        gene_code: length of φ(g) (paper: 128).
-        noise_dim: length of the noise vector n (prototype: 10).
-        architecture: ``xu`` (the paper's fusion-block GAN) or ``mcgan`` (the MC-GAN
-            baseline of Park et al., BMVC 2018, with genes in place of text).
-    """
-
-    architecture: str = "xu"
-    image_size: int = 64
-    n_genes: int = 500
-    base_channels: int = 32
-    max_channels: int = 256
-    bottleneck_size: int = 8
-    gene_hidden: int = 512
-    gene_code: int = 128
-    noise_dim: int = 10
-
-    def __post_init__(self) -> None:
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}"
-            )
-        size, bottom = self.image_size, self.bottleneck_size
-        if size < bottom or size % bottom or (size // bottom) & (size // bottom - 1):
-            raise ValueError(
-                f"image_size ({size}) must be bottleneck_size ({bottom}) times a power of two"
-            )
-        if self.n_genes < 1 or self.base_channels < 1 or self.gene_code < 1:
-            raise ValueError("n_genes, base_channels and gene_code must be positive")
-
-    @property
-    def resolutions(self) -> list[int]:
-        """Feature-map edges from the bottleneck up to the image, e.g. [8, 16, 32, 64]."""
-        sizes = [self.bottleneck_size]
-        while sizes[-1] < self.image_size:
-            sizes.append(sizes[-1] * 2)
-        return sizes
-
-    def channels(self, resolution: int) -> int:
-        return min(self.base_channels * self.image_size // resolution, self.max_channels)
-
-    @property
-    def style_dim(self) -> int:
-        return self.gene_code + self.noise_dim
-
-
 @dataclass(frozen=True)
 class TrainConfig:
-    """Settings of ``rgsynth train`` (defaults: the authors' prototype, DESIGN.md §2).
+    """Settings of ``rgsynth train``.
+
+    The settings marked † default to None: "the model's own", the published values its
+    :class:`~rgsynth.models.spec.ModelSpec` gives (the authors' prototype for the paper's
+    model, DESIGN.md §2). The trainer fills them in (``ModelSpec.resolve``), so a config
+    built in Python trains each architecture with its own weights, and what a run stores
+    and reports is always concrete.
 
     Attributes:
-        model: network sizes.
-        batch_size: examples per step (per process under torchrun).
-        lr: Adam learning rate for G and D; betas: Adam betas.
-        weight_i, weight_is, weight_isg: weights of the D_I, D_IS and D_ISG terms, in the
-            discriminator's and the generator's loss alike.
-        weight_background: λ, the eroded-background L1 weight.
-        weight_kl: weight of the conditioning-augmentation KL term (MC-GAN only).
-        erosion_px: edge of the square that erodes the generated background region.
+        model: network sizes and the architecture.
+        batch_size†: examples per step (per process under torchrun).
+        lr†: Adam learning rate for G and D; betas: Adam betas.
+        weight_i†, weight_is†, weight_isg†: weights of the D_I, D_IS and D_ISG terms, in
+            the discriminator's and the generator's loss alike.
+        weight_background†: λ, the eroded-background L1 weight.
+        weight_kl†: weight of the conditioning-augmentation KL term (MC-GAN only).
+        erosion_px†: edge of the square that erodes the generated background region.
         ema_decay: decay of the generator's exponential moving average (after a warm-up
             where the decay is (1 + step) / (10 + step), whichever is smaller).
         seed: seed of initialisation, data order and noise.
@@ -296,15 +247,15 @@ class TrainConfig:
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    batch_size: int = 16
-    lr: float = 1e-4
+    batch_size: int | None = None
+    lr: float | None = None
     betas: tuple[float, float] = (0.5, 0.999)
-    weight_i: float = 8.0
-    weight_is: float = 1.0
-    weight_isg: float = 10.0
-    weight_background: float = 100.0
-    weight_kl: float = 0.0
-    erosion_px: int = 5
+    weight_i: float | None = None
+    weight_is: float | None = None
+    weight_isg: float | None = None
+    weight_background: float | None = None
+    weight_kl: float | None = None
+    erosion_px: int | None = None
     ema_decay: float = 0.999
     seed: int = 0
     precision: str = "fp32"
@@ -316,12 +267,22 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
-        if self.batch_size < 2:
+        if self.batch_size is not None and self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (batch norm and mismatched pairs)")
-        if self.erosion_px < 1 or self.erosion_px % 2 == 0:
+        if self.erosion_px is not None and (self.erosion_px < 1 or self.erosion_px % 2 == 0):
             raise ValueError(f"erosion_px must be an odd number >= 1, got {self.erosion_px}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    def resolved(self) -> TrainConfig:
+        """This config with every † setting left to the model given the model's own value.
+
+        Raises:
+            ValueError: the architecture is not registered.
+        """
+        from rgsynth.models.registry import get_spec  # the registry builds networks: lazy
+
+        return get_spec(self.model.architecture).resolve(self)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -340,21 +301,3 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_dict())
-
-
-def train_defaults(architecture: str) -> dict[str, Any]:
-    """Each model's own published training settings (DESIGN.md §2): the paper's prototype
-    for ``xu``; MC-GAN's least-squares head weights, reconstruction 15, KL 2, lr 2e-4 and
-    batch 32 for ``mcgan``. Explicit settings override these."""
-    if architecture == "mcgan":
-        return dict(
-            lr=2e-4,
-            batch_size=32,
-            weight_i=1.0,
-            weight_is=1.0,
-            weight_isg=1.0,
-            weight_background=15.0,
-            weight_kl=2.0,
-            erosion_px=1,
-        )
-    return {}

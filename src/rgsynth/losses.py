@@ -37,9 +37,11 @@ def erode_background(mask: torch.Tensor, erosion_px: int) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class XuGANLoss:
-    """Owns all of the GAN maths; the loop only calls :meth:`discriminator` and
-    :meth:`generator`. Terms are returned as floats for logging."""
+class GanLoss:
+    """The least-squares GAN loss every built-in model trains with (each with its own
+    weights, see its :class:`~rgsynth.models.spec.ModelSpec`). Owns all of the GAN maths;
+    the loop only calls :meth:`discriminator` and :meth:`generator`. Terms are returned as
+    floats for logging."""
 
     weight_i: float = 8.0
     weight_is: float = 1.0
@@ -49,7 +51,7 @@ class XuGANLoss:
     weight_kl: float = 0.0
 
     @classmethod
-    def from_config(cls, config: TrainConfig) -> XuGANLoss:
+    def from_config(cls, config: TrainConfig) -> GanLoss:
         return cls(
             config.weight_i,
             config.weight_is,

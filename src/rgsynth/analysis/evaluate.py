@@ -64,6 +64,7 @@ from rgsynth.layout import (
     REAL_FEATURES_CSV,
     TRUTH_SUBJECTS_CSV,
 )
+from rgsynth.models.registry import get_spec
 from rgsynth.plotting import pyplot, save_png
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
@@ -72,13 +73,16 @@ from rgsynth.synthesize.paste import nodule_component
 from rgsynth.train.stats import training_summary
 
 CONDITIONS = ("matched", "shuffled genes", "zeroed genes")
-# the maps' names in map_pairs.csv and the report
-MAP_LABELS = {
-    "xu": "ours",
-    "mcgan": "MC-GAN",
+CONVENTIONAL_LABELS = {
     "discovered": "conventional",
     "true programs": "conventional, true programs",
 }
+
+
+def map_label(name: str) -> str:
+    """A map's name in map_pairs.csv and the report: a model's display name (``name`` is
+    its architecture) or one of the conventional pipeline's two variants."""
+    return CONVENTIONAL_LABELS.get(name) or get_spec(name).display_name
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def evaluate(
         context = _Context(model, cohort, real, backgrounds, extractor, config, settings)
         report["models"][name] = context.scores(truth)
         if truth is not None and (table := context.map_pairs(truth)) is not None:
-            pairs[MAP_LABELS[name]] = table
+            pairs[map_label(name)] = table
     echo(f"example grid (paper Fig. 2 and 3) → {Path(run_dir) / EXAMPLES_NPZ}")
     write_examples(
         run_dir, runs, cohort, features, extractor, backgrounds, config.hu_window, settings.seed
@@ -144,8 +148,8 @@ def evaluate(
             "metagene_match": conventional["matches"].to_dict(orient="records"),
             "with_true_programs": score_against_truth(conventional["true programs"], truth),
         }
-        pairs[MAP_LABELS["discovered"]] = conventional["discovered"]
-        pairs[MAP_LABELS["true programs"]] = conventional["true programs"]
+        for variant in CONVENTIONAL_LABELS:
+            pairs[map_label(variant)] = conventional[variant]
         _write_truth_tables(Path(run_dir), pairs, truth)
         report["embedding_vs_subtypes"] = _embedding_scores(run.run_dir, truth)
         rng = np.random.default_rng([settings.seed, 5])

@@ -44,7 +44,7 @@ from rgsynth.layout import (
     METAGENES_CSV,
     REAL_FEATURES_CSV,
 )
-from rgsynth.models.registry import gene_codes
+from rgsynth.models.registry import gene_codes, get_spec
 from rgsynth.plotting import pyplot, save_png
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
@@ -52,8 +52,6 @@ from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 
 log = logging.getLogger(__name__)
-
-CODE_NAMES = {"xu": "ours: φ(g)", "mcgan": "MC-GAN: μ"}
 
 
 @dataclass(frozen=True)
@@ -93,8 +91,10 @@ def build_maps(
         features = cohort.features()
         atomic_write_text(out / REAL_FEATURES_CSV, features.to_csv(index_label="subject_id"))
         echo("  embeddings: k-means, silhouettes, t-SNE")
-        embeddings = _embeddings(cohort, [*others, run], settings)
-        _write_embeddings(out, cohort, embeddings, cache_prepare_config(run.cache_root).hu_window)
+        mapped = [*others, run]
+        embeddings = _embeddings(cohort, mapped, settings)
+        hu_window = cache_prepare_config(run.cache_root).hu_window
+        _write_embeddings(out, cohort, embeddings, mapped, hu_window)
         echo("  cluster map and conventional pipeline")
         summary, metagene_sets = _cluster_and_conventional(
             out, cohort, embeddings[-1], features, settings
@@ -130,15 +130,20 @@ def _embeddings(
     spaces = [("raw genes", cohort.genes)]
     for run in runs:
         codes = gene_codes(run.generator, torch.as_tensor(cohort.genes)).numpy()
-        spaces.append((CODE_NAMES[run.config.model.architecture], codes))
+        spaces.append((get_spec(run.config.model.architecture).code_name, codes))
     return [embed(name, codes, settings.n_clusters, settings.seed) for name, codes in spaces]
 
 
 def _write_embeddings(
-    out: Path, cohort: CohortView, embeddings: list[Embedding], hu_window: tuple[float, float]
+    out: Path,
+    cohort: CohortView,
+    embeddings: list[Embedding],
+    runs: list[TrainedRun],
+    hu_window: tuple[float, float],
 ) -> None:
-    for embedding in embeddings[1:]:  # the models' codes; raw genes are in the cache
-        stem = "gene_codes_mcgan" if embedding.name.startswith("MC-GAN") else "gene_codes"
+    # embeddings[0] is the raw genes (they are in the cache); then one per run
+    for embedding, run in zip(embeddings[1:], runs, strict=True):
+        stem = get_spec(run.config.model.architecture).code_file_stem
         codes = pd.DataFrame(embedding.codes, index=cohort.subject_ids)
         codes.columns = [f"code_{n}" for n in range(codes.shape[1])]
         atomic_write_text(out / f"{stem}.csv", codes.to_csv(index_label="subject_id"))
@@ -239,12 +244,7 @@ def _perturbation(
 
 def _top_genes(run: TrainedRun, gene_names: list[str], count: int) -> pd.DataFrame:
     """Single-gene 'programs' for the genes the network's first gene layer weighs most."""
-    first = next(
-        m
-        for m in run.generator.modules()
-        if isinstance(m, torch.nn.Linear) and m.in_features == len(gene_names)
-    )
-    weight = first.weight.detach().norm(dim=0).numpy()
+    weight = run.generator.gene_input_weight().detach().norm(dim=0).numpy()
     chosen = np.argsort(-weight)[: min(count, len(gene_names))]
     matrix = np.zeros((len(chosen), len(gene_names)), np.float32)
     matrix[np.arange(len(chosen)), chosen] = 1.0

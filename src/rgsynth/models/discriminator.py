@@ -18,8 +18,8 @@ import itertools
 import torch
 from torch import nn
 
-from rgsynth.config import ModelConfig
 from rgsynth.models.blocks import GeneMapping, assert_shape, conv_bn_act, orthogonal_init
+from rgsynth.models.config import ModelConfig
 
 
 class PatchEncoder(nn.Sequential):

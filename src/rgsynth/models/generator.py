@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rgsynth.config import ModelConfig
 from rgsynth.models.blocks import (
     FusionBlock,
     GeneMapping,
@@ -24,6 +23,7 @@ from rgsynth.models.blocks import (
     conv_bn_act,
     orthogonal_init,
 )
+from rgsynth.models.config import ModelConfig
 
 
 @dataclass
@@ -121,6 +121,10 @@ class Generator(nn.Module):
     def encode_genes(self, genes: torch.Tensor) -> torch.Tensor:
         """φ(g), (B, gene_code): the gene code the analysis exports."""
         return self.mapping(genes)
+
+    def gene_input_weight(self) -> torch.Tensor:
+        """(gene_hidden, n_genes): the gene mapping's first layer."""
+        return self.mapping.layers[0].weight
 
     def forward(
         self, background: torch.Tensor, genes: torch.Tensor, noise: torch.Tensor

@@ -19,10 +19,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rgsynth.config import ModelConfig
+from rgsynth.losses import GanLoss
 from rgsynth.models.blocks import LEAK, assert_shape, conv_bn_act, orthogonal_init
+from rgsynth.models.config import ModelConfig
 from rgsynth.models.discriminator import PatchEncoder, ScoreDiscriminator
 from rgsynth.models.generator import GeneratorOutput, SynthesisPath
+from rgsynth.models.spec import GanNetworks, ModelSpec
 
 
 class ConditioningAugmentation(nn.Module):
@@ -91,11 +93,9 @@ class McGanGenerator(nn.Module):
         """The conditioning-augmentation mean μ, (B, gene_code): exported like φ(g)."""
         return self.augment(genes)[1]
 
-    @property
-    def epsilon_dim(self) -> int:
-        """Width of the conditioning-augmentation draw: synthesis passes it seeded, so a
-        nodule is a function of (background, genes, seed) as with the proposed model."""
-        return self.config.gene_code
+    def gene_input_weight(self) -> torch.Tensor:
+        """(gene_hidden, n_genes): the first layer of the conditioning augmentation."""
+        return self.augment.layers[0].weight
 
     def forward(
         self,
@@ -154,3 +154,36 @@ class McGanDiscriminator(ScoreDiscriminator):
     def score_isg(self, pair_features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
         condition = self.compress(genes)[:, :, None, None].expand(-1, -1, *pair_features.shape[2:])
         return self.head_isg(torch.cat([pair_features, condition], dim=1)).mean(dim=(1, 2, 3))
+
+
+def build(config: ModelConfig) -> GanNetworks:
+    return GanNetworks(McGanGenerator(config), McGanDiscriminator(config))
+
+
+def _condition_sample_dim(config: ModelConfig) -> int:
+    """Width of the conditioning-augmentation draw ε: synthesis passes it seeded, so a
+    nodule is a function of (background, genes, seed) as with the proposed model."""
+    return config.gene_code
+
+
+SPEC = ModelSpec(
+    name="mcgan",
+    display_name="MC-GAN",
+    code_name="MC-GAN: μ",
+    description="the MC-GAN baseline (Park et al., BMVC 2018), genes in place of text",
+    build=build,
+    loss=GanLoss.from_config,
+    # MC-GAN's least-squares head weights, reconstruction 15, KL 2, lr 2e-4, batch 32
+    # (DESIGN.md §2); its background loss is not eroded.
+    training_defaults=dict(
+        batch_size=32,
+        lr=2e-4,
+        weight_i=1.0,
+        weight_is=1.0,
+        weight_isg=1.0,
+        weight_background=15.0,
+        weight_kl=2.0,
+        erosion_px=1,
+    ),
+    condition_sample_dim=_condition_sample_dim,
+)

@@ -1,35 +1,58 @@
-"""The one small interface both models implement, and the choice between them.
+"""The registered architectures, by the name a config stores.
 
-A model is a generator ``G(background, genes, noise) → GeneratorOutput`` with an
-``encode_genes(genes)`` method, and a discriminator module returning the named
-least-squares scores; the loss object and the training loop are shared. The gene code is
-what the analysis exports: φ(g) for the proposed model, the conditioning-augmentation
-mean μ for MC-GAN.
+Adding an architecture is one new module that defines a :class:`ModelSpec` and one line in
+``_BUILT_IN`` (or, from a plugin or a test, one :func:`register` call).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from rgsynth.config import ModelConfig
-from rgsynth.models.discriminator import Discriminators
-from rgsynth.models.generator import Generator
-from rgsynth.models.mcgan import McGanDiscriminator, McGanGenerator
+from rgsynth.models import mcgan, xu
+from rgsynth.models.config import ModelConfig
+from rgsynth.models.spec import GanNetworks, ModelSpec
+
+_BUILT_IN = (xu.SPEC, mcgan.SPEC)
+_SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in _BUILT_IN}
+
+PROPOSED = xu.SPEC.name  # the paper's model: what the demo trains and reports first
+BASELINE = mcgan.SPEC.name  # what the demo compares it with
 
 
-@dataclass
-class GanNetworks:
-    generator: nn.Module
-    discriminators: nn.Module
+def register(spec: ModelSpec) -> ModelSpec:
+    """Make ``spec`` available by name to configs, training, synthesis and analysis."""
+    if spec.name in _SPECS and _SPECS[spec.name] is not spec:
+        raise ValueError(f"an architecture named {spec.name!r} is already registered")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a registered architecture (tests); the built-in ones stay."""
+    if name in {spec.name for spec in _BUILT_IN}:
+        raise ValueError(f"{name!r} is built in")
+    _SPECS.pop(name, None)
+
+
+def architecture_names() -> list[str]:
+    return list(_SPECS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of architecture ``name``.
+
+    Raises:
+        ValueError: no architecture of that name is registered.
+    """
+    try:
+        return _SPECS[name]
+    except KeyError:
+        raise ValueError(f"architecture must be one of {', '.join(_SPECS)}, got {name!r}") from None
 
 
 def build_networks(config: ModelConfig) -> GanNetworks:
-    if config.architecture == "mcgan":
-        return GanNetworks(McGanGenerator(config), McGanDiscriminator(config))
-    return GanNetworks(Generator(config), Discriminators(config))
+    return get_spec(config.architecture).build(config)
 
 
 @torch.no_grad()

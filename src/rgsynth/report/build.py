@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from rgsynth.analysis.evaluate import map_label
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.layout import (
     CLUSTER_FEATURES_CSV,
@@ -30,6 +31,7 @@ from rgsynth.layout import (
     EVALUATION_FILENAME,
     EVALUATION_METRICS_FILENAME,
     EXAMPLES_CSV,
+    LATEST_SAMPLE_PATH,
     LOSSES_FILENAME,
     MAP_PAIRS_CSV,
     MAPS_DIRNAME,
@@ -53,6 +55,7 @@ class Figure:
     title: str
     caption: str
     png: bytes
+    training: bool = False  # shown with the training curves and samples
 
     @property
     def data_uri(self) -> str:
@@ -199,17 +202,20 @@ def _figures(files: RunFiles, drawn: dict[str, Path]) -> list[Figure]:
         else:
             path = files.path(where)
         if path is not None and path.is_file():
-            shown.append(Figure(key, title, caption, path.read_bytes()))
+            training = key in ("losses", "samples")
+            shown.append(Figure(key, title, caption, path.read_bytes(), training))
     compared = files.compared_run()
     if compared is not None:
-        for name, title in ((LOSSES_FILENAME, "losses"), ("samples/latest.png", "last samples")):
+        model = files.compared_model()
+        for name, title in ((LOSSES_FILENAME, "losses"), (LATEST_SAMPLE_PATH, "last samples")):
             if (compared / name).is_file():
                 shown.append(
                     Figure(
-                        f"mcgan_{title.replace(' ', '_')}",
-                        f"MC-GAN training: {title}",
+                        f"{model}_{title.replace(' ', '_')}",
+                        f"{map_label(model)} training: {title}",
                         f"From the comparison run {compared}.",
                         (compared / name).read_bytes(),
+                        training=True,
                     )
                 )
     return shown
@@ -229,9 +235,7 @@ def _render(files: RunFiles, shown: list[Figure], summary: pd.DataFrame, out: Pa
         created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         facts=_facts(files),
         figures=by_key,
-        training_figures=[
-            f for f in shown if f.key in ("losses", "samples") or f.key.startswith("mcgan_")
-        ],
+        training_figures=[f for f in shown if f.training],
         sections={s.key: s for s in sections(summary)},
         table_html=_table_html,
         extra_tables=_extra_tables(files),

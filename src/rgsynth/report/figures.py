@@ -9,10 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rgsynth.analysis.evaluate import MAP_LABELS
+from rgsynth.analysis.evaluate import map_label
 from rgsynth.analysis.ground_truth import TRAIT_FEATURES
 from rgsynth.intensity import NODULE_WINDOW
 from rgsynth.plotting import pyplot, save_png
+
+
+def model_names(examples: dict[str, np.ndarray]) -> list[str]:
+    """The models (architecture names) in an example grid: compared runs first, the run
+    itself last (as in the paper's Fig. 3, MC-GAN above ours)."""
+    names = [k.removesuffix("_hu") for k in examples if k.endswith("_hu")]
+    return [n for n in names if n not in ("donor", "background")][::-1]
 
 
 def example_grid(examples: dict[str, np.ndarray], table: pd.DataFrame, path: Path) -> Path:
@@ -20,9 +27,7 @@ def example_grid(examples: dict[str, np.ndarray], table: pd.DataFrame, path: Pat
     synthesis from those genes on those backgrounds, same noise for both models."""
     plt = pyplot()
     rows = [("donor (real, validation)", "donor_hu"), ("background", "background_hu")]
-    rows += [
-        (MAP_LABELS[name], f"{name}_hu") for name in ("mcgan", "xu") if f"{name}_hu" in examples
-    ]
+    rows += [(map_label(name), f"{name}_hu") for name in model_names(examples)]
     columns = len(table)
     fig, axes = plt.subplots(
         len(rows), columns, figsize=(1.45 * columns + 0.8, 1.5 * len(rows)), squeeze=False
@@ -84,7 +89,7 @@ def fusion_examples(
             f"{kind} donor\n{donor['donor']} (GGO {donor['donor ground_glass_fraction']:.0%})",
             fontsize=7,
         )
-    fig.suptitle(f"Fig. 2 rebuilt ({MAP_LABELS[model]})", fontsize=9)
+    fig.suptitle(f"Fig. 2 rebuilt ({map_label(model)})", fontsize=9)
     fig.tight_layout()
     return save_png(fig, path, dpi=110)
 

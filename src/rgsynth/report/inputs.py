@@ -65,6 +65,10 @@ class RunFiles:
         against = self.evaluation.get("against")
         return Path(against) if against and Path(against).is_dir() else None
 
+    def compared_model(self) -> str:
+        """The compared run's architecture: the model evaluate scored after the run's own."""
+        return list(self.evaluation["models"])[-1]
+
 
 def input_digest(run_dir: Path) -> str:
     """A hash of the run files that change when map or evaluate run again: the demo

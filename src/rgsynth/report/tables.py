@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from rgsynth.analysis.evaluate import MAP_LABELS
+from rgsynth.analysis.evaluate import map_label
 from rgsynth.report.inputs import RunFiles
 
 REALISM = (
@@ -72,7 +72,7 @@ def summary_rows(files: RunFiles) -> pd.DataFrame:
         )
 
     for name, scores in models.items():
-        column = MAP_LABELS[name]
+        column = map_label(name)
         add("training", "checkpoint step", column, scores.get("checkpoint_step"))
         training = scores.get("training", {})
         add("training", "training compute (min)", column, _minutes(training))
@@ -95,7 +95,7 @@ def summary_rows(files: RunFiles) -> pd.DataFrame:
         ("with_true_programs", "true programs"),
     ):
         if variant in conventional:
-            _add_map_scores(add, MAP_LABELS[label], conventional[variant])
+            _add_map_scores(add, map_label(label), conventional[variant])
     silhouettes = files.maps.get("embeddings", {})
     for space, values in silhouettes.items():
         add("codes", "k-means silhouette (code space)", space, values.get("silhouette"))

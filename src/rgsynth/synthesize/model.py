@@ -17,7 +17,7 @@ from torch import nn
 from rgsynth.config import TrainConfig
 from rgsynth.data import CacheError, cache_fingerprint
 from rgsynth.layout import CHECKPOINT_PATH
-from rgsynth.models.registry import build_networks
+from rgsynth.models.registry import get_spec
 from rgsynth.prepare.cache import Cache
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
 
@@ -67,8 +67,11 @@ def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
             f"{path}: made from another cache ({state['cache_fingerprint']}; {cache_root} is "
             f"{fingerprint}); give the cache it was trained on with --cache"
         )
-    config = TrainConfig.from_dict(state["config"])
-    generator = build_networks(config.model).generator
+    try:
+        config = TrainConfig.from_dict(state["config"])
+    except ValueError as error:  # an architecture this installation does not know, say
+        raise CheckpointError(f"{path}: {error}") from None
+    generator = get_spec(config.model.architecture).build(config.model).generator
     generator.load_state_dict(state["generator_ema"])
     generator.eval().requires_grad_(False)
     return TrainedRun(
@@ -108,10 +111,12 @@ class Synthesis:
     weight_map: np.ndarray
 
 
-def nodule_noise(seed: int, noise_dim: int, epsilon_dim: int = 0) -> torch.Tensor:
-    """(noise_dim + epsilon_dim,) standard normal noise that depends on ``seed`` alone: the
-    generator's noise, then (MC-GAN) its conditioning-augmentation draw."""
-    return torch.randn(noise_dim + epsilon_dim, generator=torch.Generator().manual_seed(seed))
+def nodule_noise(seed: int, noise_dim: int, condition_sample_dim: int = 0) -> torch.Tensor:
+    """(noise_dim + condition_sample_dim,) standard normal noise that depends on ``seed``
+    alone: the generator's noise, then the draw of a sampled condition (MC-GAN's ε)."""
+    return torch.randn(
+        noise_dim + condition_sample_dim, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 class Synthesizer:
@@ -136,9 +141,11 @@ class Synthesizer:
         self.device = torch.device(device)
         self.generator = generator.to(self.device)
         self.precision, self.batch_size = precision, batch_size
-        self.noise_dim = generator.config.noise_dim
-        # MC-GAN samples its condition; a seeded draw keeps a nodule batch-independent
-        self.epsilon_dim = int(getattr(generator, "epsilon_dim", 0))
+        spec = get_spec(generator.config.architecture)
+        self.noise_dim = spec.noise_dim(generator.config)
+        # A sampled condition (MC-GAN's) is drawn from the seed: a nodule stays independent
+        # of what else shares its batch.
+        self.condition_sample_dim = spec.condition_sample_dim(generator.config)
 
     @torch.no_grad()
     def __call__(self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]) -> Synthesis:
@@ -157,15 +164,16 @@ class Synthesizer:
         self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]
     ) -> tuple[np.ndarray, ...]:
         background = torch.as_tensor(backgrounds, dtype=torch.float32)[:, None]  # (B, 1, S, S)
-        draws = torch.stack([nodule_noise(s, self.noise_dim, self.epsilon_dim) for s in seeds])
-        noise, epsilon = draws[:, : self.noise_dim], draws[:, self.noise_dim :]  # (B, noise)
+        draws = [nodule_noise(s, self.noise_dim, self.condition_sample_dim) for s in seeds]
+        stacked = torch.stack(draws)
+        noise, sample = stacked[:, : self.noise_dim], stacked[:, self.noise_dim :]  # (B, ·)
         inputs = [
             background.to(self.device),
             torch.as_tensor(genes, dtype=torch.float32).to(self.device),
             noise.to(self.device),
         ]
-        if self.epsilon_dim:
-            inputs.append(epsilon.to(self.device))
+        if self.condition_sample_dim:
+            inputs.append(sample.to(self.device))
         with torch.autocast(
             device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         ):

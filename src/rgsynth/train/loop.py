@@ -1,6 +1,7 @@
 """The training loop: optimisers, EMA, DDP, checkpoints, statistics and samples.
 
-The GAN maths lives in :class:`rgsynth.losses.XuGANLoss`; this module only runs it.
+The loop knows no model by name: the run's :class:`~rgsynth.models.spec.ModelSpec` builds
+the networks and the loss, which owns the GAN maths; this module only runs them.
 Run folder::
 
     RUN/config.yaml            the training settings (the checkpoint's copy wins on resume)
@@ -38,8 +39,7 @@ from rgsynth.data import CacheError, CacheSplit, NoduleDataset, collate, load_sp
 from rgsynth.errors import RunExistsError, TrainingDiverged, TrainingInterrupted
 from rgsynth.fsutil import atomic_write_text
 from rgsynth.layout import CHECKPOINT_PATH, CONFIG_FILENAME, RANKS_FILENAME, SAMPLES_DIRNAME
-from rgsynth.losses import XuGANLoss
-from rgsynth.models.registry import build_networks
+from rgsynth.models.registry import get_spec
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rgsynth.train.distributed import DistInfo
 from rgsynth.train.samples import save_sample_grid
@@ -105,7 +105,9 @@ class Trainer:
                     f"{self.run_dir / CHECKPOINT_PATH}: made from another cache "
                     f"({state['cache_fingerprint']}, this one is {self.data.fingerprint})"
                 )
-        self.config = self._fit_to_data(config)
+        self.config = self._fit_to_data(config.resolved())  # the model's own defaults
+        self.spec = get_spec(self.config.model.architecture)
+        self.noise_dim = self.spec.noise_dim(self.config.model)
         self.device = self.dist.device
         self._build(state)
         self.sample_batch = self._sample_batch(cache_root)
@@ -137,14 +139,14 @@ class Trainer:
     def _build(self, state: dict[str, Any] | None) -> None:
         config = self.config
         torch.manual_seed(config.seed)  # identical initial weights on every rank
-        networks = build_networks(config.model)
+        networks = self.spec.build(config.model)
         self.generator = networks.generator.to(self.device)
         self.discriminators = networks.discriminators.to(self.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         adam = dict(lr=config.lr, betas=config.betas)
         self.optimizer_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.optimizer_d = torch.optim.Adam(self.discriminators.parameters(), **adam)
-        self.loss = XuGANLoss.from_config(config)
+        self.loss = self.spec.loss(config)
         self.position = Position()
         torch.manual_seed(config.seed * 1000 + self.dist.rank + 1)  # noise differs per rank
         if state is not None:
@@ -222,7 +224,7 @@ class Trainer:
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One D update then one G update (least squares), then the EMA of G."""
-        noise = torch.randn(len(batch["genes"]), self.config.model.noise_dim).to(self.device)
+        noise = torch.randn(len(batch["genes"]), self.noise_dim).to(self.device)
         with self._autocast():
             fake = self.g_train(batch["background"], batch["genes"], noise)
             scores = self.d_train(
@@ -287,9 +289,7 @@ class Trainer:
     def save_samples(self) -> Path:
         batch = self.sample_batch
         noise = torch.randn(
-            len(batch["genes"]),
-            self.config.model.noise_dim,
-            generator=torch.Generator().manual_seed(7),
+            len(batch["genes"]), self.noise_dim, generator=torch.Generator().manual_seed(7)
         )
         out = self.generator_ema(
             batch["background"].to(self.device),

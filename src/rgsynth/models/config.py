@@ -1,0 +1,68 @@
+"""Widths and sizes of a GAN (imports nothing heavy: configs are read before torch is)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_ARCHITECTURE = "xu"  # the paper's model
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Widths and sizes of the paper's generator and discriminators (DESIGN.md §2).
+
+    Attributes:
+        architecture: the name of a registered :class:`rgsynth.models.spec.ModelSpec`:
+            ``xu`` (the paper's fusion-block GAN) or ``mcgan`` (the MC-GAN baseline of
+            Park et al., BMVC 2018, with genes in place of text).
+        image_size: edge of the square slices in pixels (the cache's ``size``: 64 or 128).
+        n_genes: length of the gene vector (the cache's kept genes; 5172 on the real data).
+        base_channels: channels at full resolution; each halving of the resolution doubles
+            them, up to ``max_channels``.
+        max_channels: cap on channels at the coarse levels.
+        bottleneck_size: edge of the coarsest feature map (8 in the prototype).
+        gene_hidden: width of the gene mapping network's hidden layer (prototype: 512).
+        gene_code: length of φ(g) (paper: 128).
+        noise_dim: length of the noise vector n (prototype: 10).
+    """
+
+    architecture: str = DEFAULT_ARCHITECTURE
+    image_size: int = 64
+    n_genes: int = 500
+    base_channels: int = 32
+    max_channels: int = 256
+    bottleneck_size: int = 8
+    gene_hidden: int = 512
+    gene_code: int = 128
+    noise_dim: int = 10
+
+    def __post_init__(self) -> None:
+        from rgsynth.models.registry import architecture_names  # the registry builds nets
+
+        if self.architecture not in architecture_names():
+            raise ValueError(
+                f"architecture must be one of {', '.join(architecture_names())}, "
+                f"got {self.architecture!r}"
+            )
+        size, bottom = self.image_size, self.bottleneck_size
+        if size < bottom or size % bottom or (size // bottom) & (size // bottom - 1):
+            raise ValueError(
+                f"image_size ({size}) must be bottleneck_size ({bottom}) times a power of two"
+            )
+        if self.n_genes < 1 or self.base_channels < 1 or self.gene_code < 1:
+            raise ValueError("n_genes, base_channels and gene_code must be positive")
+
+    @property
+    def resolutions(self) -> list[int]:
+        """Feature-map edges from the bottleneck up to the image, e.g. [8, 16, 32, 64]."""
+        sizes = [self.bottleneck_size]
+        while sizes[-1] < self.image_size:
+            sizes.append(sizes[-1] * 2)
+        return sizes
+
+    def channels(self, resolution: int) -> int:
+        return min(self.base_channels * self.image_size // resolution, self.max_channels)
+
+    @property
+    def style_dim(self) -> int:
+        return self.gene_code + self.noise_dim

@@ -1,0 +1,122 @@
+"""The written model interface: one :class:`ModelSpec` per architecture.
+
+Every stage that needs a fact about a model asks its spec, found by the architecture name
+stored in the run's config (:func:`rgsynth.models.registry.get_spec`); no stage outside
+``models/`` names an architecture. A spec says how to build the generator and the
+discriminator module, which loss trains them, the model's own training defaults, how it
+is named in tables and figures, and how wide its noise inputs are.
+
+A generator built by a spec implements::
+
+    forward(background (B, 1, S, S), genes (B, G), noise (B, noise_dim)
+            [, condition_sample (B, condition_sample_dim)]) → GeneratorOutput
+    encode_genes(genes (B, G)) → (B, code)   the gene code the analysis exports
+    gene_input_weight() → (hidden, G)        its first layer on the genes (which genes it weighs)
+
+and its discriminator module returns the named least-squares scores of
+:class:`rgsynth.models.discriminator.Discriminators` (see ``losses.py``).
+
+Example:
+    >>> from rgsynth.models.registry import get_spec
+    >>> spec = get_spec("mcgan")
+    >>> spec.display_name, spec.training_defaults["weight_kl"]
+    ('MC-GAN', 2.0)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rgsynth.config import TrainConfig
+    from rgsynth.losses import GanLoss
+    from rgsynth.models.config import ModelConfig
+
+
+@dataclass
+class GanNetworks:
+    generator: nn.Module
+    discriminators: nn.Module
+
+
+# The training settings a spec must give a value for; TrainConfig leaves them None
+# ("the model's own") unless the user sets them.
+MODEL_DEFAULTED_SETTINGS = (
+    "batch_size",
+    "lr",
+    "weight_i",
+    "weight_is",
+    "weight_isg",
+    "weight_background",
+    "weight_kl",
+    "erosion_px",
+)
+
+
+def _no_condition_sample(config: ModelConfig) -> int:
+    return 0
+
+
+def _config_noise(config: ModelConfig) -> int:
+    return config.noise_dim
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the pipeline knows about one architecture.
+
+    Attributes:
+        name: the architecture's key in configs, checkpoints and ``evaluation.json``.
+        display_name: its name in tables, figures and progress lines ("ours", "MC-GAN").
+        code_name: the name of its gene code in embeddings ("ours: φ(g)").
+        build: ModelConfig → the generator and the discriminator module.
+        loss: the resolved TrainConfig → the loss object that trains them.
+        training_defaults: a value for each of ``MODEL_DEFAULTED_SETTINGS``: the
+            model's own published settings, used where the user set none.
+        noise_dim: ModelConfig → width of the noise input n (0: no noise).
+        condition_sample_dim: ModelConfig → width of a seeded draw of a sampled
+            condition (MC-GAN's conditioning augmentation), 0 for none.
+        description: one line for ``--help`` and the report.
+        own_code_file_stem: the file of its gene codes in ``RUN/maps`` when the run is
+            mapped with another run's codes beside it [``gene_codes_<name>``].
+    """
+
+    name: str
+    display_name: str
+    code_name: str
+    build: Callable[[ModelConfig], GanNetworks]
+    loss: Callable[[TrainConfig], GanLoss]
+    training_defaults: Mapping[str, Any]
+    noise_dim: Callable[[ModelConfig], int] = _config_noise
+    condition_sample_dim: Callable[[ModelConfig], int] = _no_condition_sample
+    description: str = ""
+    own_code_file_stem: str | None = None
+
+    def __post_init__(self) -> None:
+        missing = [k for k in MODEL_DEFAULTED_SETTINGS if k not in self.training_defaults]
+        if missing:
+            raise ValueError(f"model {self.name!r} gives no default for {', '.join(missing)}")
+        object.__setattr__(
+            self, "training_defaults", MappingProxyType(dict(self.training_defaults))
+        )
+
+    @property
+    def code_file_stem(self) -> str:
+        """``RUN/maps/<stem>.csv``: every subject's gene code from this model."""
+        return self.own_code_file_stem or f"gene_codes_{self.name}"
+
+    def resolve(self, config: TrainConfig) -> TrainConfig:
+        """``config`` with every setting left to the model (None) given this model's own
+        value: what is trained, stored in the checkpoint and reported."""
+        own = {
+            key: self.training_defaults[key]
+            for key in MODEL_DEFAULTED_SETTINGS
+            if getattr(config, key) is None
+        }
+        return dataclasses.replace(config, **own) if own else config
