@@ -16,21 +16,8 @@ runner = CliRunner()
 
 def test_synth_cohort_and_view(tmp_path: Path) -> None:
     out = tmp_path / "cohort"
-    result = runner.invoke(
-        app,
-        [
-            "synth-cohort",
-            str(out),
-            "--preset",
-            "tiny",
-            "--subjects",
-            "3",
-            "--seed",
-            "5",
-            "--workers",
-            "1",
-        ],
-    )
+    tiny = ["--preset", "tiny", "--subjects", "3", "--seed", "5", "--workers", "1"]
+    result = runner.invoke(app, ["synth-cohort", str(out), *tiny])
     assert result.exit_code == 0, result.output
     truth = json.loads((out / "ground_truth.json").read_text())
     assert len(truth["subjects"]) == 3 and truth["config"]["seed"] == 5

@@ -123,19 +123,8 @@ def test_evaluate_command_scores_a_run(trained_run: Path, small_cohort: Path) ->
         ],
     )
     assert mapped.exit_code == 0, mapped.output
-    result = runner.invoke(
-        app,
-        [
-            "evaluate",
-            str(trained_run),
-            "--truth",
-            str(truth),
-            "--per-donor",
-            "2",
-            "--resamples",
-            "20",
-        ],
-    )
+    small = ["--per-donor", "2", "--resamples", "20"]
+    result = runner.invoke(app, ["evaluate", str(trained_run), "--truth", str(truth), *small])
     assert result.exit_code == 0, result.output
     report = json.loads((trained_run / "evaluation.json").read_text())
     scores = report["models"]["xu"]

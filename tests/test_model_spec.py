@@ -20,7 +20,7 @@ from rgsynth.cli import app
 from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.losses import GanLoss
 from rgsynth.models.blocks import GeneMapping
-from rgsynth.models.discriminator import PatchEncoder, ScoreDiscriminator
+from rgsynth.models.discriminator import Discriminators
 from rgsynth.models.generator import GeneratorOutput
 from rgsynth.models.registry import architecture_names, get_spec, register, unregister
 from rgsynth.models.spec import GanNetworks, ModelSpec
@@ -60,7 +60,8 @@ def test_unknown_architecture_is_refused() -> None:
 
 
 class _PlainGenerator(nn.Module):
-    """No noise input: the nodule is a function of the background and the genes."""
+    """No noise input: the nodule is a function of the background and the genes. (It is
+    judged by the paper's discriminators: a new architecture may reuse any part.)"""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -85,48 +86,16 @@ class _PlainGenerator(nn.Module):
         return GeneratorOutput(image, mask, out[:, :1], weight, code)
 
 
-class _PlainDiscriminator(ScoreDiscriminator):
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        width = config.channels(config.bottleneck_size)
-        self.encode = PatchEncoder(2, config)
-        self.head_i = nn.Conv2d(width, 1, 1)
-        self.head_is = nn.Conv2d(width, 1, 1)
-        self.genes = nn.Linear(config.n_genes, width)
-
-    def image_features(self, image):
-        return self.encode(torch.cat([image, torch.zeros_like(image)], dim=1))
-
-    def pair_features(self, image, image_features, mask):
-        return self.encode(torch.cat([image, mask], dim=1))
-
-    def score_i(self, image_features):
-        return self.head_i(image_features).mean(dim=(1, 2, 3))
-
-    def score_is(self, pair_features):
-        return self.head_is(pair_features).mean(dim=(1, 2, 3))
-
-    def score_isg(self, pair_features, genes):  # a projection term ⟨embed(g), features⟩
-        return (pair_features.mean(dim=(2, 3)) * self.genes(genes)).sum(dim=1)
-
-
 PLAIN = ModelSpec(
     name="plain",
     display_name="plain GAN",
     code_name="plain: g",
-    build=lambda config: GanNetworks(_PlainGenerator(config), _PlainDiscriminator(config)),
+    build=lambda config: GanNetworks(_PlainGenerator(config), Discriminators(config)),
     loss=GanLoss.from_config,
-    training_defaults=dict(
-        batch_size=4,
-        lr=3e-4,
-        weight_i=2.0,
-        weight_is=2.0,
-        weight_isg=3.0,
-        weight_background=7.0,
-        weight_kl=0.0,
-        erosion_px=3,
-    ),
+    training_defaults={  # its own: none of them the paper's or MC-GAN's
+        **dict(batch_size=4, lr=3e-4, erosion_px=3, weight_background=7.0, weight_kl=0.0),
+        **dict(weight_i=2.0, weight_is=2.0, weight_isg=3.0),
+    },
     noise_dim=lambda config: 0,
 )
 

@@ -143,20 +143,8 @@ def compute(work: Path) -> dict[str, Any]:
     small_maps += ["--replicates", "3", "--backgrounds", "3", "--gene-sets", str(truth)]
     _invoke(["map", str(runs["mcgan"]), *small_maps])
     _invoke(["map", str(runs["xu"]), *small_maps, "--mcgan", str(runs["mcgan"])])
-    _invoke(
-        [
-            "evaluate",
-            str(runs["xu"]),
-            "--against",
-            str(runs["mcgan"]),
-            "--truth",
-            str(truth),
-            "--per-donor",
-            "2",
-            "--resamples",
-            "20",
-        ]
-    )
+    against = ["--against", str(runs["mcgan"]), "--truth", str(truth)]
+    _invoke(["evaluate", str(runs["xu"]), *against, "--per-donor", "2", "--resamples", "20"])
     evaluation = json.loads((runs["xu"] / "evaluation.json").read_text())
     facts["evaluation"] = _numbers(evaluation)
     return facts

@@ -201,6 +201,18 @@ def to_axial_lps(
     return oriented, notes
 
 
+def hu_voxels(image: sitk.Image, subject_id: str, path: Path | str) -> np.ndarray:
+    """(z, y, x) float32 HU of an image, refused if any voxel is NaN or infinite.
+
+    Raises:
+        InputError: a non-finite voxel, naming the subject and the file.
+    """
+    hu = sitk.GetArrayFromImage(image).astype(np.float32)
+    if not np.isfinite(hu).all():
+        raise InputError(subject_id, path, "image has NaN or infinite voxels")
+    return hu
+
+
 def read_ct_series(series_dir: Path) -> CtVolume:
     """Every DICOM file in ``series_dir`` as one axial CT volume (ascending z)."""
     series_dir = Path(series_dir)

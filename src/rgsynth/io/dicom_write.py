@@ -1,4 +1,5 @@
-"""The one CT Image Storage template that every CT series we write starts from.
+"""The one CT Image Storage template that every CT series we write starts from, and the
+nodule segment every SEG we write describes.
 
 The twin (``twin/dicom_write.py``) and a synthesis without a DICOM source
 (``synthesize/dicom_out.py``) both write axial, int16, intercept −1024 CT series; this
@@ -13,8 +14,10 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import highdicom as hd
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sr.codedict import codes
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from rgsynth import __version__
@@ -127,3 +130,24 @@ def ct_slices(
             ds.LargestImagePixelValue = int(stored.max())
         datasets.append(ds)
     return datasets
+
+
+def nodule_segment(
+    label: str,
+    tracking_uid: str,
+    tracking_id: str,
+    algorithm: hd.AlgorithmIdentificationSequence | None = None,
+) -> hd.seg.SegmentDescription:
+    """Segment 1 of a nodule SEG: a manual one (a reader drew it), or, with
+    ``algorithm``, an automatic one (a generator painted it)."""
+    kind = hd.seg.SegmentAlgorithmTypeValues
+    return hd.seg.SegmentDescription(
+        segment_number=1,
+        segment_label=label,
+        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+        segmented_property_type=codes.SCT.Nodule,
+        algorithm_type=kind.MANUAL if algorithm is None else kind.AUTOMATIC,
+        algorithm_identification=algorithm,
+        tracking_uid=tracking_uid,
+        tracking_id=tracking_id,
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from rgsynth.io.dicom_read import to_axial_lps
+from rgsynth.io.dicom_read import hu_voxels, to_axial_lps
 from rgsynth.io.source import (
     InputError,
     MissingInput,
@@ -91,9 +91,7 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
     nodule, nodule_notes = keep_largest_nodule(
         sitk.GetArrayFromImage(mask_lps) > 0, spacing, sid, mask_path
     )
-    hu = sitk.GetArrayFromImage(image_lps).astype(np.float32)
-    if not np.isfinite(hu).all():
-        raise InputError(sid, image_path, "image has NaN or infinite voxels")
+    hu = hu_voxels(image_lps, sid, image_path)
     return SubjectImages(
         subject_id=sid,
         hu=hu,

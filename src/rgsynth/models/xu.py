@@ -16,6 +16,15 @@ def build(config: ModelConfig) -> GanNetworks:
     return GanNetworks(Generator(config), Discriminators(config))
 
 
+# The authors' prototype (DESIGN.md §2): D_I 8, D_IS 1, D_ISG 10, λ 100, 5 px erosion.
+# fmt: off
+PROTOTYPE_SETTINGS = dict(
+    batch_size=16, lr=1e-4,
+    weight_i=8.0, weight_is=1.0, weight_isg=10.0,
+    weight_background=100.0, weight_kl=0.0, erosion_px=5,
+)
+# fmt: on
+
 SPEC = ModelSpec(
     name="xu",
     display_name="ours",
@@ -23,16 +32,6 @@ SPEC = ModelSpec(
     description="the paper's GAN (fusion blocks; D_I, D_IS, D_ISG)",
     build=build,
     loss=GanLoss.from_config,
-    # The authors' prototype (DESIGN.md §2).
-    training_defaults=dict(
-        batch_size=16,
-        lr=1e-4,
-        weight_i=8.0,
-        weight_is=1.0,
-        weight_isg=10.0,
-        weight_background=100.0,
-        weight_kl=0.0,
-        erosion_px=5,
-    ),
+    training_defaults=PROTOTYPE_SETTINGS,
     own_code_file_stem="gene_codes",
 )

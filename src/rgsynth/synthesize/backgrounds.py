@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from rgsynth.config import PrepareConfig
 from rgsynth.intensity import to_unit_range
-from rgsynth.io.dicom_read import read_ct_image, read_header, to_axial_lps
+from rgsynth.io.dicom_read import hu_voxels, read_ct_image, read_header, to_axial_lps
 from rgsynth.io.folder import read_image
 from rgsynth.io.source import InputError
 from rgsynth.prepare.cache import Cache
@@ -107,9 +107,7 @@ def load_volume(path: Path, max_slice_mm: float | None = None) -> SourceVolume:
     else:
         raise InputError(label, path, "no such file or folder")
     oriented, notes = to_axial_lps(image, label, path, max_slice_mm)
-    hu = sitk.GetArrayFromImage(oriented).astype(np.float32)
-    if not np.isfinite(hu).all():
-        raise InputError(label, path, "image has NaN or infinite voxels")
+    hu = hu_voxels(oriented, label, path)
     return SourceVolume(
         label=label,
         path=path,

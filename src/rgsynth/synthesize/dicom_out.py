@@ -23,7 +23,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from rgsynth import __version__
 from rgsynth.intensity import LUNG_WINDOW
-from rgsynth.io.dicom_write import CtSeriesIdentity, ct_slices, ct_template
+from rgsynth.io.dicom_write import CtSeriesIdentity, ct_slices, ct_template, nodule_segment
 
 SERIES_NUMBER = 9001  # high, so viewers list the synthetic series after the source's
 SEG_SERIES_NUMBER = 9002
@@ -133,18 +133,11 @@ def nodule_seg(
 ) -> hd.seg.Segmentation:
     """A binary SEG of the synthetic nodule on ``ct``; ``mask`` is (n, rows, columns) in
     the order of ``ct``."""
-    segment = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="Synthetic nodule",
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Nodule,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-        algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name="rgsynth", family=codes.cid7162.ArtificialIntelligence, version=__version__
-        ),
-        tracking_uid=make_uid(*uid_parts, "tracking"),
-        tracking_id=label[:64],
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name="rgsynth", family=codes.cid7162.ArtificialIntelligence, version=__version__
     )
+    tracking_uid = make_uid(*uid_parts, "tracking")
+    segment = nodule_segment("Synthetic nodule", tracking_uid, label[:64], algorithm)
     with warnings.catch_warnings():
         # Subject IDs used as one-component PatientNames make highdicom warn.
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person")

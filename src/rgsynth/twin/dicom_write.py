@@ -18,12 +18,17 @@ import highdicom as hd
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
 from rgsynth import __version__
 from rgsynth.intensity import LUNG_WINDOW, SOFT_TISSUE_WINDOW
-from rgsynth.io.dicom_write import CtSeriesIdentity, ct_slices, ct_template, decimal_string
+from rgsynth.io.dicom_write import (
+    CtSeriesIdentity,
+    ct_slices,
+    ct_template,
+    decimal_string,
+    nodule_segment,
+)
 from rgsynth.twin.anatomy import Grid
 from rgsynth.twin.scanner import Acquisition
 
@@ -102,15 +107,7 @@ def seg_dataset(
     """A binary nodule SEG on the CT series; ``mask`` is (z, y, x) in ascending z, the same
     order as ``ct``. ``flavour`` is ``slicer`` (every slice a frame) or ``epad`` (empty
     frames omitted)."""
-    segment = hd.seg.SegmentDescription(
-        segment_number=1,
-        segment_label="Nodule",
-        segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
-        segmented_property_type=codes.SCT.Nodule,
-        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
-        tracking_uid=study.uid("nodule-tracking"),
-        tracking_id="nodule 1",
-    )
+    segment = nodule_segment("Nodule", study.uid("nodule-tracking"), "nodule 1")
     content_time = dt.time(12, 0, 0)
     with warnings.catch_warnings():
         # TCIA writes the subject ID as a one-component PatientName; highdicom warns on it.
