@@ -176,11 +176,14 @@ class _OracleGenerator(torch.nn.Module):
 
 def test_donor_auroc_sees_perfect_conditioning(train_cache: Path, trained_run: Path) -> None:
     from rgsynth.analysis.cohort import load_cohort
-    from rgsynth.analysis.evaluate import EvaluationSettings, _backgrounds, _Context, _real_slices
+    from rgsynth.analysis.evaluate import EvaluationSettings, _backgrounds, _real_slices
     from rgsynth.analysis.features import FeatureExtractor
     from rgsynth.config import PrepareConfig
+    from rgsynth.inference import load_run
+    from rgsynth.metrics.context import ModelContext
+    from rgsynth.metrics.records import ScoreTable
+    from rgsynth.metrics.registry import score_model
     from rgsynth.prepare.cache import Cache
-    from rgsynth.synthesize.model import load_run
 
     run = load_run(trained_run)
     cohort = load_cohort(train_cache)
@@ -197,10 +200,11 @@ def test_donor_auroc_sees_perfect_conditioning(train_cache: Path, trained_run: P
     real, split = _real_slices(train_cache, cohort, config, extractor)
     settings = EvaluationSettings(resamples=20)
     backgrounds = _backgrounds(train_cache, split, settings)
-    scores = _Context(run, cohort, real, backgrounds, extractor, config, settings).scores(None)
-    assert scores["matched"]["donor_auroc"]["value"] == 1.0
-    assert scores["shuffled genes"]["donor_auroc"]["value"] < 0.5
-    assert scores["matched"]["two_sample_accuracy"]["value"] < 0.75  # real slices, re-drawn
+    context = ModelContext(run, cohort, real, backgrounds, extractor, config, settings)
+    scores = ScoreTable(score_model(context, None))
+    assert scores.value("xu", "matched", "donor_auroc") == 1.0
+    assert scores.value("xu", "shuffled genes", "donor_auroc") < 0.5
+    assert scores.value("xu", "matched", "two_sample_accuracy") < 0.75  # real slices, re-drawn
 
 
 def test_both_models_side_by_side(

@@ -14,12 +14,12 @@ import SimpleITK as sitk
 from typer.testing import CliRunner
 
 from rgsynth.cli import app
+from rgsynth.inference import Synthesizer, load_run
 from rgsynth.intensity import unit_to_hu
 from rgsynth.io.dicom_read import read_ct_series, read_seg_mask
 from rgsynth.io.genes import read_expression_table
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import load_volume, random_locations
-from rgsynth.synthesize.model import Synthesizer, load_run
 from rgsynth.synthesize.paste import Blend, nodule_component, paste_patch
 from rgsynth.synthesize.profiles import CacheGenes, edit_profile, profiles_from_table
 from rgsynth.twin.tables import RNASEQ_FILENAME

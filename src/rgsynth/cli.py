@@ -24,6 +24,7 @@ from rgsynth.layout import (
     MAPS_SUMMARY_FILENAME,
     METADATA_FILENAME,
     REPORT_DIRNAME,
+    SCORES_FILENAME,
     SYNTHESIS_SUMMARY_FILENAME,
 )
 from rgsynth.models.config import DEFAULT_ARCHITECTURE
@@ -389,9 +390,9 @@ def _triple(text: str, option: str) -> tuple[float, float, float]:
 
 
 def _synthesize(run, out, cache, request, settings, force) -> None:
+    from rgsynth.inference import load_run
     from rgsynth.io.source import InputError
     from rgsynth.synthesize.batch import synthesize_batch
-    from rgsynth.synthesize.model import load_run
     from rgsynth.synthesize.request import plan
 
     trained = load_run(run, cache)
@@ -503,25 +504,32 @@ def evaluate(
 
         settings = EvaluationSettings(per_donor=per_donor, resamples=resamples, seed=seed)
         report = run_evaluation(run, settings, cache, against, truth, typer.echo)
-        for model, scores in report["models"].items():
-            matched = scores["matched"]
-            frd = matched.get("frd", {}).get("value", float("nan"))
-            accuracy = matched.get("two_sample_accuracy", {}).get("value", float("nan"))
-            line = (
-                f"{model}: FRD {frd:.2f}, two-sample accuracy {accuracy:.2f}, "
-                f"donor AUROC {matched['donor_auroc']['value']:.2f} "
-                f"(shuffled genes {scores['shuffled genes']['donor_auroc']['value']:.2f})"
-            )
-            if "perturbation_map" in scores and "auroc" in scores["perturbation_map"]:
-                line += f", map AUROC {scores['perturbation_map']['auroc']:.2f}"
-            typer.echo(line)
-        if "conventional" in report:
-            typer.echo(
-                f"conventional: map AUROC {report['conventional']['as_discovered']['auroc']:.2f} "
-                f"(true programs as metagenes: "
-                f"{report['conventional']['with_true_programs']['auroc']:.2f})"
-            )
-        typer.echo(f"wrote {run / 'evaluation.json'} in {report['seconds']:.0f} s")
+        _echo_scores(run, list(report["models"]))
+        typer.echo(f"wrote {run / EVALUATION_FILENAME} in {report['seconds']:.0f} s")
+
+
+def _echo_scores(run: Path, models: list[str]) -> None:
+    """The headline numbers, read back from the run's score records."""
+    from rgsynth.metrics.records import CONVENTIONAL, ScoreTable, read_scores
+
+    scores = ScoreTable(read_scores(run / SCORES_FILENAME))
+    for model in models:
+        line = (
+            f"{model}: FRD {scores.value(model, 'matched', 'frd'):.2f}, two-sample accuracy "
+            f"{scores.value(model, 'matched', 'two_sample_accuracy'):.2f}, donor AUROC "
+            f"{scores.value(model, 'matched', 'donor_auroc'):.2f} (shuffled genes "
+            f"{scores.value(model, 'shuffled genes', 'donor_auroc'):.2f})"
+        )
+        if scores.get(model, "perturbation map", "auroc") is not None:
+            line += f", map AUROC {scores.value(model, 'perturbation map', 'auroc'):.2f}"
+        typer.echo(line)
+    if scores.get(CONVENTIONAL, "as_discovered", "auroc") is not None:
+        discovered = scores.value(CONVENTIONAL, "as_discovered", "auroc")
+        true_programs = scores.value(CONVENTIONAL, "with_true_programs", "auroc")
+        typer.echo(
+            f"conventional: map AUROC {discovered:.2f} "
+            f"(true programs as metagenes: {true_programs:.2f})"
+        )
 
 
 DEMO_MINUTES = 5.5  # per model: with the other stages, about 15 minutes on 2 cores

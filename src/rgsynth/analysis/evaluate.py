@@ -17,42 +17,32 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-from sklearn.metrics import adjusted_rand_score
 
 from rgsynth.analysis.cohort import CohortView, load_cohort
 from rgsynth.analysis.examples import write_examples
-from rgsynth.analysis.features import FEATURES, MIN_PIXELS, FeatureExtractor
+from rgsynth.analysis.features import MIN_PIXELS, FeatureExtractor
 from rgsynth.analysis.ground_truth import (
     TRAIT_FEATURES,
     Truth,
     load_truth,
     match_metagenes,
     program_trait_table,
-    score_against_truth,
+    trait_spearman,
 )
 from rgsynth.analysis.perturbation import program_matrix
-from rgsynth.analysis.realism import (
-    Estimate,
-    background_fidelity,
-    bootstrap_mean,
-    frechet_radiomics_distance,
-    mask_consistency,
-    two_sample_accuracy,
-)
 from rgsynth.analysis.statistics import spearman_map
 from rgsynth.config import PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text
+from rgsynth.inference import TrainedRun, load_run_pair
 from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import (
     CONVENTIONAL_MAP_CSV,
-    EMBEDDING_CSV,
     EVALUATION_FIGURE_FILENAME,
     EVALUATION_FILENAME,
     EVALUATION_METRICS_FILENAME,
@@ -60,19 +50,21 @@ from rgsynth.layout import (
     MAP_PAIRS_CSV,
     MAPS_DIRNAME,
     METAGENES_CSV,
-    PERTURBATION_PROGRAMS_CSV,
     REAL_FEATURES_CSV,
+    SCORES_FILENAME,
     TRUTH_SUBJECTS_CSV,
 )
+from rgsynth.metrics.builtin import perturbation_pairs
+from rgsynth.metrics.context import EvaluationSettings, ModelContext, RealSlices, StudyContext
+from rgsynth.metrics.records import Score, nest, write_scores
+from rgsynth.metrics.registry import CONDITIONS, score_model, score_study
 from rgsynth.models.registry import get_spec
 from rgsynth.plotting import pyplot, save_png
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
-from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
-from rgsynth.synthesize.paste import nodule_component
 from rgsynth.train.stats import training_summary
 
-CONDITIONS = ("matched", "shuffled genes", "zeroed genes")
+__all__ = ["CONDITIONS", "EvaluationSettings", "evaluate", "map_label", "trait_spearman"]
 CONVENTIONAL_LABELS = {
     "discovered": "conventional",
     "true programs": "conventional, true programs",
@@ -85,31 +77,6 @@ def map_label(name: str) -> str:
     return CONVENTIONAL_LABELS.get(name) or get_spec(name).display_name
 
 
-@dataclass(frozen=True)
-class EvaluationSettings:
-    """Attributes:
-    per_donor: syntheses per donor for trait fidelity.
-    resamples: bootstrap resamples of every interval.
-    change_hu: what counts as changed for mask consistency.
-    seed: fixes backgrounds, noise and shuffles.
-    """
-
-    per_donor: int = 8
-    resamples: int = 500
-    change_hu: float = 150.0
-    seed: int = 0
-
-
-@dataclass
-class RealSlices:
-    """Validation nodule slices: (n, S, S) HU and masks, their owners, and features."""
-
-    hu: np.ndarray
-    mask: np.ndarray
-    owner: list[str]
-    features: np.ndarray
-
-
 def evaluate(
     run_dir: Path,
     settings: EvaluationSettings,
@@ -118,6 +85,9 @@ def evaluate(
     truth_path: Path | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    """Score a run (and a compared run) with every registered metric; write the records,
+    evaluation.json built from them, the metrics table and figure, and the example grid.
+    Returns evaluation.json's content."""
     start = time.perf_counter()
     run, other = load_run_pair(run_dir, against, cache_root)
     runs = [run, other] if other else [run]
@@ -129,31 +99,34 @@ def evaluate(
     truth = load_truth(truth_path) if truth_path else None
     features = _real_features(run.run_dir, cohort)
     report: dict[str, Any] = {"format": "rgsynth-evaluation/1", "models": {}}
+    scores: list[Score] = []
     pairs: dict[str, pd.DataFrame] = {}
     for model in runs:
         name = model.config.model.architecture
         echo(f"evaluating {name} ({model.run_dir}): {len(real.owner)} validation nodule slices")
-        context = _Context(model, cohort, real, backgrounds, extractor, config, settings)
-        report["models"][name] = context.scores(truth)
-        if truth is not None and (table := context.map_pairs(truth)) is not None:
+        context = ModelContext(model, cohort, real, backgrounds, extractor, config, settings)
+        scores += score_model(context, truth)
+        report["models"][name] = {
+            "checkpoint_step": model.step,
+            "training": _training_facts(model),
+        } | context.facts
+        if truth is not None and (table := perturbation_pairs(context, truth)) is not None:
             pairs[map_label(name)] = table
     echo(f"example grid (paper Fig. 2 and 3) → {Path(run_dir) / EXAMPLES_NPZ}")
     write_examples(
         run_dir, runs, cohort, features, extractor, backgrounds, config.hu_window, settings.seed
     )
+    study = StudyContext(run.run_dir, cohort, features, truth, settings)
     if truth is not None:
-        conventional = _conventional_tables(run.run_dir, cohort, features, truth)
-        report["conventional"] = {
-            "as_discovered": score_against_truth(conventional["discovered"], truth),
-            "metagene_match": conventional["matches"].to_dict(orient="records"),
-            "with_true_programs": score_against_truth(conventional["true programs"], truth),
-        }
+        study.conventional = _conventional_tables(run.run_dir, cohort, features, truth)
         for variant in CONVENTIONAL_LABELS:
-            pairs[map_label(variant)] = conventional[variant]
+            pairs[map_label(variant)] = study.conventional[variant]
         _write_truth_tables(Path(run_dir), pairs, truth)
-        report["embedding_vs_subtypes"] = _embedding_scores(run.run_dir, truth)
-        rng = np.random.default_rng([settings.seed, 5])
-        report["feature_validity"] = trait_spearman(features, truth, rng, settings.resamples)
+    scores += score_study(study)
+    nest(scores, into=report)
+    if truth is not None:
+        matches = study.conventional["matches"].to_dict(orient="records")
+        report["conventional"]["metagene_match"] = matches
     report |= {
         "run": str(Path(run_dir).resolve()),
         "against": str(Path(against).resolve()) if against else None,
@@ -164,7 +137,7 @@ def evaluate(
         "settings": asdict(settings),
         "seconds": round(time.perf_counter() - start, 1),
     }
-    _write(Path(run_dir), report)
+    _write(Path(run_dir), report, scores)
     return report
 
 
@@ -195,165 +168,6 @@ def _backgrounds(cache_root: Path, split: str, settings: EvaluationSettings) -> 
     available = sum(s["n_background_slices"] for s in subjects)
     rng = np.random.default_rng([settings.seed, 4])
     return np.stack([p.patch for p in cache_backgrounds(cache_root, split, available, rng)])
-
-
-class _Context:
-    """Everything one model's scores need."""
-
-    def __init__(self, run, cohort, real, backgrounds, extractor, config, settings) -> None:
-        self.run: TrainedRun = run
-        self.cohort: CohortView = cohort
-        self.real: RealSlices = real
-        self.backgrounds, self.extractor = backgrounds, extractor
-        self.config: PrepareConfig = config
-        self.settings: EvaluationSettings = settings
-        self.synthesizer = Synthesizer(run.generator)
-        self.row_of = {s: n for n, s in enumerate(cohort.subject_ids)}
-
-    def scores(self, truth: Truth | None) -> dict[str, Any]:
-        rng = np.random.default_rng(self.settings.seed)
-        n = len(self.real.owner)
-        picks = rng.integers(len(self.backgrounds), size=n)
-        seeds = [int(s) for s in rng.integers(2**31, size=n)]
-        donors = sorted(set(self.real.owner))
-        shuffled = [self._other(owner, donors, rng) for owner in self.real.owner]
-        profiles = {
-            "matched": self._genes(self.real.owner),
-            "shuffled genes": self._genes(shuffled),
-            "zeroed genes": np.zeros((n, len(self.cohort.gene_names)), np.float32),
-        }
-        result: dict[str, Any] = {
-            "checkpoint_step": self.run.step,
-            "training": _training_facts(self.run),
-        }
-        for condition in CONDITIONS:
-            synthesis = self.synthesizer(self.backgrounds[picks], profiles[condition], seeds)
-            features, masks = self._features(synthesis)
-            result[condition] = self._realism(features, masks, rng)
-            result[condition]["donor_auroc"] = self._donor_auroc(features, rng).to_dict()
-            if condition == "matched":
-                result[condition] |= self._fidelity(synthesis, self.backgrounds[picks], rng)
-        if truth is not None:
-            result["trait_fidelity"] = self._trait_fidelity(truth, rng)
-            result["perturbation_map"] = self._map_scores(truth)
-        return result
-
-    def _other(self, owner: str, donors: list[str], rng: np.random.Generator) -> str:
-        others = [d for d in donors if d != owner]
-        return others[int(rng.integers(len(others)))] if others else owner
-
-    def _genes(self, subjects: list[str]) -> np.ndarray:
-        return self.cohort.genes[[self.row_of[s] for s in subjects]]
-
-    def _features(self, synthesis) -> tuple[np.ndarray, np.ndarray]:
-        rows, masks = [], []
-        for image, soft in zip(synthesis.image, synthesis.mask, strict=True):
-            mask, _ = nodule_component(soft > 0.5)
-            row = self.extractor(unit_to_hu(image, self.config.hu_window), mask)
-            rows.append([row[f] for f in FEATURES])
-            masks.append(mask)
-        return np.array(rows, dtype=float), np.stack(masks)
-
-    def _realism(self, features: np.ndarray, masks: np.ndarray, rng) -> dict[str, Any]:
-        usable = np.isfinite(features).all(axis=1)
-        scores: dict[str, Any] = {"empty_or_tiny_mask_rate": float(1 - usable.mean())}
-        if usable.sum() < 4:
-            return scores
-        resamples = self.settings.resamples
-        scores["frd"] = frechet_radiomics_distance(
-            self.real.features, features, rng, resamples
-        ).to_dict()
-        scores["two_sample_accuracy"] = two_sample_accuracy(
-            self.real.features, features, rng
-        ).to_dict()
-        return scores
-
-    def _fidelity(self, synthesis, backgrounds: np.ndarray, rng) -> dict[str, Any]:
-        erosion = self.run.config.erosion_px
-        pairs = [
-            background_fidelity(image, background, mask, erosion)
-            for image, background, mask in zip(
-                synthesis.image, backgrounds, synthesis.mask, strict=True
-            )
-        ]
-        window = self.config.hu_window
-        dice = [
-            mask_consistency(
-                unit_to_hu(i, window), unit_to_hu(b, window), m, self.settings.change_hu
-            )
-            for i, b, m in zip(synthesis.image, backgrounds, synthesis.mask, strict=True)
-        ]
-        psnr, ssim = np.array(pairs).T
-        return {
-            "background_psnr_db": bootstrap_mean(psnr, rng).to_dict(),
-            "background_ssim": bootstrap_mean(ssim, rng).to_dict(),
-            "mask_consistency_dice": bootstrap_mean(np.array(dice), rng).to_dict(),
-        }
-
-    def _donor_auroc(self, features: np.ndarray, rng) -> Estimate:
-        """How often a donor's syntheses sit closer (standardised features) to the donor's
-        own real nodule than to another donor's: 0.5 = the genes are not used."""
-        frame = pd.DataFrame(features, columns=FEATURES).assign(owner=self.real.owner)
-        real = pd.DataFrame(self.real.features, columns=FEATURES).assign(owner=self.real.owner)
-        sd = real[list(FEATURES)].std().replace(0, 1)
-        synthetic_mean = (frame.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
-        real_mean = (real.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
-        donors = [d for d in synthetic_mean.index if d in real_mean.index]
-        per_donor = []
-        for donor in donors:
-            distance = np.linalg.norm(real_mean.loc[donors] - synthetic_mean.loc[donor], axis=1)
-            own = distance[donors.index(donor)]
-            others = np.delete(distance, donors.index(donor))
-            per_donor.append(float((others > own).mean() + 0.5 * (others == own).mean()))
-        return bootstrap_mean(np.array(per_donor), rng)
-
-    def _trait_fidelity(self, truth: Truth, rng) -> dict[str, Any]:
-        """Spearman, over donors, between a donor's true trait and the trait's feature
-        averaged over ``per_donor`` syntheses with its genes (random backgrounds)."""
-        donors = [s for s in self.cohort.subject_ids if s in truth.traits.index]
-        k = self.settings.per_donor
-        picks = rng.integers(len(self.backgrounds), size=len(donors) * k)
-        seeds = [int(s) for s in rng.integers(2**31, size=len(donors) * k)]
-        owners = [d for d in donors for _ in range(k)]
-        synthesis = self.synthesizer(self.backgrounds[picks], self._genes(owners), seeds)
-        features, _ = self._features(synthesis)
-        measured = pd.DataFrame(features, columns=FEATURES).assign(owner=owners)
-        measured = measured.groupby("owner")[list(FEATURES)].mean().loc[donors]
-        return trait_spearman(measured, truth, rng, self.settings.resamples)
-
-    def map_pairs(self, truth: Truth) -> pd.DataFrame | None:
-        """The run's perturbation map as (program, trait, effect, q) rows, or None when
-        there is no map of the truth's programs."""
-        path = self.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
-        if not path.is_file():
-            return None
-        table = program_trait_table(pd.read_csv(path), "effect_sd")
-        return table if table["program"].isin(truth.effects.index).any() else None
-
-    def _map_scores(self, truth: Truth) -> dict[str, Any]:
-        table = self.map_pairs(truth)
-        if table is None:
-            path = self.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
-            return {"missing": f"{path}: run `rgsynth map {self.run.run_dir} --gene-sets TRUTH`"}
-        return score_against_truth(table, truth)
-
-
-def _spearman_estimate(pair: pd.DataFrame, rng, resamples: int) -> dict[str, float]:
-    if len(pair) < 4 or pair["measured"].nunique() < 2:
-        return {
-            "value": float("nan"),
-            "ci_low": float("nan"),
-            "ci_high": float("nan"),
-            "n": len(pair),
-        }
-    value = stats.spearmanr(pair["truth"], pair["measured"])[0]
-    draws = []
-    for _ in range(resamples):
-        sample = pair.iloc[rng.integers(len(pair), size=len(pair))]
-        if sample["measured"].nunique() > 1 and sample["truth"].nunique() > 1:
-            draws.append(stats.spearmanr(sample["truth"], sample["measured"])[0])
-    low, high = np.percentile(draws, [2.5, 97.5]) if draws else (np.nan, np.nan)
-    return {"value": float(value), "ci_low": float(low), "ci_high": float(high), "n": len(pair)}
 
 
 def _training_facts(run: TrainedRun) -> dict[str, Any]:
@@ -439,80 +253,13 @@ def _write_truth_tables(run_dir: Path, pairs: dict[str, pd.DataFrame], truth: Tr
     atomic_write_text(run_dir / TRUTH_SUBJECTS_CSV, subjects.to_csv(index_label="subject_id"))
 
 
-def trait_spearman(
-    features: pd.DataFrame, truth: Truth, rng: np.random.Generator, resamples: int
-) -> dict[str, dict[str, float]]:
-    """Spearman, over the subjects in both, between each true trait and the feature that
-    reads it (rows of ``features`` are subject IDs), with bootstrap intervals. On real
-    nodules it says how well a feature reads its trait (the ceiling of every map for
-    that trait); on syntheses averaged per donor it is trait fidelity."""
-    known = [s for s in features.index if s in truth.traits.index]
-    result = {}
-    for trait, (feature, sign) in TRAIT_FEATURES.items():
-        pair = pd.DataFrame(
-            {
-                "truth": truth.traits.loc[known, trait],
-                "measured": sign * features.loc[known, feature],
-            }
-        ).dropna()
-        result[trait] = _spearman_estimate(pair, rng, resamples)
-    return result
-
-
-def _embedding_scores(run_dir: Path, truth: Truth) -> dict[str, float]:
-    """Adjusted Rand index of each code's k-means clusters against the twin's expression
-    subtypes (0 = chance, 1 = the subtypes exactly)."""
-    table = pd.read_csv(Path(run_dir) / MAPS_DIRNAME / EMBEDDING_CSV).set_index("subject_id")
-    known = table.index.intersection(truth.subtypes.index)
-    return {
-        column.removesuffix(" cluster"): float(
-            adjusted_rand_score(truth.subtypes[known], table.loc[known, column])
-        )
-        for column in table.columns
-        if column.endswith(" cluster")
-    }
-
-
-def _write(run_dir: Path, report: dict[str, Any]) -> None:
+def _write(run_dir: Path, report: dict[str, Any], scores: list[Score]) -> None:
+    """The records (JSON lines), evaluation.json, the same records as a CSV, the figure."""
+    write_scores(run_dir / SCORES_FILENAME, scores)
     atomic_write_json(run_dir / EVALUATION_FILENAME, report)
-    rows = []
-    for model, scores in report["models"].items():
-        for condition in CONDITIONS:
-            for metric, value in scores[condition].items():
-                rows.append(_metric_row(model, condition, metric, value))
-        for trait, value in scores.get("trait_fidelity", {}).items():
-            rows.append(_metric_row(model, "matched", f"trait_fidelity_{trait}", value))
-        for metric, value in scores.get("perturbation_map", {}).items():
-            rows.append(_metric_row(model, "perturbation map", metric, value))
-    for trait, value in report.get("feature_validity", {}).items():
-        rows.append(_metric_row("real nodules", "feature reads trait", trait, value))
-    for space, ari in report.get("embedding_vs_subtypes", {}).items():
-        rows.append(_metric_row(space, "embedding", "subtype_adjusted_rand", ari))
-    for variant, scores in report.get("conventional", {}).items():
-        if isinstance(scores, dict):
-            for metric, value in scores.items():
-                rows.append(_metric_row("conventional", variant, metric, value))
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([asdict(s) for s in scores], columns=list(Score.__dataclass_fields__))
     atomic_write_text(run_dir / EVALUATION_METRICS_FILENAME, table.to_csv(index=False))
     _figure(table, run_dir / EVALUATION_FIGURE_FILENAME)
-
-
-def _metric_row(model: str, condition: str, metric: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return {
-            "model": model,
-            "condition": condition,
-            "metric": metric,
-            **{k: value.get(k) for k in ("value", "ci_low", "ci_high")},
-        }
-    return {
-        "model": model,
-        "condition": condition,
-        "metric": metric,
-        "value": value,
-        "ci_low": None,
-        "ci_high": None,
-    }
 
 
 def _figure(table: pd.DataFrame, path: Path) -> Path:

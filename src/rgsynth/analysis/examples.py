@@ -22,9 +22,9 @@ import pandas as pd
 from rgsynth.analysis.cohort import CohortView
 from rgsynth.analysis.features import FeatureExtractor
 from rgsynth.fsutil import atomic_write_bytes, atomic_write_text
+from rgsynth.inference import Synthesizer, TrainedRun
 from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import EXAMPLES_CSV, EXAMPLES_NPZ
-from rgsynth.synthesize.model import Synthesizer, TrainedRun
 from rgsynth.synthesize.paste import nodule_component
 
 SHOWN_FEATURES = ("max_diameter_mm", "mean_hu", "ground_glass_fraction", "convexity_deficit")

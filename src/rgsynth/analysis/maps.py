@@ -34,6 +34,7 @@ from rgsynth.analysis.perturbation import PerturbationSettings, perturbation_map
 from rgsynth.analysis.statistics import cluster_tests, metagenes, spearman_map
 from rgsynth.data import CacheError
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.inference import Synthesizer, TrainedRun, load_run_pair
 from rgsynth.layout import (
     CLUSTER_FEATURES_CSV,
     CLUSTER_GENES_CSV,
@@ -48,7 +49,6 @@ from rgsynth.models.registry import gene_codes, get_spec
 from rgsynth.plotting import pyplot, save_png
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 from rgsynth.synthesize.backgrounds import cache_backgrounds
-from rgsynth.synthesize.model import Synthesizer, TrainedRun, load_run_pair
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 
 log = logging.getLogger(__name__)

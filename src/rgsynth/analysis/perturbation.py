@@ -21,8 +21,8 @@ from scipy import stats
 
 from rgsynth.analysis.features import FEATURES, FeatureExtractor
 from rgsynth.analysis.statistics import fdr
+from rgsynth.inference import Synthesizer
 from rgsynth.intensity import unit_to_hu
-from rgsynth.synthesize.model import Synthesizer
 from rgsynth.synthesize.paste import nodule_component
 from rgsynth.synthesize.profiles import GeneSet
 

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import linalg, ndimage
 from skimage.metrics import structural_similarity
@@ -23,15 +21,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-
-@dataclass(frozen=True)
-class Estimate:
-    value: float
-    ci_low: float
-    ci_high: float
-
-    def to_dict(self) -> dict[str, float]:
-        return {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high}
+from rgsynth.metrics.records import Estimate
 
 
 def bootstrap_mean(values: np.ndarray, rng: np.random.Generator, resamples: int = 1000) -> Estimate:

@@ -20,14 +20,15 @@ from rgsynth.errors import ReportInputError
 from rgsynth.layout import (
     EMBEDDING_CSV,
     EVALUATION_FILENAME,
-    EVALUATION_METRICS_FILENAME,
     EXAMPLES_CSV,
     EXAMPLES_NPZ,
     MAP_PAIRS_CSV,
     MAPS_DIRNAME,
     MAPS_SUMMARY_FILENAME,
+    SCORES_FILENAME,
     TRUTH_SUBJECTS_CSV,
 )
+from rgsynth.metrics.records import ScoreTable, read_scores
 
 
 @dataclass
@@ -35,7 +36,8 @@ class RunFiles:
     """Attributes:
     run_dir: the run folder.
     evaluation: evaluation.json; maps: maps/maps.json.
-    metrics: evaluation_metrics.csv (long form, every score).
+    scores: evaluation_scores.jsonl, every score record (evaluate writes
+        evaluation.json and evaluation_metrics.csv from the same records).
     examples: the example grid's arrays; example_table: what each column is.
     map_pairs: every map's (program, trait) effect beside the truth (None without one).
     truth_subjects: the twin's subtypes and traits (None without a truth).
@@ -45,7 +47,7 @@ class RunFiles:
     run_dir: Path
     evaluation: dict[str, Any]
     maps: dict[str, Any]
-    metrics: pd.DataFrame
+    scores: ScoreTable
     examples: dict[str, np.ndarray]
     example_table: pd.DataFrame
     map_pairs: pd.DataFrame | None
@@ -88,7 +90,7 @@ def read_run(run_dir: Path) -> RunFiles:
     run_dir = Path(run_dir)
     evaluation = _json(run_dir / EVALUATION_FILENAME, "rgsynth-evaluation/1", f"evaluate {run_dir}")
     maps = _json(run_dir / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME, "rgsynth-maps/1", f"map {run_dir}")
-    for name in (EXAMPLES_NPZ, EXAMPLES_CSV, EVALUATION_METRICS_FILENAME):
+    for name in (EXAMPLES_NPZ, EXAMPLES_CSV, SCORES_FILENAME):
         if not (run_dir / name).is_file():
             raise ReportInputError(
                 f"{run_dir / name}: missing; run `rgsynth evaluate {run_dir}` again "
@@ -107,7 +109,7 @@ def read_run(run_dir: Path) -> RunFiles:
         run_dir=run_dir,
         evaluation=evaluation,
         maps=maps,
-        metrics=pd.read_csv(run_dir / EVALUATION_METRICS_FILENAME),
+        scores=_scores(run_dir / SCORES_FILENAME),
         examples=examples,
         example_table=pd.read_csv(run_dir / EXAMPLES_CSV),
         map_pairs=pd.read_csv(map_pairs) if map_pairs.is_file() else None,
@@ -118,6 +120,13 @@ def read_run(run_dir: Path) -> RunFiles:
         ),
         embedding=pd.read_csv(run_dir / MAPS_DIRNAME / EMBEDDING_CSV),
     )
+
+
+def _scores(path: Path) -> ScoreTable:
+    try:
+        return ScoreTable(read_scores(path))
+    except ValueError as error:
+        raise ReportInputError(f"{error}; run `rgsynth evaluate` again") from None
 
 
 def _json(path: Path, expected_format: str, command: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""The report's metric tables, from evaluation.json and maps.json: one long table of
-numbers (section, metric, column, value, interval) that is written as ``summary.csv``, and
-its sections pivoted to text for the page."""
+"""The report's metric tables, from the score records, evaluation.json and maps.json: one
+long table of numbers (section, metric, column, value, interval) that is written as
+``summary.csv``, and its sections pivoted to text for the page."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from rgsynth.analysis.evaluate import map_label
+from rgsynth.metrics.records import CONVENTIONAL, EMBEDDING, FEATURE_VALIDITY, REAL_NODULES, Score
 from rgsynth.report.inputs import RunFiles
 
 REALISM = (
@@ -47,72 +48,63 @@ class Section:
 
 
 def summary_rows(files: RunFiles) -> pd.DataFrame:
-    """Every headline number as (section, metric, column, value, ci_low, ci_high, n)."""
+    """Every headline number as (section, metric, column, value, ci_low, ci_high, n): the
+    scores from the run's score records, the training facts from evaluation.json."""
     rows: list[dict[str, Any]] = []
-    evaluation, models = files.evaluation, files.evaluation["models"]
+    scores = files.scores
 
     def add(section: str, metric: str, column: str, value: Any, n: Any = None) -> None:
-        if isinstance(value, dict):
-            low, high = value.get("ci_low"), value.get("ci_high")
-            value = value.get("value")
-        else:
-            low = high = None
+        low = high = None
+        if isinstance(value, Score):
+            value, low, high = value.value, value.ci_low, value.ci_high
         if value is None:
             return
-        rows.append(
-            {
-                "section": section,
-                "metric": metric,
-                "column": column,
-                "value": value,
-                "ci_low": low,
-                "ci_high": high,
-                "n": n,
-            }
-        )
+        row = {"section": section, "metric": metric, "column": column, "value": value}
+        rows.append(row | {"ci_low": low, "ci_high": high, "n": n})
 
-    for name, scores in models.items():
+    for name, facts in files.evaluation["models"].items():
         column = map_label(name)
-        add("training", "checkpoint step", column, scores.get("checkpoint_step"))
-        training = scores.get("training", {})
+        add("training", "checkpoint step", column, facts.get("checkpoint_step"))
+        training = facts.get("training", {})
         add("training", "training compute (min)", column, _minutes(training))
         add("training", "seconds per step", column, training.get("seconds_per_step"))
         for key in ("base_channels", "max_channels", "batch_size", "lr", "image_size", "n_genes"):
             add("training", key.replace("_", " "), column, training.get(key))
         for key, label in REALISM:
-            add("realism", label, column, scores["matched"].get(key))
+            add("realism", label, column, scores.get(name, "matched", key))
         for condition, key, label in CONDITIONING:
-            add("conditioning", label, column, scores[condition].get(key))
-        for trait, value in scores.get("trait_fidelity", {}).items():
-            add("traits", trait, column, value)
-        perturbation = scores.get("perturbation_map", {})
-        _add_map_scores(add, column, perturbation)
-    for trait, value in evaluation.get("feature_validity", {}).items():
-        add("traits", trait, "real nodules: feature vs true trait", value)
-    conventional = evaluation.get("conventional", {})
+            add("conditioning", label, column, scores.get(name, condition, key))
+        for score in scores.where(model=name, condition="trait fidelity"):
+            add("traits", score.metric, column, score)
+        _add_map_scores(add, column, scores.where(model=name, condition="perturbation map"))
+    for score in scores.where(model=REAL_NODULES, condition=FEATURE_VALIDITY):
+        add("traits", score.metric, "real nodules: feature vs true trait", score)
     for variant, label in (
         ("as_discovered", "discovered"),
         ("with_true_programs", "true programs"),
     ):
-        if variant in conventional:
-            _add_map_scores(add, map_label(label), conventional[variant])
+        if recovery := scores.where(model=CONVENTIONAL, condition=variant):
+            _add_map_scores(add, map_label(label), recovery)
     silhouettes = files.maps.get("embeddings", {})
     for space, values in silhouettes.items():
         add("codes", "k-means silhouette (code space)", space, values.get("silhouette"))
         add("codes", "k-means silhouette (t-SNE plane)", space, values.get("silhouette_tsne"))
-    for space, ari in evaluation.get("embedding_vs_subtypes", {}).items():
-        add("codes", "adjusted Rand index of clusters vs true subtypes", space, ari)
+    for score in scores.where(condition=EMBEDDING):
+        add("codes", "adjusted Rand index of clusters vs true subtypes", score.model, score)
     return pd.DataFrame(
         rows, columns=["section", "metric", "column", "value", "ci_low", "ci_high", "n"]
     )
 
 
-def _add_map_scores(add, column: str, scores: dict[str, Any]) -> None:
-    true_pairs, null_pairs = scores.get("n_true_pairs"), scores.get("null_program_pairs")
+def _add_map_scores(add, column: str, recovery: list[Score]) -> None:
+    by_metric = {score.metric: score for score in recovery}
+    counts = {
+        k: by_metric[k].value for k in ("n_true_pairs", "null_program_pairs") if k in by_metric
+    }
     for key, label in MAP_SCORES:
-        n = true_pairs if key == "true_pairs_found" else None
-        n = null_pairs if key == "null_program_false_positives" else n
-        add("map", label, column, scores.get(key), n)
+        n = counts.get("n_true_pairs") if key == "true_pairs_found" else None
+        n = counts.get("null_program_pairs") if key == "null_program_false_positives" else n
+        add("map", label, column, by_metric.get(key), n)
 
 
 def _minutes(training: dict[str, Any]) -> float | None:

@@ -27,6 +27,7 @@ import SimpleITK as sitk
 
 from rgsynth.config import PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
 from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import (
     SYNTHESIS_MANIFEST_FILENAME,
@@ -36,7 +37,6 @@ from rgsynth.layout import (
 from rgsynth.synthesize import dicom_out
 from rgsynth.synthesize.backgrounds import CachePatch, Location, SourceVolume, volume_patch
 from rgsynth.synthesize.export import patch_image, preview_png, write_nifti
-from rgsynth.synthesize.model import Synthesis, Synthesizer, TrainedRun
 from rgsynth.synthesize.paste import Blend, PastedSlice, nodule_component, paste_patch
 from rgsynth.synthesize.profiles import CacheGenes, GeneProfile
 

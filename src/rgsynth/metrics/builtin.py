@@ -1,0 +1,181 @@
+"""The built-in metrics, in the order ``rgsynth evaluate`` runs them.
+
+The computations live in :mod:`rgsynth.analysis` (realism, ground truth, statistics);
+each function here measures one thing on a context and returns its records.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from rgsynth.analysis.features import FEATURES
+from rgsynth.analysis.ground_truth import (
+    Truth,
+    program_trait_table,
+    score_against_truth,
+    trait_spearman,
+)
+from rgsynth.analysis.realism import (
+    background_fidelity,
+    bootstrap_mean,
+    frechet_radiomics_distance,
+    mask_consistency,
+    two_sample_accuracy,
+)
+from rgsynth.intensity import unit_to_hu
+from rgsynth.layout import EMBEDDING_CSV, MAPS_DIRNAME, PERTURBATION_PROGRAMS_CSV
+from rgsynth.metrics.context import ConditionSample, ModelContext, StudyContext
+from rgsynth.metrics.records import (
+    CONVENTIONAL,
+    EMBEDDING,
+    FEATURE_VALIDITY,
+    REAL_NODULES,
+    Score,
+)
+from rgsynth.metrics.registry import register_metric
+
+MIN_USABLE = 4  # syntheses with a nodule below which FRD and the two-sample test are not run
+CONVENTIONAL_VARIANTS = {"discovered": "as_discovered", "true programs": "with_true_programs"}
+
+
+@register_metric("realism", scope="condition")
+def realism(context: ModelContext, sample: ConditionSample, rng) -> list[Score]:
+    """The share of syntheses without a usable nodule; FRD and the two-sample accuracy
+    against the real validation slices, over those with one."""
+    model, condition = context.model, sample.condition
+    usable = np.isfinite(sample.features).all(axis=1)
+    empty = Score(model, condition, "empty_or_tiny_mask_rate", float(1 - usable.mean()))
+    if usable.sum() < MIN_USABLE:
+        return [empty]
+    real, synthetic, resamples = context.real.features, sample.features, context.settings.resamples
+    frd = frechet_radiomics_distance(real, synthetic, rng, resamples)
+    accuracy = two_sample_accuracy(real, synthetic, rng)
+    return [
+        empty,
+        Score.of(model, condition, "frd", frd),
+        Score.of(model, condition, "two_sample_accuracy", accuracy),
+    ]
+
+
+@register_metric("donor_auroc", scope="condition")
+def donor_auroc(context: ModelContext, sample: ConditionSample, rng) -> list[Score]:
+    """How often a donor's syntheses sit closer (standardised features) to the donor's
+    own real nodule than to another donor's: 0.5 = the genes are not used."""
+    owners = context.real.owner
+    frame = pd.DataFrame(sample.features, columns=FEATURES).assign(owner=owners)
+    real = pd.DataFrame(context.real.features, columns=FEATURES).assign(owner=owners)
+    sd = real[list(FEATURES)].std().replace(0, 1)
+    synthetic_mean = (frame.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
+    real_mean = (real.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
+    donors = [d for d in synthetic_mean.index if d in real_mean.index]
+    per_donor = []
+    for donor in donors:
+        distance = np.linalg.norm(real_mean.loc[donors] - synthetic_mean.loc[donor], axis=1)
+        own = distance[donors.index(donor)]
+        others = np.delete(distance, donors.index(donor))
+        per_donor.append(float((others > own).mean() + 0.5 * (others == own).mean()))
+    estimate = bootstrap_mean(np.array(per_donor), rng)
+    return [Score.of(context.model, sample.condition, "donor_auroc", estimate)]
+
+
+@register_metric("background_fidelity", scope="condition", conditions=("matched",))
+def background_and_mask(context: ModelContext, sample: ConditionSample, rng) -> list[Score]:
+    """PSNR and SSIM of the background outside the eroded mask, and the Dice of the mask
+    against the pixels the synthesis changed."""
+    erosion, window = context.run.config.erosion_px, context.config.hu_window
+    outputs = zip(sample.synthesis.image, sample.backgrounds, sample.synthesis.mask, strict=True)
+    pairs, dice = [], []
+    for image, background, mask in outputs:
+        pairs.append(background_fidelity(image, background, mask, erosion))
+        changed = (unit_to_hu(image, window), unit_to_hu(background, window))
+        dice.append(mask_consistency(*changed, mask, context.settings.change_hu))
+    psnr, ssim = np.array(pairs).T
+    measured = {"background_psnr_db": psnr, "background_ssim": ssim}
+    measured["mask_consistency_dice"] = np.array(dice)
+    return [
+        Score.of(context.model, sample.condition, name, bootstrap_mean(values, rng))
+        for name, values in measured.items()
+    ]
+
+
+@register_metric("trait_fidelity", scope="model")
+def trait_fidelity(context: ModelContext, truth: Truth, rng) -> list[Score]:
+    """Spearman, over donors, between a donor's true trait and the trait's feature
+    averaged over ``per_donor`` syntheses with its genes (random backgrounds)."""
+    donors = [s for s in context.cohort.subject_ids if s in truth.traits.index]
+    k = context.settings.per_donor
+    picks = rng.integers(len(context.backgrounds), size=len(donors) * k)
+    seeds = [int(s) for s in rng.integers(2**31, size=len(donors) * k)]
+    owners = [d for d in donors for _ in range(k)]
+    synthesis = context.synthesizer(context.backgrounds[picks], context.genes(owners), seeds)
+    features, _ = context.measure(synthesis)
+    measured = pd.DataFrame(features, columns=FEATURES).assign(owner=owners)
+    measured = measured.groupby("owner")[list(FEATURES)].mean().loc[donors]
+    fidelity = trait_spearman(measured, truth, rng, context.settings.resamples)
+    return [Score.of(context.model, "trait fidelity", t, e) for t, e in fidelity.items()]
+
+
+def perturbation_pairs(context: ModelContext, truth: Truth) -> pd.DataFrame | None:
+    """The run's perturbation map as (program, trait, effect, q) rows, or None when
+    there is no map of the truth's programs."""
+    path = context.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
+    if not path.is_file():
+        return None
+    table = program_trait_table(pd.read_csv(path), "effect_sd")
+    return table if table["program"].isin(truth.effects.index).any() else None
+
+
+@register_metric("perturbation_map", scope="model")
+def perturbation_map(context: ModelContext, truth: Truth, rng) -> list[Score]:
+    """The perturbation map's recovery of the true (program, trait) pairs."""
+    table = perturbation_pairs(context, truth)
+    if table is None:
+        path = context.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
+        missing = f"{path}: run `rgsynth map {context.run.run_dir} --gene-sets TRUTH`"
+        context.facts["perturbation_map"] = {"missing": missing}
+        return []
+    recovery = score_against_truth(table, truth)
+    return [Score(context.model, "perturbation map", k, v) for k, v in recovery.items()]
+
+
+@register_metric("conventional_map", scope="study", needs_truth=True)
+def conventional_map(study: StudyContext) -> list[Score]:
+    """The classic pipeline's recovery of the true pairs: as discovered, and with the
+    true programs as its metagenes."""
+    assert study.truth is not None
+    scores = []
+    for table_name, variant in CONVENTIONAL_VARIANTS.items():
+        recovery = score_against_truth(study.conventional[table_name], study.truth)
+        scores += [Score(CONVENTIONAL, variant, k, v) for k, v in recovery.items()]
+    return scores
+
+
+@register_metric("codes_vs_subtypes", scope="study", needs_truth=True)
+def codes_vs_subtypes(study: StudyContext) -> list[Score]:
+    """Adjusted Rand index of each code's k-means clusters against the twin's expression
+    subtypes (0 = chance, 1 = the subtypes exactly)."""
+    assert study.truth is not None
+    table = pd.read_csv(study.run_dir / MAPS_DIRNAME / EMBEDDING_CSV).set_index("subject_id")
+    known = table.index.intersection(study.truth.subtypes.index)
+    return [
+        Score(
+            column.removesuffix(" cluster"),
+            EMBEDDING,
+            "subtype_adjusted_rand",
+            float(adjusted_rand_score(study.truth.subtypes[known], table.loc[known, column])),
+        )
+        for column in table.columns
+        if column.endswith(" cluster")
+    ]
+
+
+@register_metric("feature_validity", scope="study", needs_truth=True)
+def feature_validity(study: StudyContext) -> list[Score]:
+    """How well each trait's feature reads the trait on the real nodules: the ceiling of
+    every map for that trait."""
+    assert study.truth is not None
+    rng = np.random.default_rng([study.settings.seed, 5])
+    validity = trait_spearman(study.features, study.truth, rng, study.settings.resamples)
+    return [Score.of(REAL_NODULES, FEATURE_VALIDITY, t, e) for t, e in validity.items()]

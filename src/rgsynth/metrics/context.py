@@ -1,0 +1,114 @@
+"""What a metric is computed from: one model's run and syntheses, or the whole study."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rgsynth.analysis.cohort import CohortView
+from rgsynth.analysis.features import FEATURES, FeatureExtractor
+from rgsynth.analysis.ground_truth import Truth
+from rgsynth.config import PrepareConfig
+from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
+from rgsynth.intensity import unit_to_hu
+from rgsynth.synthesize.paste import nodule_component
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Attributes:
+    per_donor: syntheses per donor for trait fidelity.
+    resamples: bootstrap resamples of every interval.
+    change_hu: what counts as changed for mask consistency.
+    seed: fixes backgrounds, noise and shuffles.
+    """
+
+    per_donor: int = 8
+    resamples: int = 500
+    change_hu: float = 150.0
+    seed: int = 0
+
+
+@dataclass
+class RealSlices:
+    """Validation nodule slices: (n, S, S) HU and masks, their owners, and features."""
+
+    hu: np.ndarray
+    mask: np.ndarray
+    owner: list[str]
+    features: np.ndarray
+
+
+@dataclass
+class ConditionSample:
+    """One synthesis per real slice under one gene condition, and what was measured.
+
+    Attributes:
+        condition: ``matched``, ``shuffled genes`` or ``zeroed genes``.
+        synthesis: the generator's outputs, (n, S, S) each.
+        backgrounds: (n, S, S) the backgrounds they were painted into, [-1, 1].
+        features: (n, len(FEATURES)) of each synthesis's central nodule (NaN when empty).
+        masks: (n, S, S) bool, that nodule.
+    """
+
+    condition: str
+    synthesis: Synthesis
+    backgrounds: np.ndarray
+    features: np.ndarray
+    masks: np.ndarray
+
+
+class ModelContext:
+    """Everything one model's scores need."""
+
+    def __init__(
+        self,
+        run: TrainedRun,
+        cohort: CohortView,
+        real: RealSlices,
+        backgrounds: np.ndarray,
+        extractor: FeatureExtractor,
+        config: PrepareConfig,
+        settings: EvaluationSettings,
+    ) -> None:
+        self.run, self.cohort, self.real = run, cohort, real
+        self.backgrounds, self.extractor = backgrounds, extractor
+        self.config, self.settings = config, settings
+        self.synthesizer = Synthesizer(run.generator)
+        self.row_of = {s: n for n, s in enumerate(cohort.subject_ids)}
+        self.facts: dict[str, Any] = {}  # what a metric notes beside its scores
+
+    @property
+    def model(self) -> str:
+        return self.run.config.model.architecture
+
+    def genes(self, subjects: list[str]) -> np.ndarray:
+        """(len(subjects), G) standardised expression of cache subjects."""
+        return self.cohort.genes[[self.row_of[s] for s in subjects]]
+
+    def measure(self, synthesis: Synthesis) -> tuple[np.ndarray, np.ndarray]:
+        """The features and the mask of each synthesis's nodule nearest the centre."""
+        rows, masks = [], []
+        for image, soft in zip(synthesis.image, synthesis.mask, strict=True):
+            mask, _ = nodule_component(soft > 0.5)
+            row = self.extractor(unit_to_hu(image, self.config.hu_window), mask)
+            rows.append([row[f] for f in FEATURES])
+            masks.append(mask)
+        return np.array(rows, dtype=float), np.stack(masks)
+
+
+@dataclass
+class StudyContext:
+    """What the study-wide scores need: the run folder (its maps), the real nodules'
+    features, the truth, and the classic pipeline's tables in the truth's terms."""
+
+    run_dir: Path
+    cohort: CohortView
+    features: pd.DataFrame
+    truth: Truth | None
+    settings: EvaluationSettings
+    conventional: dict[str, pd.DataFrame] = field(default_factory=dict)
