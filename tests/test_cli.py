@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from rgsynth.cli import app
-from rgsynth.layout import DEMO_BUDGET_FILENAME
 
 runner = CliRunner()
 
@@ -58,11 +57,10 @@ def test_view_of_a_non_cohort(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every stage runs once; a second run skips them all; a training interrupted before
-    it recorded its budget resumes from its checkpoint instead of starting again."""
-    from rgsynth import cli
-    from rgsynth.analysis.evaluate import EvaluationSettings
-    from rgsynth.analysis.maps import MapSettings
-    from rgsynth.analysis.perturbation import PerturbationSettings
+    its stage was recorded resumes from its checkpoint instead of starting again, and the
+    stages after it stay current when it ends at the same step."""
+    from rgsynth.cli import demo
+    from rgsynth.config import EvaluationSettings, MapSettings, PerturbationSettings
 
     small_maps = MapSettings(
         n_clusters=2,
@@ -71,15 +69,14 @@ def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         n_backgrounds=3,
         perturbation=PerturbationSettings(replicates=3),
     )
-    monkeypatch.setattr(cli, "_demo_map_settings", lambda seed: small_maps)
-    monkeypatch.setattr(
-        cli, "_demo_evaluation_settings", lambda seed: EvaluationSettings(per_donor=2, resamples=20)
-    )
+    monkeypatch.setattr(demo, "map_settings", lambda seed: small_maps)
+    small_scores = EvaluationSettings(per_donor=2, resamples=20)
+    monkeypatch.setattr(demo, "evaluation_settings", lambda seed: small_scores)
     out = tmp_path / "demo"
     args = ["demo", "--out", str(out), "--subjects", "8", "--workers", "2", "--steps", "2"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert [f"[{n}/9]" in first.output for n in range(1, 10)] == [True] * 9
+    assert [f"[{n}/10]" in first.output for n in range(1, 11)] == [True] * 10
     assert (out / "qc_montage.png").exists() and (out / "cohort" / "ground_truth.json").exists()
     manifest = json.loads((out / "cache" / "manifest.json").read_text())
     assert manifest["totals"]["nodule_slices"] > 0 and (out / "cache" / "qc_montage.png").exists()
@@ -88,27 +85,26 @@ def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         assert f"architecture: {architecture}" in config
         assert (out / run / "samples" / "latest.png").exists()
         assert (out / run / "maps" / "maps.json").exists()
-        budget = json.loads((out / run / DEMO_BUDGET_FILENAME).read_text())
-        assert budget == {"minutes": cli.DEMO_MINUTES, "steps": 2}
+        record = json.loads((out / "stages" / f"train-{architecture}.json").read_text())
+        assert record["inputs"]["budget"] == {"minutes": demo.DEMO_MINUTES, "steps": 2}
     scores = json.loads((out / "run" / "evaluation.json").read_text())
     assert set(scores["models"]) == {"xu", "mcgan"} and "conventional" in scores
     page = out / "run" / "report" / "index.html"
     assert page.is_file() and "data:image/png;base64," in page.read_text()
 
     second = runner.invoke(app, args)
-    assert second.exit_code == 0 and "is up to date" in second.output  # the cache
-    # twin, ours, MC-GAN, two maps, evaluation, synthesis, report
-    assert second.output.count("up to date, skipped") == 8, second.output
+    assert second.exit_code == 0, second.output
+    assert second.output.count("up to date, skipped") == 10, second.output
     synthesis = out / "synthesis"
     rows = (synthesis / "manifest.csv").read_text().splitlines()[1:]
     kinds = [row.split(",")[1] for row in rows]
     assert kinds.count("dicom") == 4 and 1 <= kinds.count("cache") <= 8, kinds
     assert len(list((synthesis / "previews").glob("*.png"))) == len(rows)
 
-    (out / "run-mcgan" / DEMO_BUDGET_FILENAME).unlink()  # as if stopped before the end
+    (out / "stages" / "train-mcgan.json").unlink()  # as if stopped before the end
     third = runner.invoke(app, args)
     assert third.exit_code == 0 and "resuming" in third.output, third.output
-    assert third.output.count("up to date, skipped") == 7  # all but MC-GAN: same step
+    assert third.output.count("up to date, skipped") == 9  # all but MC-GAN: same step
 
 
 def test_train_errors_are_one_line(tmp_path: Path) -> None:

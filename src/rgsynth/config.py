@@ -14,7 +14,18 @@ from typing import Any
 
 from rgsynth.models.config import ModelConfig
 
-__all__ = ["ModelConfig", "PrepareConfig", "TrainConfig", "TwinConfig", "fingerprint"]
+__all__ = [
+    "BatchSettings",
+    "Blend",
+    "EvaluationSettings",
+    "MapSettings",
+    "ModelConfig",
+    "PerturbationSettings",
+    "PrepareConfig",
+    "TrainConfig",
+    "TwinConfig",
+    "fingerprint",
+]
 
 TWIN_PRESETS = ("tiny", "demo", "paper")
 
@@ -301,3 +312,88 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_dict())
+
+
+# What `rgsynth map`, `evaluate` and `synthesize` are run with.
+
+
+@dataclass(frozen=True)
+class PerturbationSettings:
+    """Attributes:
+    shift: how far member genes move, in z, each way.
+    replicates: (background, noise, base profile) triples per program.
+    bootstrap: resamples for the confidence intervals.
+    seed: fixes backgrounds, noise and bases.
+    """
+
+    shift: float = 2.0
+    replicates: int = 24
+    bootstrap: int = 1000
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    n_clusters: int = 3
+    metagene_min_correlation: float = 0.4
+    metagene_min_genes: int = 5
+    top_genes: int = 20
+    n_backgrounds: int = 32
+    perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """Attributes:
+    per_donor: syntheses per donor for trait fidelity.
+    resamples: bootstrap resamples of every interval.
+    change_hu: what counts as changed for mask consistency.
+    seed: fixes backgrounds, noise and shuffles.
+    """
+
+    per_donor: int = 8
+    resamples: int = 500
+    change_hu: float = 150.0
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Blend:
+    """How a synthesis replaces the source pixels.
+
+    Attributes:
+        margin_mm: pixels this close to the generated mask take the synthesis.
+        feather_mm: σ of the Gaussian fall-off beyond that region; 0 = hard edge (default).
+        mask_threshold: the generated soft mask is binarised at this value.
+    """
+
+    margin_mm: float = 2.0
+    feather_mm: float = 0.0
+    mask_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.margin_mm < 0 or self.feather_mm < 0:
+            raise ValueError("blend margin and feather must be ≥ 0 mm")
+        if not 0 < self.mask_threshold < 1:
+            raise ValueError("the mask threshold must lie in (0, 1)")
+
+
+SYNTHESIS_FORMATS = ("png", "nifti", "dicom")
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    blend: Blend = field(default_factory=Blend)
+    formats: tuple[str, ...] = SYNTHESIS_FORMATS
+    precision: str = "fp32"
+    device: str = "cpu"
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = set(self.formats) - set(SYNTHESIS_FORMATS)
+        if unknown or not self.formats:
+            raise ValueError(
+                f"formats must be some of {', '.join(SYNTHESIS_FORMATS)}, not {self.formats}"
+            )

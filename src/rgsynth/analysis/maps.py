@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ import torch
 from rgsynth.analysis.cohort import CohortView, load_cohort
 from rgsynth.analysis.embedding import Embedding, embed, embedding_figure
 from rgsynth.analysis.features import FeatureExtractor
-from rgsynth.analysis.perturbation import PerturbationSettings, perturbation_map, program_matrix
+from rgsynth.analysis.perturbation import perturbation_map, program_matrix
 from rgsynth.analysis.statistics import cluster_tests, metagenes, spearman_map
+from rgsynth.config import MapSettings
 from rgsynth.data import CacheError
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.inference import Synthesizer, TrainedRun, load_run_pair
@@ -52,17 +53,6 @@ from rgsynth.synthesize.backgrounds import cache_backgrounds
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MapSettings:
-    n_clusters: int = 3
-    metagene_min_correlation: float = 0.4
-    metagene_min_genes: int = 5
-    top_genes: int = 20
-    n_backgrounds: int = 32
-    perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
-    seed: int = 0
 
 
 def build_maps(

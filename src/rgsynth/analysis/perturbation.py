@@ -13,7 +13,6 @@ and BH q-values over every program × feature pair.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -21,25 +20,11 @@ from scipy import stats
 
 from rgsynth.analysis.features import FEATURES, FeatureExtractor
 from rgsynth.analysis.statistics import fdr
+from rgsynth.config import PerturbationSettings
 from rgsynth.inference import Synthesizer
 from rgsynth.intensity import unit_to_hu
 from rgsynth.synthesize.paste import nodule_component
 from rgsynth.synthesize.profiles import GeneSet
-
-
-@dataclass(frozen=True)
-class PerturbationSettings:
-    """Attributes:
-    shift: how far member genes move, in z, each way.
-    replicates: (background, noise, base profile) triples per program.
-    bootstrap: resamples for the confidence intervals.
-    seed: fixes backgrounds, noise and bases.
-    """
-
-    shift: float = 2.0
-    replicates: int = 24
-    bootstrap: int = 1000
-    seed: int = 0
 
 
 def program_matrix(gene_sets: dict[str, GeneSet], gene_names: list[str]) -> pd.DataFrame:

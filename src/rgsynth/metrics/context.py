@@ -12,25 +12,13 @@ import pandas as pd
 from rgsynth.analysis.cohort import CohortView
 from rgsynth.analysis.features import FEATURES, FeatureExtractor
 from rgsynth.analysis.ground_truth import Truth
-from rgsynth.config import PrepareConfig
+from rgsynth.config import (
+    EvaluationSettings,
+    PrepareConfig,
+)
 from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
 from rgsynth.intensity import unit_to_hu
 from rgsynth.synthesize.paste import nodule_component
-
-
-@dataclass(frozen=True)
-class EvaluationSettings:
-    """Attributes:
-    per_donor: syntheses per donor for trait fidelity.
-    resamples: bootstrap resamples of every interval.
-    change_hu: what counts as changed for mask consistency.
-    seed: fixes backgrounds, noise and shuffles.
-    """
-
-    per_donor: int = 8
-    resamples: int = 500
-    change_hu: float = 150.0
-    seed: int = 0
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from rgsynth.config import PrepareConfig
+from rgsynth.config import BatchSettings, Blend, PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
 from rgsynth.intensity import unit_to_hu
@@ -37,10 +37,8 @@ from rgsynth.layout import (
 from rgsynth.synthesize import dicom_out
 from rgsynth.synthesize.backgrounds import CachePatch, Location, SourceVolume, volume_patch
 from rgsynth.synthesize.export import patch_image, preview_png, write_nifti
-from rgsynth.synthesize.paste import Blend, PastedSlice, nodule_component, paste_patch
+from rgsynth.synthesize.paste import PastedSlice, nodule_component, paste_patch
 from rgsynth.synthesize.profiles import CacheGenes, GeneProfile
-
-FORMATS = ("png", "nifti", "dicom")
 
 
 @dataclass(frozen=True)
@@ -116,21 +114,6 @@ def plan_jobs(
                     chosen = profile
                 jobs.append(Job(number, target, chosen, int(state[0])))
     return jobs
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    blend: Blend = field(default_factory=Blend)
-    formats: tuple[str, ...] = FORMATS
-    precision: str = "fp32"
-    device: str = "cpu"
-    batch_size: int = 32
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        unknown = set(self.formats) - set(FORMATS)
-        if unknown or not self.formats:
-            raise ValueError(f"formats must be some of {', '.join(FORMATS)}, not {self.formats}")
 
 
 def synthesize_batch(

@@ -16,6 +16,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from rgsynth.config import Blend
+
 
 def nodule_component(mask: np.ndarray) -> tuple[np.ndarray, int]:
     """The connected part of a binary (S, S) patch mask nearest the patch centre, and how
@@ -36,27 +38,6 @@ def nodule_component(mask: np.ndarray) -> tuple[np.ndarray, int]:
     distance = np.hypot(rows - centre[0], cols - centre[1])
     nearest = ndimage.minimum(distance, labels, index=np.arange(1, count + 1))
     return labels == 1 + int(np.argmin(nearest)), count - 1
-
-
-@dataclass(frozen=True)
-class Blend:
-    """How a synthesis replaces the source pixels.
-
-    Attributes:
-        margin_mm: pixels this close to the generated mask take the synthesis.
-        feather_mm: σ of the Gaussian fall-off beyond that region; 0 = hard edge (default).
-        mask_threshold: the generated soft mask is binarised at this value.
-    """
-
-    margin_mm: float = 2.0
-    feather_mm: float = 0.0
-    mask_threshold: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.margin_mm < 0 or self.feather_mm < 0:
-            raise ValueError("blend margin and feather must be ≥ 0 mm")
-        if not 0 < self.mask_threshold < 1:
-            raise ValueError("the mask threshold must lie in (0, 1)")
 
 
 @dataclass

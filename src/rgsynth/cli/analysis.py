@@ -1,0 +1,155 @@
+"""``rgsynth map``, ``rgsynth evaluate`` and ``rgsynth report``: what a trained run says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rgsynth.cli.common import errors, settings
+from rgsynth.config import EvaluationSettings, MapSettings, PerturbationSettings
+from rgsynth.layout import EVALUATION_FILENAME, MAPS_DIRNAME, SCORES_FILENAME
+
+_M, _P, _E = MapSettings, PerturbationSettings, EvaluationSettings  # the options' defaults
+
+
+def map_command(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
+    cache: Annotated[
+        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
+    ] = None,
+    mcgan: Annotated[
+        Path | None, typer.Option(help="An MC-GAN run on the same cache, for the t-SNE panels.")
+    ] = None,
+    gene_sets: Annotated[
+        Path | None,
+        typer.Option(help="Programs to perturb: GMT, CSV or ground_truth.json [metagenes]."),
+    ] = None,
+    clusters: Annotated[
+        int | None, typer.Option(help=f"k of the k-means on each code [{_M.n_clusters}].")
+    ] = None,
+    metagene_min_r: Annotated[
+        float | None,
+        typer.Option(
+            help="Metagenes: average |r| at which the gene tree is cut "
+            f"[{_M.metagene_min_correlation}]."
+        ),
+    ] = None,
+    metagene_min_genes: Annotated[
+        int | None, typer.Option(help=f"Metagenes: smallest module [{_M.metagene_min_genes}].")
+    ] = None,
+    top_genes: Annotated[
+        int | None, typer.Option(help=f"Single genes to perturb [{_M.top_genes}].")
+    ] = None,
+    replicates: Annotated[
+        int | None,
+        typer.Option(help=f"Background/noise/base triples per program [{_P.replicates}]."),
+    ] = None,
+    shift: Annotated[
+        float | None, typer.Option(help=f"Perturbation size, z, each way [{_P.shift}].")
+    ] = None,
+    backgrounds: Annotated[
+        int | None, typer.Option(help=f"Fixed backgrounds for perturbations [{_M.n_backgrounds}].")
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help=f"Seed of clustering, t-SNE and perturbations [{_M.seed}]."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace RUN/maps once the new maps are done.")
+    ] = False,
+) -> None:
+    """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
+    with errors():
+        from rgsynth.analysis.maps import build_maps
+
+        perturbation = settings(PerturbationSettings, shift=shift, replicates=replicates, seed=seed)
+        chosen = settings(
+            MapSettings,
+            n_clusters=clusters,
+            metagene_min_correlation=metagene_min_r,
+            metagene_min_genes=metagene_min_genes,
+            top_genes=top_genes,
+            n_backgrounds=backgrounds,
+            perturbation=perturbation,
+            seed=seed,
+        )
+        summary = build_maps(run, chosen, cache, mcgan, gene_sets, force, typer.echo)
+        silhouettes = ", ".join(
+            f"{name} {values['silhouette']:.2f}" for name, values in summary["embeddings"].items()
+        )
+        typer.echo(
+            f"wrote {run / MAPS_DIRNAME} in {summary['seconds']:.0f} s; silhouettes: "
+            f"{silhouettes}; q < 0.05: conventional {summary['conventional_pairs_q05']}, "
+            f"perturbation {summary['perturbation_program_pairs_q05']} program and "
+            f"{summary['perturbation_gene_pairs_q05']} gene pairs"
+        )
+
+
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
+    against: Annotated[
+        Path | None, typer.Option(help="A second run on the same cache (MC-GAN) to compare.")
+    ] = None,
+    truth: Annotated[
+        Path | None, typer.Option(help="A twin's ground_truth.json: score the maps against it.")
+    ] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
+    ] = None,
+    per_donor: Annotated[
+        int | None, typer.Option(help=f"Syntheses per donor for trait fidelity [{_E.per_donor}].")
+    ] = None,
+    resamples: Annotated[
+        int | None, typer.Option(help=f"Bootstrap resamples per interval [{_E.resamples}].")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help=f"Seed of backgrounds, noise and shuffles [{_E.seed}].")
+    ] = None,
+) -> None:
+    """Score a run: realism, conditioning, ablations and (twin) ground-truth recovery."""
+    with errors():
+        from rgsynth.analysis.evaluate import evaluate as run_evaluation
+
+        chosen = settings(EvaluationSettings, per_donor=per_donor, resamples=resamples, seed=seed)
+        report = run_evaluation(run, chosen, cache, against, truth, typer.echo)
+        echo_scores(run, list(report["models"]))
+        typer.echo(f"wrote {run / EVALUATION_FILENAME} in {report['seconds']:.0f} s")
+
+
+def echo_scores(run: Path, models: list[str]) -> None:
+    """The headline numbers, read back from the run's score records."""
+    from rgsynth.metrics.records import CONVENTIONAL, ScoreTable, read_scores
+
+    scores = ScoreTable(read_scores(run / SCORES_FILENAME))
+    for model in models:
+        line = (
+            f"{model}: FRD {scores.value(model, 'matched', 'frd'):.2f}, two-sample accuracy "
+            f"{scores.value(model, 'matched', 'two_sample_accuracy'):.2f}, donor AUROC "
+            f"{scores.value(model, 'matched', 'donor_auroc'):.2f} (shuffled genes "
+            f"{scores.value(model, 'shuffled genes', 'donor_auroc'):.2f})"
+        )
+        if scores.get(model, "perturbation map", "auroc") is not None:
+            line += f", map AUROC {scores.value(model, 'perturbation map', 'auroc'):.2f}"
+        typer.echo(line)
+    if scores.get(CONVENTIONAL, "as_discovered", "auroc") is not None:
+        discovered = scores.value(CONVENTIONAL, "as_discovered", "auroc")
+        true_programs = scores.value(CONVENTIONAL, "with_true_programs", "auroc")
+        typer.echo(
+            f"conventional: map AUROC {discovered:.2f} "
+            f"(true programs as metagenes: {true_programs:.2f})"
+        )
+
+
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder after `rgsynth map` and `evaluate`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder [RUN/report; replaced when complete].")
+    ] = None,
+) -> None:
+    """A self-contained HTML report (and its figures and tables) from a run folder alone."""
+    with errors():
+        from rgsynth.report.build import build_report
+
+        build_report(run, out, typer.echo)

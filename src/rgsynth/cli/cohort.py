@@ -1,0 +1,80 @@
+"""``rgsynth synth-cohort`` (the twin) and ``rgsynth view`` (a cohort's QC montage)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rgsynth.cli.common import errors, progress
+from rgsynth.config import TWIN_PRESETS, TwinConfig
+from rgsynth.errors import UsageError
+from rgsynth.layout import COHORT_MONTAGE_FILENAME, METADATA_FILENAME
+
+
+def synth_cohort(
+    out: Annotated[Path, typer.Argument(help="Folder to create (must not exist, see --force).")],
+    subjects: Annotated[int | None, typer.Option(help="Number of subjects [preset's].")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help=f"Master seed; the cohort is a function of it [{TwinConfig.seed}]."),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{', '.join(TWIN_PRESETS)}: tiny for tests, paper for the real "
+            f"sizes [{TwinConfig.preset}]."
+        ),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace OUT once the new cohort is complete.")
+    ] = False,
+) -> None:
+    """Write a synthetic NSCLC Radiogenomics cohort (DICOM CT + SEG, RNA-seq, clinical, truth)."""
+    with errors():
+        run_synth_cohort(out, twin_config(preset, seed, subjects), workers, force)
+
+
+def twin_config(preset: str | None, seed: int | None, subjects: int | None) -> TwinConfig:
+    from rgsynth.config import twin_preset
+
+    try:
+        return twin_preset(preset or TwinConfig.preset, seed=seed, n_subjects=subjects)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def run_synth_cohort(out: Path, config: TwinConfig, workers: int | None, force: bool) -> None:
+    from rgsynth.twin.cohort import generate_cohort
+
+    start = time.perf_counter()
+    with progress(f"twin cohort ({config.preset}, seed {config.seed})", config.n_subjects) as bar:
+        generate_cohort(out, config, workers=workers, force=force, on_subject=bar)
+    typer.echo(
+        f"wrote {config.n_subjects} subjects to {out} in {time.perf_counter() - start:.1f} s"
+    )
+
+
+def view(
+    cohort: Annotated[Path, typer.Argument(help="A cohort folder (with metadata.csv).")],
+    out: Annotated[Path | None, typer.Option(help="PNG to write [COHORT/qc_montage.png].")] = None,
+    max_subjects: Annotated[int, typer.Option(help="Subjects to show.")] = 24,
+    columns: Annotated[int, typer.Option(help="Subjects per montage row.")] = 4,
+) -> None:
+    """QC montage: an axial slice through each nodule (lung window) with its SEG contour."""
+    with errors():
+        path = run_view(cohort, out, max_subjects, columns)
+        typer.echo(f"wrote {path}")
+
+
+def run_view(cohort: Path, out: Path | None, max_subjects: int, columns: int) -> Path:
+    if not (cohort / METADATA_FILENAME).is_file():
+        raise UsageError(f"{cohort}: no metadata.csv; is this a cohort folder?")
+    from rgsynth.io.montage import load_views, save_montage  # the DICOM readers
+
+    with progress("reading nodules", max_subjects) as advance:
+        views = load_views(cohort, max_subjects, on_subject=advance)
+    return save_montage(views, out or cohort / COHORT_MONTAGE_FILENAME, columns=columns)

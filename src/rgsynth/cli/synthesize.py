@@ -1,0 +1,184 @@
+"""``rgsynth synthesize``: gene-conditioned nodules into cache backgrounds or a CT."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rgsynth.cli.common import errors, progress, settings
+from rgsynth.config import SYNTHESIS_FORMATS, BatchSettings, Blend
+from rgsynth.errors import InputError, UsageError
+from rgsynth.layout import SYNTHESIS_MANIFEST_FILENAME
+
+_B = BatchSettings  # its defaults are the options' defaults
+
+
+def synthesize(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
+    out: Annotated[Path, typer.Argument(help="Output folder to create (see --force).")],
+    cache: Annotated[
+        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
+    ] = None,
+    subject: Annotated[
+        list[str] | None, typer.Option(help="Genes of this cache subject (repeatable).")
+    ] = None,
+    expression: Annotated[
+        Path | None, typer.Option(help="Your expression table (raw, as the cohort's).")
+    ] = None,
+    table_subject: Annotated[
+        list[str] | None, typer.Option(help="Row(s) of --expression to use [all].")
+    ] = None,
+    set_gene: Annotated[
+        list[str] | None, typer.Option("--set", help="GENE=Z: set a gene's z-score (repeatable).")
+    ] = None,
+    set_program: Annotated[
+        list[str] | None,
+        typer.Option(help="PROGRAM=Z: set every gene of a gene set to ±Z (repeatable)."),
+    ] = None,
+    gene_sets: Annotated[
+        Path | None, typer.Option(help="Programs: GMT, CSV (set,gene,weight) or ground_truth.json.")
+    ] = None,
+    ct: Annotated[
+        list[Path] | None,
+        typer.Option(help="A CT to paint into: DICOM series folder or NIfTI file (repeatable)."),
+    ] = None,
+    at_mm: Annotated[
+        list[str] | None, typer.Option(help="X,Y,Z: a location in patient mm (repeatable).")
+    ] = None,
+    at_voxel: Annotated[
+        list[str] | None, typer.Option(help="I,J,K: a voxel index of the CT as stored.")
+    ] = None,
+    random_locations: Annotated[
+        int, typer.Option(help="Random lung locations per CT (5–25 mm deep, as prepare).")
+    ] = 0,
+    backgrounds: Annotated[
+        int | None, typer.Option(help="Cache background slices to use [8 without --ct].")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="Cache split of the backgrounds: val, train, all [val].")
+    ] = None,
+    per_background: Annotated[
+        int | None,
+        typer.Option(help="Nodules per background and gene profile (new noise each) [1]."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help=f"The batch is a function of this seed [{_B.seed}].")
+    ] = None,
+    margin_mm: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Source pixels this close to the nodule mask are replaced [{Blend.margin_mm}]."
+        ),
+    ] = None,
+    feather_mm: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Gaussian feathering σ of the paste edge (0 = off) [{Blend.feather_mm}]."
+        ),
+    ] = None,
+    formats: Annotated[
+        str | None, typer.Option(help=f"Any of {','.join(SYNTHESIS_FORMATS)} [all].")
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help=f"fp32, or bf16 autocast [{_B.precision}].")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help=f"Nodules per generator pass [{_B.batch_size}].")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help=f"cpu or cuda [{_B.device}].")] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replace OUT once the new batch is complete.")
+    ] = False,
+) -> None:
+    """Synthesise gene-conditioned nodules into cache backgrounds or your CT, with masks."""
+    with errors():
+        from rgsynth.synthesize.request import SynthesisRequest
+
+        request = settings(
+            SynthesisRequest,
+            subjects=subject or [],
+            expression=expression,
+            table_subjects=table_subject or [],
+            gene_edits=[_edit(e) for e in set_gene or []],
+            program_edits=[_edit(e) for e in set_program or []],
+            gene_sets=gene_sets,
+            cts=ct or [],
+            points_mm=[_triple(p, "--at-mm") for p in at_mm or []],
+            voxels=[_triple(v, "--at-voxel") for v in at_voxel or []],
+            random_locations=random_locations,
+            cache_backgrounds=backgrounds or 0,
+            split=split,
+            per_background=per_background,
+            seed=seed,
+        )
+        batch = settings(
+            BatchSettings,
+            blend=settings(Blend, margin_mm=margin_mm, feather_mm=feather_mm),
+            formats=_formats(formats),
+            precision=precision,
+            device=device,
+            batch_size=batch_size,
+            seed=seed,
+        )
+        run_synthesize(run, out, cache, request, batch, force)
+
+
+def _triple(text: str, option: str) -> tuple[float, float, float]:
+    parts = text.replace(" ", "").split(",")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        return tuple(float(p) for p in parts)  # type: ignore[return-value]
+    except ValueError:
+        raise UsageError(f"{option} {text!r}: expected three numbers, e.g. -60.5,40,-120") from None
+
+
+def run_synthesize(run, out, cache, request, batch, force) -> None:
+    from rgsynth.inference import load_run
+    from rgsynth.synthesize.batch import synthesize_batch
+    from rgsynth.synthesize.request import plan
+
+    trained = load_run(run, cache)
+    try:
+        jobs, prepare_config, cache_genes = plan(request, trained.cache_root)
+    except InputError:
+        raise
+    except ValueError as error:  # an inconsistent request, an unknown gene or program
+        raise UsageError(str(error)) from None
+    if not force and out.exists():
+        raise UsageError(
+            f"{out}: already exists; choose another folder or pass --force to replace it"
+        )
+    with progress("synthesizing", len(jobs)) as advance:
+        summary = synthesize_batch(
+            jobs,
+            trained,
+            prepare_config,
+            out,
+            batch,
+            force=force,
+            gene_names=cache_genes.names,
+            on_nodule=advance,
+        )
+    typer.echo(
+        f"wrote {summary['n_nodules']} nodules ({summary['n_backgrounds']} backgrounds, "
+        f"{summary['n_profiles']} gene profiles) to {out} in {summary['seconds']:.1f} s; "
+        f"manifest: {out / SYNTHESIS_MANIFEST_FILENAME}"
+    )
+    for note in summary["notes"]:
+        typer.echo(f"note: {note}")
+
+
+def _edit(text: str):
+    from rgsynth.synthesize.profiles import parse_edit
+
+    try:
+        return parse_edit(text)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _formats(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(f.strip() for f in text.split(",") if f.strip())

@@ -1,0 +1,131 @@
+"""``rgsynth train``: a GAN on a cache (``torchrun --nproc_per_node=K`` for DDP)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rgsynth.cli.common import errors, progress, settings
+from rgsynth.config import ModelConfig, TrainConfig
+from rgsynth.errors import UsageError
+from rgsynth.layout import LATEST_SAMPLE_PATH
+
+_M, _T = ModelConfig, TrainConfig  # their defaults are the options' defaults
+
+
+def train(
+    cache: Annotated[Path, typer.Argument(help="A cache written by `rgsynth prepare`.")],
+    run: Annotated[Path, typer.Argument(help="Run folder (checkpoints, stats, samples).")],
+    steps: Annotated[int | None, typer.Option(help="Stop at this total step count.")] = None,
+    minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue RUN's checkpoint exactly.")] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Architecture: the paper's GAN [{_M.architecture}], or the MC-GAN "
+            "baseline (mcgan)."
+        ),
+    ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help=f"fp32, or bf16 autocast [{_T.precision}].")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Examples per step per process [model's: 16 / 32].")
+    ] = None,
+    lr: Annotated[float | None, typer.Option(help="Adam lr of G and D [1e-4 / 2e-4].")] = None,
+    base_channels: Annotated[
+        int | None, typer.Option(help=f"Channels at full resolution [{_M.base_channels}].")
+    ] = None,
+    max_channels: Annotated[
+        int | None, typer.Option(help=f"Cap on channels at coarse levels [{_M.max_channels}].")
+    ] = None,
+    gene_hidden: Annotated[
+        int | None, typer.Option(help=f"Hidden width of the gene mapping [{_M.gene_hidden}].")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help=f"Seed of weights, data order and noise [{_T.seed}].")
+    ] = None,
+    log_every: Annotated[
+        int | None, typer.Option(help=f"Steps between stats lines [{_T.log_every}].")
+    ] = None,
+    sample_every: Annotated[
+        int | None, typer.Option(help=f"Steps between sample grids [{_T.sample_every}].")
+    ] = None,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help=f"Steps between checkpoints [{_T.checkpoint_every}].")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Train the paper's GAN on a cache; `torchrun --nproc_per_node=K` runs it with DDP."""
+    with errors():
+        if steps is None and minutes is None:
+            raise UsageError("give --steps N or --minutes M (or both)")
+        sizes = settings(
+            ModelConfig,
+            architecture=model,
+            base_channels=base_channels,
+            max_channels=max_channels,
+            gene_hidden=gene_hidden,
+        )
+        config = settings(  # batch size, lr and loss weights left None are the model's own
+            TrainConfig,
+            model=sizes,
+            seed=seed,
+            precision=precision,
+            log_every=log_every,
+            sample_every=sample_every,
+            checkpoint_every=checkpoint_every,
+            batch_size=batch_size,
+            lr=lr,
+        ).resolved()
+        run_train(cache, run, config, steps, minutes, resume, device)
+
+
+def run_train(
+    cache: Path,
+    run: Path,
+    config: TrainConfig,
+    steps: int | None,
+    minutes: float | None,
+    resume: bool = False,
+    device: str = "auto",
+) -> None:
+    from rgsynth.train.distributed import setup, teardown
+    from rgsynth.train.loop import Trainer
+
+    info = setup(device)
+    try:
+        trainer = Trainer(cache, run, config, info, resume=resume)
+        if info.is_main:
+            model = trainer.config.model
+            typer.echo(
+                f"training {model.architecture} {model.image_size}² on {len(trainer.dataset)} "
+                f"nodule slices of "
+                f"{len(trainer.data.subject_ids)} subjects, {model.n_genes} genes, "
+                f"{info.world_size} process(es) on {info.device}, from step "
+                f"{trainer.position.step}" + (" (settings from the checkpoint)" if resume else "")
+            )
+        total = steps if steps is not None else trainer.position.step + 10**6
+        with progress("training", total) as advance:
+            on_step = (lambda step, terms: advance(f"step {step}")) if info.is_main else None
+            summary = trainer.run(steps, minutes, on_step=on_step)
+        if info.is_main:
+            _echo_training_summary(summary, run)
+    finally:
+        teardown(info)
+
+
+def _echo_training_summary(summary: dict, run: Path) -> None:
+    last = summary["history"][-1] if summary["history"] else {}
+    losses = (
+        f"D {last['D/total']:.3f}, G {last['G/total']:.3f}, background L1 "
+        f"{last['G/background_l1']:.4f}; "
+        if last
+        else ""
+    )
+    typer.echo(
+        f"stopped at step {summary['steps']} after {summary['seconds']:.0f} s; {losses}"
+        f"samples: {run / LATEST_SAMPLE_PATH}"
+    )
