@@ -23,10 +23,10 @@ import numpy as np
 import torch
 
 from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig, twin_preset
+from rgsynth.inference import Synthesizer, TrainedRun
 from rgsynth.models.registry import build_networks
 from rgsynth.synthesize.backgrounds import load_volume, random_locations
 from rgsynth.synthesize.batch import BatchSettings, Job, synthesize_batch, volume_targets
-from rgsynth.synthesize.model import Synthesizer, TrainedRun
 from rgsynth.synthesize.profiles import GeneProfile
 from rgsynth.twin.cohort import generate_cohort
 
