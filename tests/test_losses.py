@@ -27,7 +27,7 @@ PERFECT_D = dict(
 
 def test_a_perfect_discriminator_has_zero_loss() -> None:
     total, terms = GanLoss().discriminator(_scores(**PERFECT_D))
-    assert float(total) == 0.0 and terms["D/ISG"] == 0.0
+    assert float(total) == 0.0 and float(terms["D/ISG"]) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_a_perfect_discriminator_has_zero_loss() -> None:
 def test_each_discriminator_term(changed: dict, term: str, expected: float) -> None:
     loss = GanLoss(weight_i=8.0, weight_is=1.0, weight_isg=10.0)
     total, terms = loss.discriminator(_scores(**(PERFECT_D | changed)))
-    assert terms[term] == pytest.approx(expected)
+    assert float(terms[term]) == pytest.approx(expected)
     weight = {"D/I": 8.0, "D/IS": 1.0, "D/ISG": 10.0}[term]
     assert float(total) == pytest.approx(weight * expected)
 
@@ -58,8 +58,9 @@ def test_generator_terms_and_background_l1() -> None:
     mask[0, 0, 3:5, 3:5] = 1.0  # a 2×2 nodule; eroded background excludes a 4×4 square
     image = torch.full((1, 1, 8, 8), 0.5)  # differs from the background everywhere by 0.5
     total, terms = loss.generator(fake_scores, image, mask, background)
-    assert terms["G/I"] == 0.0 and terms["G/IS"] == 1.0 and terms["G/ISG"] == pytest.approx(0.25)
-    assert terms["G/background_l1"] == pytest.approx(0.5 * (64 - 16) / 64)
+    values = {k: float(v) for k, v in terms.items()}
+    assert values["G/I"] == 0.0 and values["G/IS"] == 1.0 and values["G/ISG"] == 0.25
+    assert values["G/background_l1"] == pytest.approx(0.5 * (64 - 16) / 64)
     assert float(total) == pytest.approx(1.0 + 10 * 0.25 + 100 * 0.375)
 
 
@@ -71,7 +72,7 @@ def test_changes_inside_the_eroded_mask_cost_nothing() -> None:
     image = background.clone()
     image[0, 0, 2:6, 2:6] += 1.0  # paint a nodule only where the mask is
     _, terms = loss.generator(_scores(i_fake=1, is_fake=1, isg_fake=1), image, mask, background)
-    assert terms["G/background_l1"] == 0.0
+    assert float(terms["G/background_l1"]) == 0.0
 
 
 def test_erosion_grows_the_mask_by_half_the_window() -> None:

@@ -12,14 +12,23 @@ With real image x, matched mask m and genes g, mismatched m̄ and ḡ, and G(b, 
 
 Each D term is weighted (w_I, w_IS, w_ISG) in both losses. The erosion weight is computed
 from a detached mask: the L1 asks G to keep the background, not to grow its mask.
+
+The loss owns the GAN step (stylegan2-ada's ``accumulate_gradients``): its two phases run
+the networks, compute the terms and back-propagate; the loop only zeroes gradients, steps
+the optimisers and keeps the EMA. Terms stay detached tensors on the device, so a step
+costs no host synchronisation beyond the loop's finite-loss checks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from rgsynth.config import TrainConfig
 
@@ -39,9 +48,8 @@ def erode_background(mask: torch.Tensor, erosion_px: int) -> torch.Tensor:
 @dataclass(frozen=True)
 class GanLoss:
     """The least-squares GAN loss every built-in model trains with (each with its own
-    weights, see its :class:`~rgsynth.models.spec.ModelSpec`). Owns all of the GAN maths;
-    the loop only calls :meth:`discriminator` and :meth:`generator`. Terms are returned as
-    floats for logging."""
+    weights, see its :class:`~rgsynth.models.spec.ModelSpec`). Owns all of the GAN maths
+    and the two phases of a step; terms are returned as detached tensors."""
 
     weight_i: float = 8.0
     weight_is: float = 1.0
@@ -61,9 +69,56 @@ class GanLoss:
             config.weight_kl,
         )
 
+    def accumulate_discriminator(
+        self,
+        generator: nn.Module,
+        discriminators: nn.Module,
+        batch: dict[str, torch.Tensor],
+        noise: torch.Tensor,
+        autocast: Callable[[], AbstractContextManager[Any]],
+    ) -> tuple[Any, torch.Tensor, dict[str, torch.Tensor]]:
+        """D's phase: synthesise from the batch, score the reals, the mismatched negatives
+        and the (detached) fakes, back-propagate D's loss. Returns the synthesis (for G's
+        phase), the loss and its terms."""
+        with autocast():
+            fake = generator(batch["background"], batch["genes"], noise)
+            scores = discriminators(
+                fake.image.detach(),
+                fake.mask.detach(),
+                batch["genes"],
+                batch["image"],
+                batch["mask"],
+                batch["wrong_mask"],
+                batch["wrong_genes"],
+            )
+        total, terms = self.discriminator(scores)
+        total.backward()
+        return fake, total, terms
+
+    def accumulate_generator(
+        self,
+        discriminators: nn.Module,
+        fake: Any,
+        batch: dict[str, torch.Tensor],
+        autocast: Callable[[], AbstractContextManager[Any]],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's phase: score the fakes with D frozen (gradients flow through it to G only)
+        and back-propagate G's loss."""
+        discriminators.requires_grad_(False)
+        try:
+            with autocast():
+                fake_scores = discriminators(fake.image, fake.mask, batch["genes"])
+            total, terms = self.generator(
+                fake_scores, fake.image, fake.mask, batch["background"], fake.kl
+            )
+        finally:
+            discriminators.requires_grad_(True)
+        total.backward()
+        return total, terms
+
     def discriminator(
         self, scores: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total D loss from the scores of :class:`Discriminators` with the real tuple."""
         s = {k: v.float() for k, v in scores.items()}
         d_i = _ls(s["i_real"], 1) + _ls(s["i_fake"], 0)
@@ -77,7 +132,7 @@ class GanLoss:
         total = self.weight_i * d_i + self.weight_is * d_is + self.weight_isg * d_isg
         terms = {"D/total": total, "D/I": d_i, "D/IS": d_is, "D/ISG": d_isg}
         terms |= {f"D_out/{k}": v.mean() for k, v in s.items()}
-        return total, {k: float(v.detach()) for k, v in terms.items()}
+        return total, {k: v.detach() for k, v in terms.items()}
 
     def generator(
         self,
@@ -86,7 +141,7 @@ class GanLoss:
         fake_mask: torch.Tensor,
         background: torch.Tensor,
         kl: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, dict[str, float]]:
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total G loss: the three adversarial terms, λ × the eroded-background L1 and, for
         a variational gene code, ``weight_kl`` × its KL term."""
         s = {k: v.float() for k, v in fake_scores.items()}
@@ -104,7 +159,7 @@ class GanLoss:
             total = total + self.weight_kl * kl.float()
             terms["G/kl"] = kl
         terms["G/total"] = total
-        return total, {k: float(v.detach()) for k, v in terms.items()}
+        return total, {k: v.detach() for k, v in terms.items()}
 
 
 def _ls(scores: torch.Tensor, target: float) -> torch.Tensor:

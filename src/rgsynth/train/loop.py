@@ -222,35 +222,22 @@ class Trainer:
             enabled=self.config.precision == "bf16",
         )
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One D update then one G update (least squares), then the EMA of G."""
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One D update then one G update (the loss runs both phases), then the EMA of G.
+        Returns the loss terms as detached tensors on the device."""
         noise = torch.randn(len(batch["genes"]), self.noise_dim).to(self.device)
-        with self._autocast():
-            fake = self.g_train(batch["background"], batch["genes"], noise)
-            scores = self.d_train(
-                fake.image.detach(),
-                fake.mask.detach(),
-                batch["genes"],
-                batch["image"],
-                batch["mask"],
-                batch["wrong_mask"],
-                batch["wrong_genes"],
-            )
-        d_loss, d_terms = self.loss.discriminator(scores)
-        self._check_finite(d_loss, "discriminator")
         self.optimizer_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizer_d.step()
-        self.discriminators.requires_grad_(False)  # G's step only needs gradients through D
-        with self._autocast():
-            fake_scores = self.discriminators(fake.image, fake.mask, batch["genes"])
-        g_loss, g_terms = self.loss.generator(
-            fake_scores, fake.image, fake.mask, batch["background"], fake.kl
+        fake, d_loss, d_terms = self.loss.accumulate_discriminator(
+            self.g_train, self.d_train, batch, noise, self._autocast
         )
-        self.discriminators.requires_grad_(True)
-        self._check_finite(g_loss, "generator")
+        self._check_finite(d_loss, "discriminator")  # before a bad update is applied
+        self.optimizer_d.step()
         self.optimizer_g.zero_grad(set_to_none=True)
-        g_loss.backward()
+        # D's own module, not its DDP wrapper: G's phase needs no gradient sync of D
+        g_loss, g_terms = self.loss.accumulate_generator(
+            self.discriminators, fake, batch, self._autocast
+        )
+        self._check_finite(g_loss, "generator")
         self.optimizer_g.step()
         self._update_ema()
         self.position.step += 1
@@ -318,7 +305,7 @@ class Trainer:
         self,
         max_steps: int | None,
         max_minutes: float | None,
-        on_step: Callable[[int, dict[str, float]], None] | None = None,
+        on_step: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
     ) -> dict[str, Any]:
         """Train until ``max_steps`` (total, counting resumed ones) or ``max_minutes`` of
         this call, whichever comes first; checkpoint and sample at the end."""
@@ -326,7 +313,7 @@ class Trainer:
         writer = (
             StatsWriter(self.run_dir, self.position.step or None) if self.dist.is_main else None
         )
-        window: dict[str, list[float]] = defaultdict(list)
+        window: dict[str, list[torch.Tensor]] = defaultdict(list)  # terms kept on the device
         last_log, history = time.perf_counter(), []
         batches = self.batches()
         stop = StopRequest()
@@ -400,10 +387,14 @@ class Trainer:
             stop = bool(flag.item())
         return stop
 
-    def _log_row(self, window: dict[str, list[float]], seconds: float) -> dict[str, float]:
+    def _log_row(self, window: dict[str, list[torch.Tensor]], seconds: float) -> dict[str, float]:
+        """The window's mean of every term: one host transfer per logged row. (float64
+        means of the float32 terms, as NumPy takes them, so rows do not depend on where
+        the terms were kept.)"""
         n_steps = len(next(iter(window.values())))
         step_time = seconds / n_steps
-        row = {key: float(np.mean(values)) for key, values in window.items()}
+        stacked = torch.stack([torch.stack(v) for v in window.values()]).double().cpu().numpy()
+        row = {key: float(np.mean(values)) for key, values in zip(window, stacked, strict=True)}
         row["time/step_s"] = step_time
         row["time/images_per_s"] = self.config.batch_size * self.dist.world_size / step_time
         row["epoch"] = self.position.epoch
