@@ -84,7 +84,8 @@ def trained_run(train_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="session")
 def trained_mcgan_run(train_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The MC-GAN baseline on ``train_cache``, two steps."""
+    """The MC-GAN baseline on ``train_cache``, two steps (with MC-GAN's own loss weights:
+    the config leaves them to the model)."""
     import dataclasses
 
     from rgsynth.train.loop import Trainer
@@ -93,6 +94,18 @@ def trained_mcgan_run(train_cache: Path, tmp_path_factory: pytest.TempPathFactor
     model = dataclasses.replace(TINY_MODEL, architecture="mcgan")
     Trainer(train_cache, run, dataclasses.replace(TINY_TRAIN, model=model)).run(2, None)
     return run
+
+
+@pytest.fixture
+def run_copy(trained_run: Path, tmp_path: Path) -> Path:
+    """A private copy of ``trained_run`` that a test may write maps and scores into."""
+    return Path(shutil.copytree(trained_run, tmp_path / "run"))
+
+
+@pytest.fixture
+def mcgan_run_copy(trained_mcgan_run: Path, tmp_path: Path) -> Path:
+    """A private copy of ``trained_mcgan_run``."""
+    return Path(shutil.copytree(trained_mcgan_run, tmp_path / "mcgan"))
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from rgsynth.models.spec import GanNetworks, ModelSpec
 from rgsynth.train.checkpoint import load_checkpoint
 from rgsynth.train.loop import CHECKPOINT_PATH, Trainer
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "rgsynth"
+SRC = Path(__file__).resolve().parents[2] / "src" / "rgsynth"
 
 
 def test_a_python_mcgan_config_trains_with_mcgan_weights(train_cache: Path, tmp_path: Path) -> None:

@@ -173,3 +173,19 @@ def test_report_of_a_cohort_without_truth(
     assert {"fig3", "fig2", "embedding", "perturbation"} <= shown
     assert not shown & {"maps", "subtypes"}
     assert "No ground truth was given" in (copy / "report" / "index.html").read_text()
+
+
+def test_a_run_evaluated_before_the_score_records_is_refused_in_one_line(
+    evaluated_runs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Runs evaluated before evaluation_scores.jsonl existed: one line, what to run."""
+    run, _ = evaluated_runs
+    old = tmp_path / "old"
+    shutil.copytree(run, old, ignore=shutil.ignore_patterns("checkpoints", "report"))
+    (old / "evaluation_scores.jsonl").unlink()
+    result = runner.invoke(app, ["report", str(old)])
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {old / 'evaluation_scores.jsonl'}: missing; run `rgsynth evaluate {old}` "
+        "again (this version writes it)"
+    )

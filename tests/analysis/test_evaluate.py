@@ -99,14 +99,14 @@ def test_load_truth_reads_a_twin(small_cohort: Path) -> None:
     assert truth.traits.loc["R01-001", "diameter"] > 0
 
 
-def test_evaluate_command_scores_a_run(trained_run: Path, small_cohort: Path) -> None:
+def test_evaluate_command_scores_a_run(run_copy: Path, small_cohort: Path) -> None:
     truth = small_cohort / "ground_truth.json"
     runner = CliRunner()
     mapped = runner.invoke(
         app,
         [
             "map",
-            str(trained_run),
+            str(run_copy),
             "--gene-sets",
             str(truth),
             "--clusters",
@@ -124,9 +124,9 @@ def test_evaluate_command_scores_a_run(trained_run: Path, small_cohort: Path) ->
     )
     assert mapped.exit_code == 0, mapped.output
     small = ["--per-donor", "2", "--resamples", "20"]
-    result = runner.invoke(app, ["evaluate", str(trained_run), "--truth", str(truth), *small])
+    result = runner.invoke(app, ["evaluate", str(run_copy), "--truth", str(truth), *small])
     assert result.exit_code == 0, result.output
-    report = json.loads((trained_run / "evaluation.json").read_text())
+    report = json.loads((run_copy / "evaluation.json").read_text())
     scores = report["models"]["xu"]
     assert set(scores) >= {
         "matched",
@@ -146,9 +146,9 @@ def test_evaluate_command_scores_a_run(trained_run: Path, small_cohort: Path) ->
         "lobulation",
         "heterogeneity",
     }
-    metrics = pd.read_csv(trained_run / "evaluation_metrics.csv")
+    metrics = pd.read_csv(run_copy / "evaluation_metrics.csv")
     assert {"model", "condition", "metric", "value", "ci_low", "ci_high"} <= set(metrics.columns)
-    assert (trained_run / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
+    assert (run_copy / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
 
 
 class _OracleGenerator(torch.nn.Module):
@@ -208,7 +208,7 @@ def test_donor_auroc_sees_perfect_conditioning(train_cache: Path, trained_run: P
 
 
 def test_both_models_side_by_side(
-    trained_run: Path, trained_mcgan_run: Path, small_cohort: Path, tmp_path: Path
+    run_copy: Path, mcgan_run_copy: Path, small_cohort: Path, tmp_path: Path
 ) -> None:
     """--mcgan adds MC-GAN's codes to the embedding; --against scores both models."""
     truth = small_cohort / "ground_truth.json"
@@ -224,23 +224,23 @@ def test_both_models_side_by_side(
         "3",
     ]
     small += ["--backgrounds", "3", "--gene-sets", str(truth), "--force"]
-    for run, extra in ((trained_mcgan_run, []), (trained_run, ["--mcgan", str(trained_mcgan_run)])):
+    for run, extra in ((mcgan_run_copy, []), (run_copy, ["--mcgan", str(mcgan_run_copy)])):
         result = runner.invoke(app, ["map", str(run), *small, *extra])
         assert result.exit_code == 0, result.output
-    embedding = pd.read_csv(trained_run / "maps" / "embedding.csv")
+    embedding = pd.read_csv(run_copy / "maps" / "embedding.csv")
     assert "MC-GAN: μ cluster" in embedding.columns
-    assert (trained_run / "maps" / "gene_codes_mcgan.csv").is_file()
+    assert (run_copy / "maps" / "gene_codes_mcgan.csv").is_file()
     args = [
         "evaluate",
-        str(trained_run),
+        str(run_copy),
         "--against",
-        str(trained_mcgan_run),
+        str(mcgan_run_copy),
         "--truth",
         str(truth),
     ]
     result = runner.invoke(app, [*args, "--per-donor", "2", "--resamples", "20"])
     assert result.exit_code == 0, result.output
-    report = json.loads((trained_run / "evaluation.json").read_text())
+    report = json.loads((run_copy / "evaluation.json").read_text())
     assert set(report["models"]) == {"xu", "mcgan"}
     assert "auroc" in report["models"]["mcgan"]["perturbation_map"]
     assert "xu:" in result.output and "mcgan:" in result.output

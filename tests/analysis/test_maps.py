@@ -82,9 +82,9 @@ def test_program_matrix_signs_and_drops_foreign_programs() -> None:
 
 
 def test_map_command_writes_every_map(
-    trained_run: Path, train_cache: Path, small_cohort: Path
+    run_copy: Path, train_cache: Path, small_cohort: Path
 ) -> None:
-    args = ["map", str(trained_run), "--gene-sets", str(small_cohort / "ground_truth.json")]
+    args = ["map", str(run_copy), "--gene-sets", str(small_cohort / "ground_truth.json")]
     args += [
         "--clusters",
         "2",
@@ -98,7 +98,7 @@ def test_map_command_writes_every_map(
     args += ["--backgrounds", "4", "--force"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    maps = trained_run / "maps"
+    maps = run_copy / "maps"
     summary = json.loads((maps / "maps.json").read_text())
     assert set(summary["embeddings"]) == {"raw genes", "ours: φ(g)"}
     assert summary["perturbation_programs_from"] == "gene-set file"
