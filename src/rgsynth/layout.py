@@ -41,6 +41,9 @@ EXAMPLES_CSV = "examples.csv"
 MAP_PAIRS_CSV = "map_pairs.csv"
 TRUTH_SUBJECTS_CSV = "truth_subjects.csv"
 REPORT_DIRNAME = "report"
+REPORT_PAGE = "index.html"  # RUN/report/: the page, its numbers and what it was built from
+REPORT_SUMMARY_CSV = "summary.csv"
+REPORT_RECORD = "report.json"
 
 # RUN/maps/ (``rgsynth map``).
 MAPS_DIRNAME = "maps"

@@ -155,6 +155,10 @@ def test_bad_runs_are_refused_and_an_old_report_is_kept(
     scores = json.loads((copy / "evaluation.json").read_text())
     (copy / "evaluation.json").write_text(json.dumps(scores | {"seconds": -1}))
     assert not report_is_current(copy)  # evaluate ran again: the demo rebuilds the page
+    (copy / "evaluation_scores.jsonl").unlink()  # as a run evaluated before the records
+    result = runner.invoke(app, ["report", str(copy)])
+    missing = f"{copy / 'evaluation_scores.jsonl'}: missing; run `rgsynth evaluate {copy}` again"
+    assert result.exit_code == 2 and result.output.strip().startswith(f"error: {missing}")
 
 
 def test_report_of_a_cohort_without_truth(
@@ -173,19 +177,3 @@ def test_report_of_a_cohort_without_truth(
     assert {"fig3", "fig2", "embedding", "perturbation"} <= shown
     assert not shown & {"maps", "subtypes"}
     assert "No ground truth was given" in (copy / "report" / "index.html").read_text()
-
-
-def test_a_run_evaluated_before_the_score_records_is_refused_in_one_line(
-    evaluated_runs: tuple[Path, Path], tmp_path: Path
-) -> None:
-    """Runs evaluated before evaluation_scores.jsonl existed: one line, what to run."""
-    run, _ = evaluated_runs
-    old = tmp_path / "old"
-    shutil.copytree(run, old, ignore=shutil.ignore_patterns("checkpoints", "report"))
-    (old / "evaluation_scores.jsonl").unlink()
-    result = runner.invoke(app, ["report", str(old)])
-    assert result.exit_code == 2
-    assert result.output.strip() == (
-        f"error: {old / 'evaluation_scores.jsonl'}: missing; run `rgsynth evaluate {old}` "
-        "again (this version writes it)"
-    )

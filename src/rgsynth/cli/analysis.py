@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import errors, settings
+from rgsynth.cli.common import RunCache, RunFolder, arg, errors, opt, settings
 from rgsynth.config import EvaluationSettings, MapSettings, PerturbationSettings
 from rgsynth.layout import EVALUATION_FILENAME, MAPS_DIRNAME, SCORES_FILENAME
 
@@ -15,50 +15,30 @@ _M, _P, _E = MapSettings, PerturbationSettings, EvaluationSettings  # the option
 
 
 def map_command(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
-    cache: Annotated[
-        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
-    ] = None,
-    mcgan: Annotated[
-        Path | None, typer.Option(help="An MC-GAN run on the same cache, for the t-SNE panels.")
-    ] = None,
+    run: RunFolder,
+    cache: RunCache = None,
+    mcgan: Annotated[Path | None, opt("An MC-GAN run on the same cache, for the t-SNE")] = None,
     gene_sets: Annotated[
-        Path | None,
-        typer.Option(help="Programs to perturb: GMT, CSV or ground_truth.json [metagenes]."),
+        Path | None, opt("Programs to perturb: GMT, CSV or ground_truth.json [metagenes]")
     ] = None,
-    clusters: Annotated[
-        int | None, typer.Option(help=f"k of the k-means on each code [{_M.n_clusters}].")
-    ] = None,
+    clusters: Annotated[int | None, opt("k of the k-means on each code", _M.n_clusters)] = None,
     metagene_min_r: Annotated[
         float | None,
-        typer.Option(
-            help="Metagenes: average |r| at which the gene tree is cut "
-            f"[{_M.metagene_min_correlation}]."
-        ),
+        opt("Metagenes: average |r| where the gene tree is cut", _M.metagene_min_correlation),
     ] = None,
     metagene_min_genes: Annotated[
-        int | None, typer.Option(help=f"Metagenes: smallest module [{_M.metagene_min_genes}].")
+        int | None, opt("Metagenes: smallest module", _M.metagene_min_genes)
     ] = None,
-    top_genes: Annotated[
-        int | None, typer.Option(help=f"Single genes to perturb [{_M.top_genes}].")
-    ] = None,
+    top_genes: Annotated[int | None, opt("Single genes to perturb", _M.top_genes)] = None,
     replicates: Annotated[
-        int | None,
-        typer.Option(help=f"Background/noise/base triples per program [{_P.replicates}]."),
+        int | None, opt("Background/noise/base triples per program", _P.replicates)
     ] = None,
-    shift: Annotated[
-        float | None, typer.Option(help=f"Perturbation size, z, each way [{_P.shift}].")
-    ] = None,
+    shift: Annotated[float | None, opt("Perturbation size, z, each way", _P.shift)] = None,
     backgrounds: Annotated[
-        int | None, typer.Option(help=f"Fixed backgrounds for perturbations [{_M.n_backgrounds}].")
+        int | None, opt("Fixed backgrounds for perturbations", _M.n_backgrounds)
     ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(help=f"Seed of clustering, t-SNE and perturbations [{_M.seed}]."),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option(help="Replace RUN/maps once the new maps are done.")
-    ] = False,
+    seed: Annotated[int | None, opt("Seed of clusters, t-SNE, perturbations", _M.seed)] = None,
+    force: Annotated[bool, opt("Replace RUN/maps once the new maps are done")] = False,
 ) -> None:
     """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
     with errors():
@@ -88,25 +68,15 @@ def map_command(
 
 
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
-    against: Annotated[
-        Path | None, typer.Option(help="A second run on the same cache (MC-GAN) to compare.")
-    ] = None,
-    truth: Annotated[
-        Path | None, typer.Option(help="A twin's ground_truth.json: score the maps against it.")
-    ] = None,
-    cache: Annotated[
-        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
-    ] = None,
+    run: RunFolder,
+    against: Annotated[Path | None, opt("A second run on the same cache (MC-GAN)")] = None,
+    truth: Annotated[Path | None, opt("A twin's ground_truth.json: score the maps")] = None,
+    cache: RunCache = None,
     per_donor: Annotated[
-        int | None, typer.Option(help=f"Syntheses per donor for trait fidelity [{_E.per_donor}].")
+        int | None, opt("Syntheses per donor for trait fidelity", _E.per_donor)
     ] = None,
-    resamples: Annotated[
-        int | None, typer.Option(help=f"Bootstrap resamples per interval [{_E.resamples}].")
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help=f"Seed of backgrounds, noise and shuffles [{_E.seed}].")
-    ] = None,
+    resamples: Annotated[int | None, opt("Bootstrap resamples per interval", _E.resamples)] = None,
+    seed: Annotated[int | None, opt("Seed of backgrounds, noise, shuffles", _E.seed)] = None,
 ) -> None:
     """Score a run: realism, conditioning, ablations and (twin) ground-truth recovery."""
     with errors():
@@ -143,10 +113,8 @@ def echo_scores(run: Path, models: list[str]) -> None:
 
 
 def report(
-    run: Annotated[Path, typer.Argument(help="A run folder after `rgsynth map` and `evaluate`.")],
-    out: Annotated[
-        Path | None, typer.Option(help="Report folder [RUN/report; replaced when complete].")
-    ] = None,
+    run: Annotated[Path, arg("A run folder after `rgsynth map` and `evaluate`.")],
+    out: Annotated[Path | None, opt("Report folder [RUN/report; replaced when complete]")] = None,
 ) -> None:
     """A self-contained HTML report (and its figures and tables) from a run folder alone."""
     with errors():

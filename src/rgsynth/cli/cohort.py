@@ -8,30 +8,23 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import errors, progress
+from rgsynth.cli.common import Workers, arg, errors, opt, progress
 from rgsynth.config import TWIN_PRESETS, TwinConfig
 from rgsynth.errors import UsageError
 from rgsynth.layout import COHORT_MONTAGE_FILENAME, METADATA_FILENAME
 
+_T = TwinConfig  # its defaults are the options' defaults
+
 
 def synth_cohort(
-    out: Annotated[Path, typer.Argument(help="Folder to create (must not exist, see --force).")],
-    subjects: Annotated[int | None, typer.Option(help="Number of subjects [preset's].")] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(help=f"Master seed; the cohort is a function of it [{TwinConfig.seed}]."),
-    ] = None,
+    out: Annotated[Path, arg("Folder to create (must not exist, see --force).")],
+    subjects: Annotated[int | None, opt("Number of subjects [preset's]")] = None,
+    seed: Annotated[int | None, opt("Master seed; the cohort is its function", _T.seed)] = None,
     preset: Annotated[
-        str | None,
-        typer.Option(
-            help=f"{', '.join(TWIN_PRESETS)}: tiny for tests, paper for the real "
-            f"sizes [{TwinConfig.preset}]."
-        ),
+        str | None, opt(f"{', '.join(TWIN_PRESETS)}: tiny for tests, paper as real", _T.preset)
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
-    force: Annotated[
-        bool, typer.Option(help="Replace OUT once the new cohort is complete.")
-    ] = False,
+    workers: Workers = None,
+    force: Annotated[bool, opt("Replace OUT once the new cohort is complete")] = False,
 ) -> None:
     """Write a synthetic NSCLC Radiogenomics cohort (DICOM CT + SEG, RNA-seq, clinical, truth)."""
     with errors():
@@ -59,10 +52,10 @@ def run_synth_cohort(out: Path, config: TwinConfig, workers: int | None, force: 
 
 
 def view(
-    cohort: Annotated[Path, typer.Argument(help="A cohort folder (with metadata.csv).")],
-    out: Annotated[Path | None, typer.Option(help="PNG to write [COHORT/qc_montage.png].")] = None,
-    max_subjects: Annotated[int, typer.Option(help="Subjects to show.")] = 24,
-    columns: Annotated[int, typer.Option(help="Subjects per montage row.")] = 4,
+    cohort: Annotated[Path, arg("A cohort folder (with metadata.csv).")],
+    out: Annotated[Path | None, opt("PNG to write [COHORT/qc_montage.png]")] = None,
+    max_subjects: Annotated[int, opt("Subjects to show")] = 24,
+    columns: Annotated[int, opt("Subjects per montage row")] = 4,
 ) -> None:
     """QC montage: an axial slice through each nodule (lung window) with its SEG contour."""
     with errors():

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -84,3 +84,20 @@ def errors() -> Iterator[None]:
     except FileNotFoundError as error:  # a path the user gave: Python's message names it
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
+
+
+def opt(text: str, default: Any = None, *names: str) -> Any:
+    """A typer option whose help ends with ``[default]`` (a settings dataclass's value,
+    so the help cannot disagree with what runs); ``names`` as typer's param_decls."""
+    shown = "" if default is None else f" [{default}]"
+    return typer.Option(*names, help=f"{text}{shown}.")
+
+
+def arg(text: str) -> Any:
+    return typer.Argument(help=text)
+
+
+# Options several commands share.
+RunFolder = Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")]
+RunCache = Annotated[Path | None, opt("The run's cache [the one recorded in the run]")]
+Workers = Annotated[int | None, opt("Parallel processes [CPU count]")]

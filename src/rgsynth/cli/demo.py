@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from rgsynth.cli.cohort import run_synth_cohort, run_view, twin_config
-from rgsynth.cli.common import errors, indented
+from rgsynth.cli.common import Workers, errors, indented, opt
 from rgsynth.cli.prepare import run_prepare
 from rgsynth.cli.synthesize import run_synthesize
 from rgsynth.cli.train import run_train
@@ -33,6 +33,7 @@ from rgsynth.config import (
 )
 from rgsynth.layout import (
     CHECKPOINT_PATH,
+    COHORT_MONTAGE_FILENAME,
     EVALUATION_FILENAME,
     EXAMPLES_CSV,
     GROUND_TRUTH_FILENAME,
@@ -40,6 +41,7 @@ from rgsynth.layout import (
     MAPS_DIRNAME,
     MAPS_SUMMARY_FILENAME,
     REPORT_DIRNAME,
+    REPORT_PAGE,
     SYNTHESIS_SUMMARY_FILENAME,
 )
 
@@ -48,22 +50,14 @@ STAGE_RECORDS = "stages"
 
 
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for every stage's outputs.")] = Path(
-        "rgsynth-demo"
+    out: Annotated[Path, opt("Folder for every stage's outputs")] = Path("rgsynth-demo"),
+    minutes: Annotated[float, opt("Training budget per model (ours, then MC-GAN)")] = (
+        DEMO_MINUTES
     ),
-    minutes: Annotated[
-        float, typer.Option(help="Training budget per model (ours, then MC-GAN).")
-    ] = DEMO_MINUTES,
-    steps: Annotated[
-        int | None, typer.Option(help="Also stop each model's training at this step.")
-    ] = None,
-    subjects: Annotated[
-        int | None, typer.Option(help="Twin subjects (default: the demo preset's).")
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of the twin cohort and of every stage [0].")
-    ] = None,
-    workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
+    steps: Annotated[int | None, opt("Also stop each model's training at this step")] = None,
+    subjects: Annotated[int | None, opt("Twin subjects [the demo preset's]")] = None,
+    seed: Annotated[int | None, opt("Seed of the twin and of every stage", 0)] = None,
+    workers: Workers = None,
 ) -> None:
     """The whole pipeline on the synthetic twin: cohort → prepare → train ours and MC-GAN
     under the same budget → maps → evaluation → synthesis → HTML report.
@@ -78,7 +72,7 @@ def demo(
         twin = twin_config("demo", seed, subjects)
         demo = Demo(out, twin, minutes, steps, workers)
         Pipeline(out / STAGE_RECORDS, demo.stages(), typer.echo).run()
-        page = demo.runs[demo.proposed] / REPORT_DIRNAME / "index.html"
+        page = demo.runs[demo.proposed] / REPORT_DIRNAME / REPORT_PAGE
         typer.echo(f"done: open {page} (augmentation examples: {demo.synthesis / 'previews'})")
 
 
@@ -118,8 +112,8 @@ class Demo:
         from rgsynth.models.registry import get_spec
         from rgsynth.pipeline.stage import Stage
 
-        montage, proposed = self.out / "qc_montage.png", self.runs[self.proposed]
-        page = proposed / REPORT_DIRNAME / "index.html"
+        montage, proposed = self.out / COHORT_MONTAGE_FILENAME, self.runs[self.proposed]
+        page = proposed / REPORT_DIRNAME / REPORT_PAGE
         stages = [
             Stage("twin", f"twin cohort → {self.cohort}", [self.truth], self._twin_facts,
                   self._make_twin),
@@ -161,7 +155,7 @@ class Demo:
         run_synth_cohort(self.cohort, self.twin, self.workers, force=self.cohort.exists())
 
     def _make_montage(self) -> None:
-        run_view(self.cohort, self.out / "qc_montage.png", max_subjects=16, columns=4)
+        run_view(self.cohort, self.out / COHORT_MONTAGE_FILENAME, max_subjects=16, columns=4)
 
     def _cache_inputs(self) -> dict:
         # A regenerated twin has new file times, which the cache's input fingerprint reads.

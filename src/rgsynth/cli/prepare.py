@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import errors, progress, settings
+from rgsynth.cli.common import Workers, arg, errors, opt, progress, settings
 from rgsynth.config import PREPARE_ON_ERROR, PrepareConfig
 from rgsynth.errors import UsageError
 
@@ -17,45 +17,33 @@ _D = PrepareConfig  # its defaults are the options' defaults
 
 
 def prepare(
-    cohort: Annotated[Path, typer.Argument(help="TCIA download or images/ + masks/ folder.")],
-    out: Annotated[Path, typer.Option(help="Cache folder to create or resume.")],
-    layout: Annotated[str, typer.Option("--format", help="auto, tcia or folder.")] = "auto",
-    genes_file: Annotated[
-        Path | None, typer.Option("--genes", help="Expression table [found in COHORT].")
-    ] = None,
-    clinical: Annotated[Path | None, typer.Option(help="Clinical CSV [found in COHORT].")] = None,
-    size: Annotated[
-        int | None, typer.Option(help=f"VOI edge in pixels (64 CPU, 128 paper) [{_D.size}].")
-    ] = None,
+    cohort: Annotated[Path, arg("TCIA download or images/ + masks/ folder.")],
+    out: Annotated[Path, opt("Cache folder to create or resume")],
+    layout: Annotated[str, opt("auto, tcia or folder", None, "--format")] = "auto",
+    genes_file: Annotated[Path | None, opt("Expression table [in COHORT]", None, "--genes")] = None,
+    clinical: Annotated[Path | None, opt("Clinical CSV [found in COHORT]")] = None,
+    size: Annotated[int | None, opt("VOI edge in pixels (64 CPU, 128 paper)", _D.size)] = None,
     backgrounds: Annotated[
-        int | None,
-        typer.Option(help=f"Background VOI centres per subject [{_D.background_centres}]."),
+        int | None, opt("Background VOI centres per subject", _D.background_centres)
     ] = None,
     background_slices: Annotated[
-        int | None,
-        typer.Option(help=f"Random slices per background VOI [{_D.background_slices}]."),
+        int | None, opt("Random slices per background VOI", _D.background_slices)
     ] = None,
     val_fraction: Annotated[
-        float | None,
-        typer.Option(help=f"Subjects held out for validation [{_D.val_fraction}]."),
+        float | None, opt("Share of subjects held out for validation", _D.val_fraction)
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help=f"Seed of the split and background sampling [{_D.seed}].")
-    ] = None,
+    seed: Annotated[int | None, opt("Seed of the split and backgrounds", _D.seed)] = None,
     max_slice_mm: Annotated[
-        float | None, typer.Option(help=f"Refuse series thicker than this [{_D.max_slice_mm}].")
+        float | None, opt("Refuse series thicker than this, mm", _D.max_slice_mm)
     ] = None,
     gene_transform: Annotated[
-        str | None,
-        typer.Option(help=f"log2p1 (counts/FPKM) or none (already logged) [{_D.gene_transform}]."),
+        str | None, opt("log2p1 (counts/FPKM) or none (logged)", _D.gene_transform)
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Parallel processes [CPU count].")] = None,
-    on_error: Annotated[
-        str, typer.Option(help="fail: stop at the first bad input; skip: record it, go on.")
-    ] = "fail",
-    force: Annotated[
-        bool, typer.Option(help="Rebuild a cache made with other settings or inputs.")
-    ] = False,
+    workers: Workers = None,
+    on_error: Annotated[str, opt("fail: stop at the first bad input; skip: note it, go on")] = (
+        "fail"
+    ),
+    force: Annotated[bool, opt("Rebuild a cache made with other settings or inputs")] = False,
 ) -> None:
     """Cohort files → training cache: nodule VOI slices, lung backgrounds, genes, split."""
     with errors():

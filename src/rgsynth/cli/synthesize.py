@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import errors, progress, settings
+from rgsynth.cli.common import RunCache, RunFolder, arg, errors, opt, progress, settings
 from rgsynth.config import SYNTHESIS_FORMATS, BatchSettings, Blend
 from rgsynth.errors import InputError, UsageError
 from rgsynth.layout import SYNTHESIS_MANIFEST_FILENAME
@@ -16,81 +16,48 @@ _B = BatchSettings  # its defaults are the options' defaults
 
 
 def synthesize(
-    run: Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")],
-    out: Annotated[Path, typer.Argument(help="Output folder to create (see --force).")],
-    cache: Annotated[
-        Path | None, typer.Option(help="The run's cache [the one recorded in the run].")
-    ] = None,
-    subject: Annotated[
-        list[str] | None, typer.Option(help="Genes of this cache subject (repeatable).")
-    ] = None,
-    expression: Annotated[
-        Path | None, typer.Option(help="Your expression table (raw, as the cohort's).")
-    ] = None,
-    table_subject: Annotated[
-        list[str] | None, typer.Option(help="Row(s) of --expression to use [all].")
-    ] = None,
+    run: RunFolder,
+    out: Annotated[Path, arg("Output folder to create (see --force).")],
+    cache: RunCache = None,
+    subject: Annotated[list[str] | None, opt("Genes of this cache subject (repeatable)")] = None,
+    expression: Annotated[Path | None, opt("Your expression table (raw, as the cohort's)")] = None,
+    table_subject: Annotated[list[str] | None, opt("Row(s) of --expression to use [all]")] = None,
     set_gene: Annotated[
-        list[str] | None, typer.Option("--set", help="GENE=Z: set a gene's z-score (repeatable).")
+        list[str] | None, opt("GENE=Z: set a gene's z-score (repeatable)", None, "--set")
     ] = None,
     set_program: Annotated[
-        list[str] | None,
-        typer.Option(help="PROGRAM=Z: set every gene of a gene set to ±Z (repeatable)."),
+        list[str] | None, opt("PROGRAM=Z: set every gene of a gene set to ±Z (repeatable)")
     ] = None,
     gene_sets: Annotated[
-        Path | None, typer.Option(help="Programs: GMT, CSV (set,gene,weight) or ground_truth.json.")
+        Path | None, opt("Programs: GMT, CSV (set,gene,weight) or ground_truth.json")
     ] = None,
     ct: Annotated[
-        list[Path] | None,
-        typer.Option(help="A CT to paint into: DICOM series folder or NIfTI file (repeatable)."),
+        list[Path] | None, opt("A CT to paint into: DICOM folder or NIfTI file (repeatable)")
     ] = None,
-    at_mm: Annotated[
-        list[str] | None, typer.Option(help="X,Y,Z: a location in patient mm (repeatable).")
-    ] = None,
-    at_voxel: Annotated[
-        list[str] | None, typer.Option(help="I,J,K: a voxel index of the CT as stored.")
-    ] = None,
+    at_mm: Annotated[list[str] | None, opt("X,Y,Z: a location in patient mm (repeatable)")] = None,
+    at_voxel: Annotated[list[str] | None, opt("I,J,K: a voxel index of the CT as stored")] = None,
     random_locations: Annotated[
-        int, typer.Option(help="Random lung locations per CT (5–25 mm deep, as prepare).")
+        int, opt("Random lung locations per CT (5–25 mm deep, as prepare)")
     ] = 0,
-    backgrounds: Annotated[
-        int | None, typer.Option(help="Cache background slices to use [8 without --ct].")
-    ] = None,
-    split: Annotated[
-        str | None, typer.Option(help="Cache split of the backgrounds: val, train, all [val].")
-    ] = None,
+    backgrounds: Annotated[int | None, opt("Cache background slices [8 without --ct]")] = None,
+    split: Annotated[str | None, opt("Split of the cache backgrounds: val, train, all [val]")] = (
+        None
+    ),
     per_background: Annotated[
-        int | None,
-        typer.Option(help="Nodules per background and gene profile (new noise each) [1]."),
+        int | None, opt("Nodules per background and gene profile, new noise each [1]")
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help=f"The batch is a function of this seed [{_B.seed}].")
-    ] = None,
+    seed: Annotated[int | None, opt("The batch is a function of this seed", _B.seed)] = None,
     margin_mm: Annotated[
-        float | None,
-        typer.Option(
-            help=f"Source pixels this close to the nodule mask are replaced [{Blend.margin_mm}]."
-        ),
+        float | None, opt("Source pixels this close to the mask are replaced", Blend.margin_mm)
     ] = None,
     feather_mm: Annotated[
-        float | None,
-        typer.Option(
-            help=f"Gaussian feathering σ of the paste edge (0 = off) [{Blend.feather_mm}]."
-        ),
+        float | None, opt("Gaussian σ of the paste edge, 0 = off", Blend.feather_mm)
     ] = None,
-    formats: Annotated[
-        str | None, typer.Option(help=f"Any of {','.join(SYNTHESIS_FORMATS)} [all].")
-    ] = None,
-    precision: Annotated[
-        str | None, typer.Option(help=f"fp32, or bf16 autocast [{_B.precision}].")
-    ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help=f"Nodules per generator pass [{_B.batch_size}].")
-    ] = None,
-    device: Annotated[str | None, typer.Option(help=f"cpu or cuda [{_B.device}].")] = None,
-    force: Annotated[
-        bool, typer.Option(help="Replace OUT once the new batch is complete.")
-    ] = False,
+    formats: Annotated[str | None, opt(f"Any of {','.join(SYNTHESIS_FORMATS)} [all]")] = None,
+    precision: Annotated[str | None, opt("fp32, or bf16 autocast", _B.precision)] = None,
+    batch_size: Annotated[int | None, opt("Nodules per generator pass", _B.batch_size)] = None,
+    device: Annotated[str | None, opt("cpu or cuda", _B.device)] = None,
+    force: Annotated[bool, opt("Replace OUT once the new batch is complete")] = False,
 ) -> None:
     """Synthesise gene-conditioned nodules into cache backgrounds or your CT, with masks."""
     with errors():

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import errors, progress, settings
+from rgsynth.cli.common import arg, errors, opt, progress, settings
 from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.errors import UsageError
 from rgsynth.layout import LATEST_SAMPLE_PATH
@@ -16,47 +16,35 @@ _M, _T = ModelConfig, TrainConfig  # their defaults are the options' defaults
 
 
 def train(
-    cache: Annotated[Path, typer.Argument(help="A cache written by `rgsynth prepare`.")],
-    run: Annotated[Path, typer.Argument(help="Run folder (checkpoints, stats, samples).")],
-    steps: Annotated[int | None, typer.Option(help="Stop at this total step count.")] = None,
-    minutes: Annotated[float | None, typer.Option(help="Stop after this much time.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue RUN's checkpoint exactly.")] = False,
+    cache: Annotated[Path, arg("A cache written by `rgsynth prepare`.")],
+    run: Annotated[Path, arg("Run folder (checkpoints, stats, samples).")],
+    steps: Annotated[int | None, opt("Stop at this total step count")] = None,
+    minutes: Annotated[float | None, opt("Stop after this much time")] = None,
+    resume: Annotated[bool, opt("Continue RUN's checkpoint exactly")] = False,
     model: Annotated[
-        str | None,
-        typer.Option(
-            help=f"Architecture: the paper's GAN [{_M.architecture}], or the MC-GAN "
-            "baseline (mcgan)."
-        ),
+        str | None, opt("Architecture: the paper's GAN, or mcgan (the baseline)", _M.architecture)
     ] = None,
-    precision: Annotated[
-        str | None, typer.Option(help=f"fp32, or bf16 autocast [{_T.precision}].")
-    ] = None,
+    precision: Annotated[str | None, opt("fp32, or bf16 autocast", _T.precision)] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="Examples per step per process [model's: 16 / 32].")
+        int | None, opt("Examples per step per process", "the model's: 16 / 32")
     ] = None,
-    lr: Annotated[float | None, typer.Option(help="Adam lr of G and D [1e-4 / 2e-4].")] = None,
+    lr: Annotated[float | None, opt("Adam lr of G and D", "the model's: 1e-4 / 2e-4")] = None,
     base_channels: Annotated[
-        int | None, typer.Option(help=f"Channels at full resolution [{_M.base_channels}].")
+        int | None, opt("Channels at full resolution", _M.base_channels)
     ] = None,
     max_channels: Annotated[
-        int | None, typer.Option(help=f"Cap on channels at coarse levels [{_M.max_channels}].")
+        int | None, opt("Cap on channels at coarse levels", _M.max_channels)
     ] = None,
     gene_hidden: Annotated[
-        int | None, typer.Option(help=f"Hidden width of the gene mapping [{_M.gene_hidden}].")
+        int | None, opt("Hidden width of the gene mapping", _M.gene_hidden)
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help=f"Seed of weights, data order and noise [{_T.seed}].")
-    ] = None,
-    log_every: Annotated[
-        int | None, typer.Option(help=f"Steps between stats lines [{_T.log_every}].")
-    ] = None,
-    sample_every: Annotated[
-        int | None, typer.Option(help=f"Steps between sample grids [{_T.sample_every}].")
-    ] = None,
+    seed: Annotated[int | None, opt("Seed of weights, data order and noise", _T.seed)] = None,
+    log_every: Annotated[int | None, opt("Steps between stats lines", _T.log_every)] = None,
+    sample_every: Annotated[int | None, opt("Steps between sample grids", _T.sample_every)] = None,
     checkpoint_every: Annotated[
-        int | None, typer.Option(help=f"Steps between checkpoints [{_T.checkpoint_every}].")
+        int | None, opt("Steps between checkpoints", _T.checkpoint_every)
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, opt("auto, cpu or cuda")] = "auto",
 ) -> None:
     """Train the paper's GAN on a cache; `torchrun --nproc_per_node=K` runs it with DDP."""
     with errors():

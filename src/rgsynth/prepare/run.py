@@ -22,7 +22,13 @@ from rgsynth.config import PrepareConfig, fingerprint
 from rgsynth.fsutil import atomic_write_bytes, atomic_write_text
 from rgsynth.io import folder, genes, tcia
 from rgsynth.io.source import InputError, MissingInput, SubjectSource
-from rgsynth.layout import CLINICAL_FILENAME, GENE_STATS_FILENAME, GENES_FILENAME, STATE_FILENAME
+from rgsynth.layout import (
+    CLINICAL_FILENAME,
+    GENE_STATS_FILENAME,
+    GENES_FILENAME,
+    MONTAGE_FILENAME,
+    STATE_FILENAME,
+)
 from rgsynth.prepare.cache import Cache
 from rgsynth.prepare.examples import make_examples
 
@@ -36,7 +42,6 @@ EXPRESSION_PATTERNS = (
     "genes.txt*",
 )
 CLINICAL_PATTERNS = ("NSCLCR01Radiogenomic_DATA_LABELS*.csv", "clinical.csv")  # inputs
-MONTAGE_FILENAME = "qc_montage.png"
 
 
 @dataclass

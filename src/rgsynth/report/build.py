@@ -39,6 +39,9 @@ from rgsynth.layout import (
     PERTURBATION_GENES_CSV,
     PERTURBATION_PROGRAMS_CSV,
     REPORT_DIRNAME,
+    REPORT_PAGE,
+    REPORT_RECORD,
+    REPORT_SUMMARY_CSV,
     STATS_FILENAME,
     TRUTH_SUBJECTS_CSV,
 )
@@ -74,9 +77,9 @@ def build_report(
     with staged_directory(out, replace=True) as staging:
         drawn = _draw(files, staging / "figures")
         shown = _figures(files, drawn)
-        atomic_write_text(staging / "summary.csv", summary.to_csv(index=False))
+        atomic_write_text(staging / REPORT_SUMMARY_CSV, summary.to_csv(index=False))
         page = _render(files, shown, summary, out)
-        atomic_write_text(staging / "index.html", page)
+        atomic_write_text(staging / REPORT_PAGE, page)
         record = {
             "format": "rgsynth-report/1",
             "run": str(Path(run_dir).resolve()),
@@ -85,8 +88,8 @@ def build_report(
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "seconds": round(time.perf_counter() - start, 1),
         }
-        atomic_write_json(staging / "report.json", record)
-    echo(f"report: {out / 'index.html'} ({len(shown)} figures, {len(summary)} numbers)")
+        atomic_write_json(staging / REPORT_RECORD, record)
+    echo(f"report: {out / REPORT_PAGE} ({len(shown)} figures, {len(summary)} numbers)")
     return record
 
 
@@ -94,8 +97,8 @@ def report_is_current(run_dir: Path, out: Path | None = None) -> bool:
     """True if the report exists and was built from the run's current map and scores."""
     out = Path(out) if out else Path(run_dir) / REPORT_DIRNAME
     try:
-        record = json.loads((out / "report.json").read_text())
-        return (out / "index.html").is_file() and record["input_digest"] == input_digest(run_dir)
+        record = json.loads((out / REPORT_RECORD).read_text())
+        return (out / REPORT_PAGE).is_file() and record["input_digest"] == input_digest(run_dir)
     except (OSError, ValueError, KeyError):
         return False
 
@@ -317,7 +320,7 @@ def _table_html(table: pd.DataFrame, index: bool = True) -> str:
 def _links(files: RunFiles, out: Path) -> list[tuple[str, str, str]]:
     """(label, relative href, what it is) for the run's tables that exist."""
     candidates = (
-        ("summary.csv", None, "every number of this page's tables"),
+        (REPORT_SUMMARY_CSV, None, "every number of this page's tables"),
         (EVALUATION_FILENAME, EVALUATION_FILENAME, "every score with its interval"),
         (EVALUATION_METRICS_FILENAME, EVALUATION_METRICS_FILENAME, "the same, one row per score"),
         (MAP_PAIRS_CSV, MAP_PAIRS_CSV, "every map's (program, trait) effect beside the truth"),

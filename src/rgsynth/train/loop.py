@@ -38,7 +38,13 @@ from rgsynth.config import TrainConfig
 from rgsynth.data import CacheError, CacheSplit, NoduleDataset, collate, load_split
 from rgsynth.errors import RunExistsError, TrainingDiverged, TrainingInterrupted
 from rgsynth.fsutil import atomic_write_text
-from rgsynth.layout import CHECKPOINT_PATH, CONFIG_FILENAME, RANKS_FILENAME, SAMPLES_DIRNAME
+from rgsynth.layout import (
+    CHECKPOINT_PATH,
+    CONFIG_FILENAME,
+    LATEST_SAMPLE_PATH,
+    RANKS_FILENAME,
+    SAMPLES_DIRNAME,
+)
 from rgsynth.models.registry import get_spec
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from rgsynth.train.distributed import DistInfo
@@ -294,7 +300,7 @@ class Trainer:
             f"G_ema, step {self.position.step}: one subject's genes per column",
             self.data.hu_window,
         )
-        (folder / "latest.png").write_bytes(path.read_bytes())
+        (self.run_dir / LATEST_SAMPLE_PATH).write_bytes(path.read_bytes())
         return path
 
     def save_checkpoint(self) -> None:
