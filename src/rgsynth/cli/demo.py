@@ -56,7 +56,7 @@ def demo(
     ),
     steps: Annotated[int | None, opt("Also stop each model's training at this step")] = None,
     subjects: Annotated[int | None, opt("Twin subjects [the demo preset's]")] = None,
-    seed: Annotated[int | None, opt("Seed of the twin and of every stage", 0)] = None,
+    seed: Annotated[int | None, opt("Seed of the twin and of every stage", TwinConfig.seed)] = None,
     workers: Workers = None,
 ) -> None:
     """The whole pipeline on the synthetic twin: cohort → prepare → train ours and MC-GAN
