@@ -7,7 +7,9 @@ synthesis with its owner's genes on a random validation background ("matched"), 
 same background and noise with another validation subject's genes ("shuffled genes") and
 with the training mean ("zeroed genes"). On a twin cohort, ``--truth`` adds trait
 fidelity (every subject with genes as a donor) and the maps' recovery of the true
-program → trait effects. Writes ``RUN/evaluation.json`` (every score with its interval),
+program → trait effects. Every number is one record computed by a registered metric
+(:mod:`rgsynth.metrics`). Writes ``RUN/evaluation_scores.jsonl`` (the records),
+``RUN/evaluation.json`` (the records nested beside the run's facts),
 ``RUN/evaluation_metrics.csv``, ``RUN/evaluation.png``, the paper's example grid
 (``RUN/examples.npz`` / ``.csv``, see :mod:`rgsynth.analysis.examples`) and, with a truth,
 ``RUN/map_pairs.csv`` (every map beside the true effects) and ``RUN/truth_subjects.csv``.
