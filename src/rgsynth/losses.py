@@ -76,10 +76,11 @@ class GanLoss:
         batch: dict[str, torch.Tensor],
         noise: torch.Tensor,
         autocast: Callable[[], AbstractContextManager[Any]],
+        check: Callable[[torch.Tensor], None] = lambda loss: None,
     ) -> tuple[Any, torch.Tensor, dict[str, torch.Tensor]]:
         """D's phase: synthesise from the batch, score the reals, the mismatched negatives
-        and the (detached) fakes, back-propagate D's loss. Returns the synthesis (for G's
-        phase), the loss and its terms."""
+        and the (detached) fakes, ``check`` the loss, back-propagate it. Returns the
+        synthesis (for G's phase), the loss and its terms."""
         with autocast():
             fake = generator(batch["background"], batch["genes"], noise)
             scores = discriminators(
@@ -92,6 +93,7 @@ class GanLoss:
                 batch["wrong_genes"],
             )
         total, terms = self.discriminator(scores)
+        check(total)  # before any gradient (under DDP, before the all-reduce)
         total.backward()
         return fake, total, terms
 
@@ -101,9 +103,10 @@ class GanLoss:
         fake: Any,
         batch: dict[str, torch.Tensor],
         autocast: Callable[[], AbstractContextManager[Any]],
+        check: Callable[[torch.Tensor], None] = lambda loss: None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """G's phase: score the fakes with D frozen (gradients flow through it to G only)
-        and back-propagate G's loss."""
+        """G's phase: score the fakes with D frozen (gradients flow through it to G only),
+        ``check`` G's loss and back-propagate it."""
         discriminators.requires_grad_(False)
         try:
             with autocast():
@@ -113,6 +116,7 @@ class GanLoss:
             )
         finally:
             discriminators.requires_grad_(True)
+        check(total)
         total.backward()
         return total, terms
 

@@ -106,6 +106,12 @@ def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert third.exit_code == 0 and "resuming" in third.output, third.output
     assert third.output.count("up to date, skipped") == 9  # all but MC-GAN: same step
 
+    fourth = runner.invoke(app, [*args[:-1], "3"])  # another budget: trained again
+    assert fourth.exit_code == 0, fourth.output
+    assert fourth.output.count("training from the start") == 2, fourth.output
+    assert "resuming" not in fourth.output
+    assert [demo.checkpoint_facts(out / run)[0] for run in ("run", "run-mcgan")] == [3, 3]
+
 
 def test_train_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", str(tmp_path / "cache"), str(tmp_path / "run")])

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from rgsynth.cli.cohort import run_synth_cohort, run_view, twin_config
-from rgsynth.cli.common import Workers, errors, indented, opt
+from rgsynth.cli.common import Workers, errors, indented, opt, read_json
 from rgsynth.cli.prepare import run_prepare
 from rgsynth.cli.synthesize import run_synthesize
 from rgsynth.cli.train import run_train
@@ -34,6 +34,7 @@ from rgsynth.config import (
 from rgsynth.layout import (
     CHECKPOINT_PATH,
     COHORT_MONTAGE_FILENAME,
+    DEMO_TRAINING_FILENAME,
     EVALUATION_FILENAME,
     EXAMPLES_CSV,
     GROUND_TRUTH_FILENAME,
@@ -134,7 +135,8 @@ class Demo:
             title = f"{get_spec(name).display_name} maps → {run / MAPS_DIRNAME}"
             outputs = [run / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME]
             make = partial(self._make_maps, run, compared)
-            stages.append(Stage(f"maps-{name}", title, outputs, self._maps_inputs, make))
+            inputs = partial(self._maps_inputs, name, compared is not None)
+            stages.append(Stage(f"maps-{name}", title, outputs, inputs, make))
         stages += [
             Stage("evaluation", f"evaluation → {proposed / EVALUATION_FILENAME}",
                   [proposed / EVALUATION_FILENAME], self._evaluation_inputs,
@@ -186,28 +188,34 @@ class Demo:
         }
 
     def _train(self, name: str) -> None:
-        """Train within the budget; a run stopped early on this cache (its stage record
-        is written only when the budget is spent) resumes with the minutes left."""
+        """Train within the budget. A run started with these very inputs (cache, budget,
+        settings: ``RUN/demo_training.json``) and stopped before its stage was recorded
+        resumes with the minutes left; a run started with other inputs is replaced."""
+        from rgsynth.fsutil import atomic_write_json
         from rgsynth.models.registry import get_spec
         from rgsynth.train.stats import training_summary
 
-        run, budget = self.runs[name], self._budget()
+        run, budget, inputs = self.runs[name], self._budget(), self._train_inputs(name)
         config = train_config(self.seed, name, self.cache)
         own_batch = get_spec(name).training_defaults["batch_size"]
         if config.batch_size < own_batch:
             typer.echo(f"      batch {own_batch} cut to the {config.batch_size} training slices")
-        step, trained_on = checkpoint_facts(run)
-        if step is not None and trained_on == self._cache_fingerprint():
+        step, _ = checkpoint_facts(run)
+        if step is not None and read_json(run / DEMO_TRAINING_FILENAME) == inputs:
             done_minutes = training_summary(run).get("train_seconds", 0.0) / 60
             left = budget["minutes"] - done_minutes
             if left > 0.05:
                 typer.echo(f"      interrupted after {done_minutes:.1f} min: resuming")
                 run_train(self.cache, run, config, budget["steps"], left, resume=True)
-                return
+            else:
+                typer.echo(f"      stopped after its budget ({done_minutes:.1f} min): kept")
+            return
         if run.exists():  # the demo's own output, from another cache or budget: replaced
-            why = "another cache or budget" if step is not None else "no checkpoint"
+            why = "another cache, budget or settings" if step is not None else "no checkpoint"
             typer.echo(f"      {run}: {why}; training from the start")
             shutil.rmtree(run)
+        run.mkdir(parents=True)
+        atomic_write_json(run / DEMO_TRAINING_FILENAME, inputs)
         run_train(self.cache, run, config, budget["steps"], budget["minutes"])
 
     # --- maps, evaluation, synthesis, report --------------------------------------------
@@ -215,9 +223,15 @@ class Demo:
     def _steps(self) -> dict:
         return {name: checkpoint_facts(run)[0] for name, run in self.runs.items()}
 
-    def _maps_inputs(self) -> dict:
+    def _maps_inputs(self, name: str, with_baseline: bool) -> dict:
+        """A model's maps depend on its own checkpoint, and on the compared run's when its
+        codes are shown beside them."""
+        steps = self._steps()
+        used = {
+            k: v for k, v in steps.items() if k == name or (with_baseline and k == self.baseline)
+        }
         settings = asdict(map_settings(self.seed))
-        return {"cache": self._cache_fingerprint(), "steps": self._steps(), "settings": settings}
+        return {"cache": self._cache_fingerprint(), "steps": used, "settings": settings}
 
     def _make_maps(self, run: Path, compared: Path | None) -> None:
         from rgsynth.analysis.maps import build_maps

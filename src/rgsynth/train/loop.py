@@ -233,17 +233,24 @@ class Trainer:
         Returns the loss terms as detached tensors on the device."""
         noise = torch.randn(len(batch["genes"]), self.noise_dim).to(self.device)
         self.optimizer_d.zero_grad(set_to_none=True)
-        fake, d_loss, d_terms = self.loss.accumulate_discriminator(
-            self.g_train, self.d_train, batch, noise, self._autocast
+        fake, _, d_terms = self.loss.accumulate_discriminator(
+            self.g_train,
+            self.d_train,
+            batch,
+            noise,
+            self._autocast,
+            check=lambda loss: self._check_finite(loss, "discriminator"),
         )
-        self._check_finite(d_loss, "discriminator")  # before a bad update is applied
         self.optimizer_d.step()
         self.optimizer_g.zero_grad(set_to_none=True)
         # D's own module, not its DDP wrapper: G's phase needs no gradient sync of D
-        g_loss, g_terms = self.loss.accumulate_generator(
-            self.discriminators, fake, batch, self._autocast
+        _, g_terms = self.loss.accumulate_generator(
+            self.discriminators,
+            fake,
+            batch,
+            self._autocast,
+            check=lambda loss: self._check_finite(loss, "generator"),
         )
-        self._check_finite(g_loss, "generator")
         self.optimizer_g.step()
         self._update_ema()
         self.position.step += 1
