@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated
 
@@ -226,10 +226,8 @@ class Demo:
     def _maps_inputs(self, name: str, with_baseline: bool) -> dict:
         """A model's maps depend on its own checkpoint, and on the compared run's when its
         codes are shown beside them."""
-        steps = self._steps()
-        used = {
-            k: v for k, v in steps.items() if k == name or (with_baseline and k == self.baseline)
-        }
+        read = {name, self.baseline} if with_baseline else {name}
+        used = {k: v for k, v in self._steps().items() if k in read}
         settings = asdict(map_settings(self.seed))
         return {"cache": self._cache_fingerprint(), "steps": used, "settings": settings}
 
@@ -292,7 +290,8 @@ def train_config(seed: int, architecture: str, cache: Path) -> TrainConfig:
     config = TrainConfig(
         model=model, seed=seed, log_every=20, sample_every=300, checkpoint_every=300
     ).resolved()
-    manifest = Cache(cache).manifest() if Cache(cache).is_complete else {"subjects": []}
+    stored = Cache(cache)
+    manifest = stored.manifest() if stored.is_complete else {"subjects": []}
     slices = sum(
         s["n_nodule_slices"]
         for s in manifest["subjects"]
@@ -306,11 +305,23 @@ def train_config(seed: int, architecture: str, cache: Path) -> TrainConfig:
 def checkpoint_facts(run: Path) -> tuple[int | None, str | None]:
     """The run's checkpoint step and the fingerprint of the cache it was trained on
     (None, None without a readable checkpoint)."""
+    path = run / CHECKPOINT_PATH
+    try:
+        stat = path.stat()
+    except OSError:
+        return None, None
+    return _checkpoint_facts(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _checkpoint_facts(path: Path, mtime_ns: int, size: int) -> tuple[int | None, str | None]:
+    """Each checkpoint file is loaded once while it stays the same file (several stages'
+    inputs read its step; a checkpoint holds every weight and optimiser state)."""
     from rgsynth.errors import CheckpointError
     from rgsynth.train.checkpoint import load_checkpoint
 
     try:
-        state = load_checkpoint(run / CHECKPOINT_PATH)
+        state = load_checkpoint(path)
     except CheckpointError:
         return None, None
     return int(state["step"]), state["cache_fingerprint"]
