@@ -27,7 +27,7 @@ __all__ = [
     "fingerprint",
 ]
 
-TWIN_PRESETS = ("tiny", "demo", "paper")
+TWIN_PRESETS = ("tiny", "demo", "paper", "calibration")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ class TwinConfig:
         slicer_seg_fraction: among SEGs, the fraction in the "3D Slicer" flavour (one
             frame per CT slice); the rest are "ePAD Generated DSO" (empty frames omitted).
         amc_fraction: fraction of subjects with AMC-NNN rather than R01-NNN IDs.
+        independent_traits: draw every nodule trait independently of the genes (no
+            program drives anything): the calibration cohorts the trait readout is fitted
+            on, so it cannot learn one trait from another through a shared program.
     """
 
     preset: str = "demo"
@@ -74,6 +77,7 @@ class TwinConfig:
     seg_fraction: float = 0.9
     slicer_seg_fraction: float = 0.5
     amc_fraction: float = 0.23
+    independent_traits: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +129,8 @@ def twin_preset(name: str, **overrides: Any) -> TwinConfig:
             seg_fraction=0.84,
         ),
         "demo": dict(),
+        # demo-sized, traits drawn independently of the genes: what the readout is fitted on
+        "calibration": dict(independent_traits=True),
         "paper": dict(
             n_subjects=211,
             matrix=512,
@@ -320,14 +326,17 @@ class TrainConfig:
 @dataclass(frozen=True)
 class PerturbationSettings:
     """Attributes:
-    shift: how far member genes move, in z, each way.
+    shift: how far member genes move, in z, each way (the ``genes`` rule, single genes).
     replicates: (background, noise, base profile) triples per program.
+    rules: how a program moves (see :mod:`rgsynth.analysis.perturbation`); the first is
+        the headline map, the others are computed beside it.
     bootstrap: resamples for the confidence intervals.
     seed: fixes backgrounds, noise and bases.
     """
 
     shift: float = 2.0
     replicates: int = 24
+    rules: tuple[str, ...] = ("axis", "genes")
     bootstrap: int = 1000
     seed: int = 0
 

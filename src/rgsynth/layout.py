@@ -53,6 +53,18 @@ EMBEDDING_CSV = "embedding.csv"
 CONVENTIONAL_MAP_CSV = "conventional_map.csv"
 PERTURBATION_PROGRAMS_CSV = "perturbation_programs.csv"
 PERTURBATION_GENES_CSV = "perturbation_genes.csv"
+PERTURBATION_EMPTY_CSV = "perturbation_empty.csv"
+REFERENCE_DIRNAME = "reference"  # RUN/reference/: the reference generator's maps
+
+
+def perturbation_filename(name: str) -> str:
+    """``programs`` → perturbation_programs.csv (the headline rule), ``programs:genes`` →
+    perturbation_programs_genes_rule.csv, ``genes`` → perturbation_genes.csv."""
+    stem, _, rule = name.partition(":")
+    return f"perturbation_{stem}_{rule}_rule.csv" if rule else f"perturbation_{stem}.csv"
+
+
+PROGRAM_SWEEP_PNG = "program_sweep.png"
 METAGENES_CSV = "metagenes.csv"
 REAL_FEATURES_CSV = "real_features.csv"
 CLUSTER_FEATURES_CSV = "cluster_features.csv"

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from rgsynth.analysis.features import FEATURES, FeatureExtractor, largest_slice
+from rgsynth.analysis.features import ALL_FEATURES, FEATURES, FeatureExtractor, largest_slice
+from rgsynth.analysis.margin import margin_features
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +59,8 @@ def test_empty_or_tiny_masks_give_nan(extractor: FeatureExtractor) -> None:
     line[5, 2:20] = True  # many pixels, one wide: pyradiomics would raise
     assert all(math.isnan(v) for v in extractor(np.zeros((32, 32)), line).values())
     table = extractor.table(np.zeros((2, 32, 32)), np.zeros((2, 32, 32), bool), ["a", "b"])
-    assert list(table.columns) == list(FEATURES) and list(table.index) == ["a", "b"]
+    assert list(table.columns) == list(ALL_FEATURES) and list(table.index) == ["a", "b"]
+    assert list(ALL_FEATURES[: len(FEATURES)]) == list(FEATURES)  # the realism set first
 
 
 def test_largest_slice() -> None:
@@ -75,3 +77,50 @@ def test_a_mask_filling_the_patch_is_measured() -> None:
     row = FeatureExtractor(pixel_mm=1.0)(image, np.ones((32, 32), bool))
     assert row["area_mm2"] == pytest.approx(32 * 32)
     assert row["mean_hu"] == pytest.approx(image.mean(), abs=1e-3)
+
+
+def _lung(rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    return rng.normal(-850.0, 15.0, (size, size))
+
+
+def test_strands_leaving_the_margin_raise_strand_fraction() -> None:
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    body = np.hypot(yy, xx) <= 8
+    smooth = np.where(body, 30.0, _lung(rng))
+    spiky = smooth.copy()
+    angle = np.arctan2(yy, xx)
+    for a in np.linspace(-np.pi, np.pi, 8, endpoint=False):  # eight radial strands
+        strand = (np.abs(np.angle(np.exp(1j * (angle - a)))) < 0.08) & (np.hypot(yy, xx) < 16)
+        spiky[strand & ~body] = 0.0
+    plain = margin_features(smooth, body, 1.0)
+    spiculated = margin_features(spiky, body, 1.0)
+    assert plain["strand_fraction"] == 0.0
+    assert spiculated["strand_fraction"] > 0.08
+    assert spiculated["ring_excess_hu"] > plain["ring_excess_hu"] + 50
+
+
+def test_lobes_raise_the_boundary_harmonics_but_elongation_does_not() -> None:
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    radius, angle = np.hypot(yy, xx), np.arctan2(yy, xx)
+    ellipse = (yy / 8) ** 2 + (xx / 13) ** 2 <= 1
+    lobed = radius <= 10 * (1 + 0.25 * np.cos(6 * angle))
+    image = np.full((64, 64), -850.0)
+    e, lob = margin_features(image, ellipse, 1.0), margin_features(image, lobed, 1.0)
+    assert lob["radius_harmonics"] > 3 * e["radius_harmonics"]
+
+
+def test_texture_is_measured_against_the_slices_own_noise() -> None:
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    body = np.hypot(yy, xx) <= 12
+    from scipy import ndimage
+
+    texture = ndimage.gaussian_filter(rng.normal(size=(64, 64)), 2.0)
+    texture /= texture.std()
+    flat = np.where(body, 30.0, -850.0) + rng.normal(0, 20.0, (64, 64))
+    mottled = flat + np.where(body, 150.0 * texture, 0.0)
+    assert (
+        margin_features(mottled, body, 1.0)["texture_ratio"]
+        > 2 * margin_features(flat, body, 1.0)["texture_ratio"]
+    )

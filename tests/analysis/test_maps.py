@@ -11,8 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rgsynth.analysis.embedding import embed
-from rgsynth.analysis.features import FEATURES
-from rgsynth.analysis.perturbation import program_matrix
+from rgsynth.analysis.perturbation import COLUMNS, program_matrix
 from rgsynth.analysis.statistics import cluster_tests, fdr, metagenes, spearman_map
 from rgsynth.cli import app
 from rgsynth.synthesize.profiles import CacheGenes, GeneSet
@@ -116,4 +115,11 @@ def test_map_command_writes_every_map(
     membership = pd.read_csv(maps / "metagenes.csv")
     assert set(membership["gene"]) <= set(CacheGenes.load(train_cache).names)
     assert summary["genes_in_metagenes"] == len(membership)
-    assert pd.read_csv(maps / "real_features.csv", index_col=0).shape == (3, len(FEATURES))
+    assert pd.read_csv(maps / "real_features.csv", index_col=0).shape == (3, len(COLUMNS))
+    assert (maps / "program_sweep.png").read_bytes()[:4] == b"\x89PNG"
+    old_rule = pd.read_csv(maps / "perturbation_programs_genes_rule.csv")
+    assert set(old_rule["program"]) == set(perturbation["program"])
+    empty = pd.read_csv(maps / "perturbation_empty.csv")
+    assert set(empty["arm"]) == {-2.0, -1.0, 1.0, 2.0, -1.0}
+    assert set(empty["map"]) == {"programs", "programs:genes", "genes"}
+    assert {"diameter readout", "spiculation readout"} <= set(perturbation["feature"])

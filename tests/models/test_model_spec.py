@@ -131,7 +131,7 @@ def test_a_third_architecture_runs_the_whole_chain(
     assert (run / "report" / "index.html").is_file()
     assert (tmp_path / "synthesis" / "manifest.csv").is_file()
     evaluation = json.loads((run / "evaluation.json").read_text())
-    assert set(evaluation["models"]) == {"plain"}
+    assert set(evaluation["models"]) == {"plain", "reference"}
     assert evaluation["models"]["plain"]["training"]["lr"] == 3e-4
     codes = pd.read_csv(run / "maps" / "gene_codes_plain.csv", index_col="subject_id")
     assert codes.shape == (3, TINY_MODEL.gene_code)

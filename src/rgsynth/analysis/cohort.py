@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rgsynth.analysis.features import FeatureExtractor, largest_slice
+from rgsynth.analysis.readout import load_readout
 from rgsynth.config import PrepareConfig
 from rgsynth.intensity import unit_to_hu
 from rgsynth.prepare.cache import Cache
@@ -39,10 +40,12 @@ class CohortView:
     pixel_mm: float
 
     def features(self) -> pd.DataFrame:
-        """Image features of each subject's widest nodule slice (rows: subject IDs)."""
-        return FeatureExtractor(self.pixel_mm).table(
+        """Image features and trait readouts of each subject's widest nodule slice (rows:
+        subject IDs)."""
+        table = FeatureExtractor(self.pixel_mm).table(
             self.nodule_hu, self.nodule_mask, self.subject_ids
         )
+        return load_readout().apply(table)
 
 
 def load_cohort(cache_root: Path) -> CohortView:

@@ -17,6 +17,7 @@ program → trait effects. Every number is one record computed by a registered m
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -37,24 +38,30 @@ from rgsynth.analysis.ground_truth import (
     program_trait_table,
     trait_spearman,
 )
+from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps, sweep_figure
 from rgsynth.analysis.perturbation import program_matrix
-from rgsynth.analysis.statistics import spearman_map
-from rgsynth.config import PrepareConfig
+from rgsynth.analysis.readout import load_readout, readout_column
+from rgsynth.analysis.reference import REFERENCE, ReferenceGenerator
+from rgsynth.analysis.statistics import metagenes, spearman_map
+from rgsynth.config import MapSettings, PerturbationSettings, PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text
 from rgsynth.inference import TrainedRun, load_run_pair
 from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import (
-    CONVENTIONAL_MAP_CSV,
     EVALUATION_FIGURE_FILENAME,
     EVALUATION_FILENAME,
     EVALUATION_METRICS_FILENAME,
     EXAMPLES_NPZ,
     MAP_PAIRS_CSV,
     MAPS_DIRNAME,
-    METAGENES_CSV,
+    MAPS_SUMMARY_FILENAME,
+    PERTURBATION_EMPTY_CSV,
+    PROGRAM_SWEEP_PNG,
     REAL_FEATURES_CSV,
+    REFERENCE_DIRNAME,
     SCORES_FILENAME,
     TRUTH_SUBJECTS_CSV,
+    perturbation_filename,
 )
 from rgsynth.metrics.builtin import perturbation_pairs
 from rgsynth.metrics.context import EvaluationSettings, ModelContext, RealSlices, StudyContext
@@ -70,12 +77,16 @@ __all__ = ["CONDITIONS", "EvaluationSettings", "evaluate", "map_label", "trait_s
 CONVENTIONAL_LABELS = {
     "discovered": "conventional",
     "true programs": "conventional, true programs",
+    "sampling bound": "conventional, true programs and traits",
 }
+REFERENCE_LABEL = "reference (the twin's painter)"
 
 
 def map_label(name: str) -> str:
     """A map's name in map_pairs.csv and the report: a model's display name (``name`` is
-    its architecture) or one of the conventional pipeline's two variants."""
+    its architecture), the reference generator, or a conventional pipeline variant."""
+    if name == REFERENCE:
+        return REFERENCE_LABEL
     return CONVENTIONAL_LABELS.get(name) or get_spec(name).display_name
 
 
@@ -103,15 +114,25 @@ def evaluate(
     report: dict[str, Any] = {"format": "rgsynth-evaluation/1", "models": {}}
     scores: list[Score] = []
     pairs: dict[str, pd.DataFrame] = {}
-    for model in runs:
-        name = model.config.model.architecture
-        echo(f"evaluating {name} ({model.run_dir}): {len(real.owner)} validation nodule slices")
-        context = ModelContext(model, cohort, real, backgrounds, extractor, config, settings)
+    contexts = [
+        ModelContext(model, cohort, real, backgrounds, extractor, config, settings)
+        for model in runs
+    ]
+    if truth is not None:
+        echo("reference generator: the twin's own painter through the same maps and scores")
+        contexts.append(
+            _reference_context(
+                run, truth_path, cohort, features, real, backgrounds, extractor, config, settings
+            )
+        )
+    for context in contexts:
+        name = context.model
+        echo(f"evaluating {name}: {len(real.owner)} validation nodule slices")
         scores += score_model(context, truth)
-        report["models"][name] = {
-            "checkpoint_step": model.step,
-            "training": _training_facts(model),
-        } | context.facts
+        facts = {}
+        if context.run is not None:
+            facts = {"checkpoint_step": context.run.step, "training": _training_facts(context.run)}
+        report["models"][name] = facts | context.facts
         if truth is not None and (table := perturbation_pairs(context, truth)) is not None:
             pairs[map_label(name)] = table
     echo(f"example grid (paper Fig. 2 and 3) → {Path(run_dir) / EXAMPLES_NPZ}")
@@ -120,7 +141,9 @@ def evaluate(
     )
     study = StudyContext(run.run_dir, cohort, features, truth, settings)
     if truth is not None:
-        study.conventional = _conventional_tables(run.run_dir, cohort, features, truth)
+        study.conventional = conventional_tables(
+            cohort, features, truth, _map_settings(run.run_dir)
+        )
         for variant in CONVENTIONAL_LABELS:
             pairs[map_label(variant)] = study.conventional[variant]
         _write_truth_tables(Path(run_dir), pairs, truth)
@@ -129,6 +152,7 @@ def evaluate(
     if truth is not None:
         matches = study.conventional["matches"].to_dict(orient="records")
         report["conventional"]["metagene_match"] = matches
+        report["conventional"]["n_donors"] = study.conventional["n_donors"]
     report |= {
         "run": str(Path(run_dir).resolve()),
         "against": str(Path(against).resolve()) if against else None,
@@ -193,21 +217,122 @@ def _real_features(run_dir: Path, cohort: CohortView) -> pd.DataFrame:
     run has no maps yet)."""
     path = Path(run_dir) / MAPS_DIRNAME / REAL_FEATURES_CSV
     if path.is_file():
-        return pd.read_csv(path, index_col=0)
+        table = pd.read_csv(path, index_col=0)
+        if all(readout_column(t) in table.columns for t in TRAIT_FEATURES):
+            return table
+        return load_readout().apply(table)  # maps made before the readout existed
     return cohort.features()
 
 
-def _conventional_tables(
-    run_dir: Path, cohort: CohortView, features: pd.DataFrame, truth: Truth
+def _reference_context(
+    run: TrainedRun,
+    truth_path: Path,
+    cohort: CohortView,
+    features: pd.DataFrame,
+    real: RealSlices,
+    backgrounds: np.ndarray,
+    extractor: FeatureExtractor,
+    config: PrepareConfig,
+    settings: EvaluationSettings,
+) -> ModelContext:
+    """The reference generator, its perturbation maps written to ``RUN/reference/`` with
+    the settings the run's own maps used (so the two compare), as a model to score."""
+    out = Path(run.run_dir) / REFERENCE_DIRNAME
+    reference = reference_maps(
+        truth_path, run.cache_root, cohort, features, _map_settings(run.run_dir), out
+    )
+    return ModelContext(
+        None,
+        cohort,
+        real,
+        backgrounds,
+        extractor,
+        config,
+        settings,
+        synthesizer=reference,
+        name=REFERENCE,
+        maps_dir=out,
+    )
+
+
+def reference_maps(
+    truth_path: Path,
+    cache_root: Path,
+    cohort: CohortView,
+    features: pd.DataFrame,
+    map_settings: MapSettings,
+    out: Path,
+) -> ReferenceGenerator:
+    """The reference generator's perturbation maps (every rule), empty rates and program
+    sweep, written to ``out``; returns the generator."""
+    reference = ReferenceGenerator(truth_path, cache_root)
+    truth = load_truth(truth_path)
+    hu_window = cache_prepare_config(cache_root).hu_window
+    programs = program_matrix(truth.gene_sets, cohort.gene_names)
+    fixed = _fixed_backgrounds(cache_root, map_settings)
+    out.mkdir(parents=True, exist_ok=True)
+    maps = perturbation_maps(reference, cohort, features, programs, fixed, hu_window, map_settings)
+    for name, result in maps.items():
+        atomic_write_text(out / perturbation_filename(name), result.table.to_csv(index=False))
+    empty = pd.concat([r.empty.assign(map=n) for n, r in maps.items()], ignore_index=True)
+    atomic_write_text(out / PERTURBATION_EMPTY_CSV, empty.to_csv(index=False))
+    sweep_figure(
+        reference,
+        cohort,
+        programs,
+        fixed,
+        hu_window,
+        map_settings,
+        out / PROGRAM_SWEEP_PNG,
+        REFERENCE_LABEL,
+    )
+    return reference
+
+
+def _map_settings(run_dir: Path) -> MapSettings:
+    """The settings the run's maps were made with (the defaults if it has none)."""
+    path = Path(run_dir) / MAPS_DIRNAME / MAPS_SUMMARY_FILENAME
+    if not path.is_file():
+        return MapSettings()
+    stored = json.loads(path.read_text()).get("settings", {})
+    perturbation = stored.pop("perturbation", {})
+    if "rules" in perturbation:
+        perturbation["rules"] = tuple(perturbation["rules"])
+    known = {f for f in MapSettings.__dataclass_fields__}
+    values = {k: v for k, v in stored.items() if k in known}
+    fields = PerturbationSettings.__dataclass_fields__
+    return MapSettings(
+        **values,
+        perturbation=PerturbationSettings(**{k: v for k, v in perturbation.items() if k in fields}),
+    )
+
+
+def conventional_tables(
+    cohort: CohortView, features: pd.DataFrame, truth: Truth, settings: MapSettings
 ) -> dict[str, pd.DataFrame]:
-    """The classic pipeline in the truth's terms: as discovered (metagenes matched to the
-    true programs by gene overlap), and with the true programs as its metagenes (an upper
-    bound: metagene discovery made perfect). Returns the metagene matches and both
-    (program, trait, effect, q) tables."""
-    maps = Path(run_dir) / MAPS_DIRNAME
-    membership = pd.read_csv(maps / METAGENES_CSV)
-    conventional = pd.read_csv(maps / CONVENTIONAL_MAP_CSV)
-    matches = match_metagenes(membership, truth, cohort.gene_names)
+    """The classic pipeline in the truth's terms, on the training donors (the subjects
+    the generators learned from) and with the same readout: as discovered (metagenes found
+    on those donors, matched to the true programs by gene overlap), with the true programs
+    as its metagenes (metagene discovery made perfect: the fair headline, since the
+    perturbation map is handed the true programs too), and the sampling bound (the true
+    programs against the true traits on those donors: what any map could find from so
+    many subjects). Returns the metagene matches and the (program, trait, effect, q)
+    tables."""
+    split = np.array(cohort.split)
+    train = split == "train" if (split == "train").sum() >= 8 else np.ones(len(split), bool)
+    ids = [s for s, keep in zip(cohort.subject_ids, train, strict=True) if keep]
+    genes = cohort.genes[train]
+    found = metagenes(
+        genes,
+        cohort.gene_names,
+        ids,
+        settings.metagene_min_correlation,
+        settings.metagene_min_genes,
+    )
+    readouts = [readout_column(t) for t in TRAIT_FEATURES]
+    observed = features.loc[ids, readouts]
+    conventional = spearman_map(found.scores, observed)
+    matches = match_metagenes(found.membership, truth, cohort.gene_names)
     renamed = []
     for _, match in matches.dropna(subset=["metagene"]).iterrows():
         rows = conventional[conventional["program"] == match["metagene"]].copy()
@@ -216,12 +341,19 @@ def _conventional_tables(
     programs = program_matrix(truth.gene_sets, cohort.gene_names)
     counts = np.abs(programs.to_numpy()).sum(axis=1, keepdims=True)
     scores = pd.DataFrame(
-        cohort.genes @ (programs.to_numpy() / counts).T,
-        index=cohort.subject_ids,
-        columns=programs.index,
+        genes @ (programs.to_numpy() / counts).T, index=ids, columns=programs.index
     )
-    oracle = program_trait_table(spearman_map(scores, features), "rho")
-    return {"matches": matches, "discovered": discovered, "true programs": oracle}
+    oracle = program_trait_table(spearman_map(scores, observed), "rho")
+    true_traits = truth.traits.reindex(ids)[list(TRAIT_FEATURES)]
+    true_traits.columns = readouts
+    bound = program_trait_table(spearman_map(scores, true_traits), "rho")
+    return {
+        "matches": matches,
+        "discovered": discovered,
+        "true programs": oracle,
+        "sampling bound": bound,
+        "n_donors": len(ids),
+    }
 
 
 def _write_truth_tables(run_dir: Path, pairs: dict[str, pd.DataFrame], truth: Truth) -> None:
@@ -275,8 +407,9 @@ def _figure(table: pd.DataFrame, path: Path) -> Path:
         part = table[(table["metric"] == metric) & table["condition"].isin(CONDITIONS)]
         labels = [f"{m}\n{c}" for m, c in zip(part["model"], part["condition"], strict=True)]
         values = part["value"].astype(float).to_numpy()
-        low = values - part["ci_low"].astype(float).to_numpy()
-        high = part["ci_high"].astype(float).to_numpy() - values
+        # a bootstrap interval need not hold its point estimate (FRD is biased): clip
+        low = np.clip(values - part["ci_low"].astype(float).to_numpy(), 0.0, None)
+        high = np.clip(part["ci_high"].astype(float).to_numpy() - values, 0.0, None)
         ax.bar(range(len(values)), values, yerr=[low, high], color="tab:blue", capsize=3)
         ax.set_xticks(range(len(values)), labels, fontsize=7, rotation=45, ha="right")
         if metric != "frd":

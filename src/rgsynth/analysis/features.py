@@ -31,6 +31,8 @@ import pandas as pd
 import SimpleITK as sitk
 from skimage.measure import regionprops
 
+from rgsynth.analysis.margin import MARGIN_FEATURES, margin_features
+
 GROUND_GLASS_HU = (-750.0, -300.0)
 BIN_WIDTH_HU = 25.0
 MIN_PIXELS = 5  # below this (or one pixel wide) shape and texture are noise: NaN instead
@@ -59,6 +61,10 @@ FEATURES = (
     "glcm_contrast",
     "glcm_homogeneity",
 )
+# What the trait readout may combine: the realism set above plus the margin descriptors
+# of :mod:`rgsynth.analysis.margin` (spicules, lobes and texture live where pyradiomics
+# does not look). FRD and the donor test keep to FEATURES, the published radiomic set.
+ALL_FEATURES = FEATURES + MARGIN_FEATURES
 
 
 def _extractor():
@@ -98,7 +104,7 @@ class FeatureExtractor:
         rows, cols = np.nonzero(mask)
         if mask.sum() < MIN_PIXELS or np.ptp(rows) == 0 or np.ptp(cols) == 0:
             # pyradiomics refuses a one-pixel-wide region (it sees a 1-D mask)
-            return dict.fromkeys(FEATURES, float("nan"))
+            return dict.fromkeys(ALL_FEATURES, float("nan"))
         # A one-pixel frame: pyradiomics finds no label in a mask that fills the whole
         # patch (an untrained generator's); the frame changes no feature.
         framed_hu = np.pad(np.asarray(image_hu, np.float32), 1, mode="edge")
@@ -112,7 +118,8 @@ class FeatureExtractor:
         low, high = GROUND_GLASS_HU
         row["ground_glass_fraction"] = float(((inside >= low) & (inside <= high)).mean())
         row["convexity_deficit"] = 1.0 - float(regionprops(mask.astype(np.uint8))[0].solidity)
-        return {name: row[name] for name in FEATURES}
+        row |= margin_features(image_hu, mask, self.pixel_mm)
+        return {name: row[name] for name in ALL_FEATURES}
 
     def _image(self, array: np.ndarray, pixel_type: int = sitk.sitkFloat32) -> sitk.Image:
         image = sitk.Cast(sitk.GetImageFromArray(np.asarray(array, np.float32)[None]), pixel_type)

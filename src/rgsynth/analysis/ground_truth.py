@@ -2,12 +2,14 @@
 
 A map gives, for each (program, feature) pair, an effect (the perturbation map's effect
 in real-nodule SDs, the conventional pipeline's Spearman ρ). Each twin trait is read by
-one feature of the 2-D slice (below); ``location`` (free / juxta-vascular /
-juxta-pleural) cannot be read from a nodule-centred patch and is left out of the scores.
-Over every (program, trait) pair, |effect| ranks the pairs, the truth labels them
-(effect ≠ 0), and AUROC and average precision say how well the map recovers the truth.
-Null programs move nothing: the count of their pairs with q < 0.05 is the false-positive
-tally.
+its calibrated readout (:mod:`rgsynth.analysis.readout`, a column beside the features);
+``location`` (free / juxta-vascular / juxta-pleural) cannot be read from a
+nodule-centred patch and is left out of the scores. Over every (program, trait) pair,
+|effect| ranks the pairs, the truth labels them (effect ≠ 0), and AUROC (with a bootstrap
+interval over pairs, and per trait) and average precision say how well the map recovers
+the truth. A true pair is found when q < 0.05 with the right sign; a negative pair (a null
+program's, or a program that does not drive that trait) is a false positive when q < 0.05
+and |effect| is above ``EFFECT_FLOOR``.
 """
 
 from __future__ import annotations
@@ -21,17 +23,24 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from rgsynth.analysis.readout import READOUT_TRAITS, readout_column
+from rgsynth.analysis.statistics import fdr
 from rgsynth.metrics.records import Estimate
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 
-# trait: (the feature that reads it on a slice, that feature's sign along the trait)
-TRAIT_FEATURES = {
+# trait: (the column that reads it on a slice, that column's sign along the trait)
+TRAIT_FEATURES = {t: (readout_column(t), 1.0) for t in READOUT_TRAITS}
+# The one feature that read each trait before the calibrated readout (kept for the ablation)
+SINGLE_FEATURES = {
     "diameter": ("max_diameter_mm", 1.0),
     "solidity": ("mean_hu", 1.0),
     "spiculation": ("convexity_deficit", 1.0),
     "lobulation": ("circularity", -1.0),
     "heterogeneity": ("hu_sd", 1.0),
 }
+# |effect| below which a significant negative pair is not counted as a false positive:
+# 0.1 real-nodule SDs per program SD for the perturbation map, ρ = 0.1 for the classic one
+EFFECT_FLOOR = 0.1
 SUBJECT_TRAITS = {
     "diameter": "diameter_mm",
     "solidity": "solid_fraction",
@@ -78,8 +87,9 @@ def load_truth(path: Path) -> Truth:
 
 
 def program_trait_table(map_table: pd.DataFrame, value: str) -> pd.DataFrame:
-    """(program, trait) rows from a map's (program, feature) rows: the trait's feature's
-    ``value`` (turned to the trait's direction) and q."""
+    """(program, trait) rows from a map's (program, feature) rows: the trait readout's
+    ``value`` (turned to the trait's direction) and q, BH-corrected again over these rows
+    alone (the hypotheses scored, whatever else the map tested)."""
     rows = []
     for trait, (feature, sign) in TRAIT_FEATURES.items():
         part = map_table[map_table["feature"] == feature]
@@ -89,15 +99,21 @@ def program_trait_table(map_table: pd.DataFrame, value: str) -> pd.DataFrame:
                     "program": row["program"],
                     "trait": trait,
                     "effect": sign * float(row[value]),
-                    "q": float(row["q"]),
+                    "p": float(row["p"]),
                 }
             )
-    return pd.DataFrame(rows, columns=["program", "trait", "effect", "q"])
+    table = pd.DataFrame(rows, columns=["program", "trait", "effect", "p"])
+    table["q"] = fdr(table["p"].to_numpy())
+    return table
 
 
-def score_against_truth(table: pd.DataFrame, truth: Truth) -> dict[str, float]:
-    """AUROC and average precision of |effect| for the true pairs, the share of true
-    pairs found with the right sign at q < 0.05, and null-program false positives.
+def score_against_truth(
+    table: pd.DataFrame, truth: Truth, resamples: int = 0, seed: int = 0
+) -> dict[str, float]:
+    """AUROC (and, with ``resamples``, its bootstrap interval over pairs) and average
+    precision of |effect| for the true pairs, per-trait AUROC, the share of true pairs
+    found with the right sign at q < 0.05, and the false positives among the negative
+    pairs (see the module docstring).
 
     Args:
         table: (program, trait, effect, q) rows, programs named as in the truth.
@@ -107,25 +123,56 @@ def score_against_truth(table: pd.DataFrame, truth: Truth) -> dict[str, float]:
         truth.effects.at[p, t] for p, t in zip(table["program"], table["trait"], strict=True)
     ]
     table = table[np.isfinite(table["effect"])]
-    positive = table["true_effect"] != 0
+    positive = (table["true_effect"] != 0).to_numpy()
+    significant = (table["q"] < 0.05).to_numpy()
     found = (
-        positive & (table["q"] < 0.05) & (np.sign(table["effect"]) == np.sign(table["true_effect"]))
+        positive
+        & significant
+        & (np.sign(table["effect"]) == np.sign(table["true_effect"])).to_numpy()
     )
-    null_rows = table["program"].isin(truth.null_programs)
+    strength = table["effect"].abs().to_numpy()
+    false_positive = ~positive & significant & (strength > EFFECT_FLOOR)
+    null_rows = table["program"].isin(truth.null_programs).to_numpy()
     scores = {
         "n_pairs": len(table),
         "n_true_pairs": int(positive.sum()),
         "auroc": float("nan"),
+        "auroc_ci_low": float("nan"),
+        "auroc_ci_high": float("nan"),
         "average_precision": float("nan"),
         "true_pairs_found": float(found.sum() / max(positive.sum(), 1)),
+        "false_positive_rate": float(false_positive.sum() / max((~positive).sum(), 1)),
         "null_program_pairs": int(null_rows.sum()),
-        "null_program_false_positives": int((null_rows & (table["q"] < 0.05)).sum()),
+        "null_program_false_positives": int((null_rows & false_positive).sum()),
     }
     if 0 < positive.sum() < len(table):
-        strength = table["effect"].abs().to_numpy()
         scores["auroc"] = float(roc_auc_score(positive, strength))
         scores["average_precision"] = float(average_precision_score(positive, strength))
+        if resamples:
+            scores["auroc_ci_low"], scores["auroc_ci_high"] = _auroc_interval(
+                positive, strength, resamples, seed
+            )
+    traits = table["trait"].to_numpy()
+    for trait in TRAIT_FEATURES:
+        part = traits == trait
+        if 0 < positive[part].sum() < part.sum():
+            scores[f"auroc_{trait}"] = float(roc_auc_score(positive[part], strength[part]))
     return scores
+
+
+def _auroc_interval(
+    positive: np.ndarray, strength: np.ndarray, resamples: int, seed: int
+) -> tuple[float, float]:
+    """95 % percentile interval of the AUROC over pairs resampled with replacement
+    (stratified, so every resample keeps both classes)."""
+    rng = np.random.default_rng([seed, 6])
+    pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
+    draws = []
+    for _ in range(resamples):
+        pick = np.concatenate([rng.choice(pos, size=len(pos)), rng.choice(neg, size=len(neg))])
+        draws.append(roc_auc_score(positive[pick], strength[pick]))
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def match_metagenes(membership: pd.DataFrame, truth: Truth, genes: list[str]) -> pd.DataFrame:
@@ -143,7 +190,11 @@ def match_metagenes(membership: pd.DataFrame, truth: Truth, genes: list[str]) ->
 
 
 def trait_spearman(
-    features: pd.DataFrame, truth: Truth, rng: np.random.Generator, resamples: int
+    features: pd.DataFrame,
+    truth: Truth,
+    rng: np.random.Generator,
+    resamples: int,
+    readers: dict[str, tuple[str, float]] = TRAIT_FEATURES,
 ) -> dict[str, Estimate]:
     """Spearman, over the subjects in both, between each true trait and the feature that
     reads it (rows of ``features`` are subject IDs), with bootstrap intervals. On real
@@ -151,7 +202,7 @@ def trait_spearman(
     that trait); on syntheses averaged per donor it is trait fidelity."""
     known = [s for s in features.index if s in truth.traits.index]
     result = {}
-    for trait, (feature, sign) in TRAIT_FEATURES.items():
+    for trait, (feature, sign) in readers.items():
         pair = pd.DataFrame(
             {
                 "truth": truth.traits.loc[known, trait],
@@ -163,7 +214,7 @@ def trait_spearman(
 
 
 def _spearman_estimate(pair: pd.DataFrame, rng, resamples: int) -> Estimate:
-    if len(pair) < 4 or pair["measured"].nunique() < 2:
+    if len(pair) < 4 or pair["measured"].nunique() < 2 or pair["truth"].nunique() < 2:
         return Estimate(float("nan"), float("nan"), float("nan"), len(pair))
     value = stats.spearmanr(pair["truth"], pair["measured"])[0]
     draws = []

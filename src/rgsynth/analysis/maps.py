@@ -9,8 +9,12 @@ Written to ``RUN/maps/`` (staged, moved into place when complete)::
     cluster_genes.csv        genes across those clusters
     metagenes.csv            the conventional pipeline's co-expression metagenes
     conventional_map.csv / .png   Spearman ρ, metagene × feature, BH
-    perturbation_programs.csv / .png   the generator's program × feature effects
+    perturbation_programs.csv / .png   the generator's program × feature / trait effects
+                             (the headline rule; perturbation_programs_<rule>_rule.csv
+                             for the others, see :mod:`rgsynth.analysis.perturbation`)
+    perturbation_empty.csv   the share of empty masks per program and arm
     perturbation_genes.csv   the same for single genes (the ones the network weighs most)
+    program_sweep.png        per program, nodules at −2 … +2 SD on one background
     maps.json                settings, silhouettes, counts, timing
 """
 
@@ -30,12 +34,21 @@ import torch
 from rgsynth.analysis.cohort import CohortView, load_cohort
 from rgsynth.analysis.embedding import Embedding, embed, embedding_figure
 from rgsynth.analysis.features import FeatureExtractor
-from rgsynth.analysis.perturbation import perturbation_map, program_matrix
+from rgsynth.analysis.perturbation import (
+    AXIS_ARMS,
+    GENES_ARMS,
+    PerturbationResult,
+    perturbation_map,
+    program_axes,
+    program_matrix,
+)
+from rgsynth.analysis.readout import load_readout
 from rgsynth.analysis.statistics import cluster_tests, metagenes, spearman_map
 from rgsynth.config import MapSettings
 from rgsynth.data import CacheError
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.inference import Synthesizer, TrainedRun, load_run_pair
+from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import (
     CLUSTER_FEATURES_CSV,
     CLUSTER_GENES_CSV,
@@ -44,7 +57,10 @@ from rgsynth.layout import (
     MAPS_DIRNAME,
     MAPS_SUMMARY_FILENAME,
     METAGENES_CSV,
+    PERTURBATION_EMPTY_CSV,
+    PROGRAM_SWEEP_PNG,
     REAL_FEATURES_CSV,
+    perturbation_filename,
 )
 from rgsynth.models.registry import gene_codes, get_spec
 from rgsynth.plotting import pyplot, save_png
@@ -53,6 +69,7 @@ from rgsynth.synthesize.backgrounds import cache_backgrounds
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 
 log = logging.getLogger(__name__)
+SWEEP_STEPS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 
 
 def build_maps(
@@ -201,35 +218,151 @@ def _perturbation(
     programs = program_matrix(gene_sets, cohort.gene_names)
     singles = _top_genes(run, cohort.gene_names, settings.top_genes)
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
-    synthesizer = Synthesizer(run.generator)
-    extractor = FeatureExtractor(cohort.pixel_mm)
     hu_window = cache_prepare_config(run.cache_root).hu_window
-    scale = features.std()
-    results = {}
-    for name, matrix in (("programs", programs), ("genes", singles)):
-        results[name] = perturbation_map(
-            synthesizer,
-            extractor,
-            matrix,
-            backgrounds,
-            cohort.genes,
-            hu_window,
-            settings.perturbation,
-            scale,
-            on_program=lambda program: log.info("perturbation map: %s done", program),
-        )
-        atomic_write_text(out / f"perturbation_{name}.csv", results[name].to_csv(index=False))
+    maps = perturbation_maps(
+        Synthesizer(run.generator),
+        cohort,
+        features,
+        programs,
+        backgrounds,
+        hu_window,
+        settings,
+        singles=singles,
+        on_program=lambda program: log.info("perturbation map: %s done", program),
+    )
+    for name, result in maps.items():
+        atomic_write_text(out / perturbation_filename(name), result.table.to_csv(index=False))
+    empty = pd.concat([r.empty.assign(map=name) for name, r in maps.items()], ignore_index=True)
+    atomic_write_text(out / PERTURBATION_EMPTY_CSV, empty.to_csv(index=False))
+    headline = settings.perturbation.rules[0]
     heatmap(
-        results["programs"],
+        maps["programs"].table,
         "effect_sd",
-        f"perturbation map: effect of ±{settings.perturbation.shift:g} z, in real-nodule SDs",
+        f"perturbation map ({headline} rule): effect per program step, in real-nodule SDs",
         out / "perturbation_programs.png",
+    )
+    sweep_figure(
+        Synthesizer(run.generator),
+        cohort,
+        programs,
+        backgrounds,
+        hu_window,
+        settings,
+        out / PROGRAM_SWEEP_PNG,
+        get_spec(run.config.model.architecture).display_name,
     )
     return {
         "perturbation_programs_from": "metagenes" if from_metagenes else "gene-set file",
-        "perturbation_program_pairs_q05": int((results["programs"]["q"] < 0.05).sum()),
-        "perturbation_gene_pairs_q05": int((results["genes"]["q"] < 0.05).sum()),
+        "perturbation_rules": list(settings.perturbation.rules),
+        "perturbation_program_pairs_q05": int((maps["programs"].table["q"] < 0.05).sum()),
+        "perturbation_gene_pairs_q05": int((maps["genes"].table["q"] < 0.05).sum()),
     }
+
+
+def perturbation_maps(
+    synthesizer: Callable,
+    cohort: CohortView,
+    features: pd.DataFrame,
+    programs: pd.DataFrame,
+    backgrounds: np.ndarray,
+    hu_window: tuple[float, float],
+    settings: MapSettings,
+    singles: pd.DataFrame | None = None,
+    on_program: Callable[[str], None] | None = None,
+) -> dict[str, PerturbationResult]:
+    """Every perturbation map of one generator (or the reference): the programs under
+    each rule (``programs`` is the headline rule's, ``programs:<rule>`` the others'),
+    and single genes (``genes``, moved ±shift z, the headline rule's bases)."""
+    readout = load_readout()
+    extractor = FeatureExtractor(cohort.pixel_mm)
+    scale = features.std(numeric_only=True)
+    split = np.array(cohort.split)
+    train = cohort.genes[split == "train"] if (split == "train").sum() >= 3 else cohort.genes
+    validation = cohort.genes[split == "val"] if (split == "val").sum() >= 3 else cohort.genes
+    perturbation = settings.perturbation
+    results = {}
+    for n, rule in enumerate(perturbation.rules):
+        if rule == "axis":
+            directions, arms, bases = program_axes(programs, train), AXIS_ARMS, validation
+        else:
+            directions, arms, bases = programs * perturbation.shift, GENES_ARMS, cohort.genes
+        results["programs" if n == 0 else f"programs:{rule}"] = perturbation_map(
+            synthesizer,
+            extractor,
+            readout,
+            directions,
+            arms,
+            backgrounds,
+            bases,
+            hu_window,
+            perturbation,
+            scale,
+            empty_as_size_zero=rule == "axis",
+            on_program=on_program,
+        )
+    if singles is not None:
+        headline = perturbation.rules[0]
+        results["genes"] = perturbation_map(
+            synthesizer,
+            extractor,
+            readout,
+            singles * perturbation.shift,
+            GENES_ARMS,
+            backgrounds,
+            validation if headline == "axis" else cohort.genes,
+            hu_window,
+            perturbation,
+            scale,
+            empty_as_size_zero=headline == "axis",
+        )
+    return results
+
+
+def sweep_figure(
+    synthesizer: Callable,
+    cohort: CohortView,
+    programs: pd.DataFrame,
+    backgrounds: np.ndarray,
+    hu_window: tuple[float, float],
+    settings: MapSettings,
+    path: Path,
+    title: str,
+) -> Path | None:
+    """The map as a picture: per program, nodules at −2 … +2 SD along its training axis
+    from the mean profile, on one fixed background and noise seed."""
+    if programs.empty:
+        return None
+    split = np.array(cohort.split)
+    train = cohort.genes[split == "train"] if (split == "train").sum() >= 3 else cohort.genes
+    axes_ = program_axes(programs, train)
+    steps = np.array(SWEEP_STEPS, np.float32)
+    base = train.mean(axis=0).astype(np.float32)
+    background = backgrounds[:1]
+    seed = int(np.random.default_rng([settings.seed, 8]).integers(2**31))
+    plt = pyplot()
+    rows, cols = len(axes_), len(steps)
+    fig, grid = plt.subplots(
+        rows,
+        cols,
+        figsize=(1.3 * cols + 0.8, 1.3 * rows + 0.6),
+        squeeze=False,
+        layout="constrained",
+    )
+    low, high = (-1000.0, 200.0)
+    for i, (name, axis) in enumerate(axes_.iterrows()):
+        profiles = base[None] + steps[:, None] * axis.to_numpy(np.float32)[None]
+        result = synthesizer(np.repeat(background, cols, axis=0), profiles, [seed] * cols)
+        for j in range(cols):
+            ax = grid[i, j]
+            ax.imshow(unit_to_hu(result.image[j], hu_window), cmap="gray", vmin=low, vmax=high)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"{steps[j]:+g} SD", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(str(name), fontsize=8)
+    fig.suptitle(f"program sweep: {title}", fontsize=9)
+    return save_png(fig, path, dpi=90)
 
 
 def _top_genes(run: TrainedRun, gene_names: list[str], count: int) -> pd.DataFrame:

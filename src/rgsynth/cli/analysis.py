@@ -100,15 +100,18 @@ def echo_scores(run: Path, models: list[str]) -> None:
             f"{scores.value(model, 'matched', 'donor_auroc'):.2f} (shuffled genes "
             f"{scores.value(model, 'shuffled genes', 'donor_auroc'):.2f})"
         )
-        if scores.get(model, "perturbation map", "auroc") is not None:
-            line += f", map AUROC {scores.value(model, 'perturbation map', 'auroc'):.2f}"
+        if (auroc := scores.get(model, "perturbation map", "auroc")) is not None:
+            found = scores.value(model, "perturbation map", "true_pairs_found")
+            interval = f" [{auroc.ci_low:.2f}, {auroc.ci_high:.2f}]" if auroc.has_interval else ""
+            line += f", map AUROC {auroc.value:.2f}{interval}, true pairs found {found:.0%}"
         typer.echo(line)
     if scores.get(CONVENTIONAL, "as_discovered", "auroc") is not None:
         discovered = scores.value(CONVENTIONAL, "as_discovered", "auroc")
         true_programs = scores.value(CONVENTIONAL, "with_true_programs", "auroc")
+        bound = scores.value(CONVENTIONAL, "sampling_bound", "auroc")
         typer.echo(
-            f"conventional: map AUROC {discovered:.2f} "
-            f"(true programs as metagenes: {true_programs:.2f})"
+            f"conventional (training donors): map AUROC {discovered:.2f} "
+            f"(true programs as metagenes: {true_programs:.2f}; sampling bound {bound:.2f})"
         )
 
 

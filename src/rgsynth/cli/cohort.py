@@ -21,7 +21,12 @@ def synth_cohort(
     subjects: Annotated[int | None, opt("Number of subjects [preset's]")] = None,
     seed: Annotated[int | None, opt("Master seed; the cohort is its function", _T.seed)] = None,
     preset: Annotated[
-        str | None, opt(f"{', '.join(TWIN_PRESETS)}: tiny for tests, paper as real", _T.preset)
+        str | None,
+        opt(
+            f"{', '.join(TWIN_PRESETS)}: tiny for tests, paper as real, calibration for the "
+            "readout (traits independent of genes)",
+            _T.preset,
+        ),
     ] = None,
     workers: Workers = None,
     force: Annotated[bool, opt("Replace OUT once the new cohort is complete")] = False,

@@ -12,11 +12,13 @@ from sklearn.metrics import adjusted_rand_score
 
 from rgsynth.analysis.features import FEATURES
 from rgsynth.analysis.ground_truth import (
+    SINGLE_FEATURES,
     Truth,
     program_trait_table,
     score_against_truth,
     trait_spearman,
 )
+from rgsynth.analysis.perturbation import COLUMNS, RULES
 from rgsynth.analysis.realism import (
     background_fidelity,
     bootstrap_mean,
@@ -25,19 +27,30 @@ from rgsynth.analysis.realism import (
     two_sample_accuracy,
 )
 from rgsynth.intensity import unit_to_hu
-from rgsynth.layout import EMBEDDING_CSV, MAPS_DIRNAME, PERTURBATION_PROGRAMS_CSV
+from rgsynth.layout import (
+    EMBEDDING_CSV,
+    MAPS_DIRNAME,
+    PERTURBATION_PROGRAMS_CSV,
+    perturbation_filename,
+)
 from rgsynth.metrics.context import ConditionSample, ModelContext, StudyContext
 from rgsynth.metrics.records import (
     CONVENTIONAL,
     EMBEDDING,
     FEATURE_VALIDITY,
     REAL_NODULES,
+    SINGLE_FEATURE_VALIDITY,
     Score,
 )
 from rgsynth.metrics.registry import register_metric
 
 MIN_USABLE = 4  # syntheses with a nodule below which FRD and the two-sample test are not run
-CONVENTIONAL_VARIANTS = {"discovered": "as_discovered", "true programs": "with_true_programs"}
+CONVENTIONAL_VARIANTS = {
+    "discovered": "as_discovered",
+    "true programs": "with_true_programs",
+    "sampling bound": "sampling_bound",
+}
+PERTURBATION_MAP = "perturbation map"
 
 
 @register_metric("realism", scope="condition")
@@ -45,11 +58,12 @@ def realism(context: ModelContext, sample: ConditionSample, rng) -> list[Score]:
     """The share of syntheses without a usable nodule; FRD and the two-sample accuracy
     against the real validation slices, over those with one."""
     model, condition = context.model, sample.condition
-    usable = np.isfinite(sample.features).all(axis=1)
+    synthetic = sample.features[:, : len(FEATURES)]
+    usable = np.isfinite(synthetic).all(axis=1)
     empty = Score(model, condition, "empty_or_tiny_mask_rate", float(1 - usable.mean()))
     if usable.sum() < MIN_USABLE:
         return [empty]
-    real, synthetic, resamples = context.real.features, sample.features, context.settings.resamples
+    real, resamples = context.real.features[:, : len(FEATURES)], context.settings.resamples
     frd = frechet_radiomics_distance(real, synthetic, rng, resamples)
     accuracy = two_sample_accuracy(real, synthetic, rng)
     return [
@@ -64,8 +78,10 @@ def donor_auroc(context: ModelContext, sample: ConditionSample, rng) -> list[Sco
     """How often a donor's syntheses sit closer (standardised features) to the donor's
     own real nodule than to another donor's: 0.5 = the genes are not used."""
     owners = context.real.owner
-    frame = pd.DataFrame(sample.features, columns=FEATURES).assign(owner=owners)
-    real = pd.DataFrame(context.real.features, columns=FEATURES).assign(owner=owners)
+    frame = pd.DataFrame(sample.features[:, : len(FEATURES)], columns=FEATURES)
+    frame = frame.assign(owner=owners)
+    real = pd.DataFrame(context.real.features[:, : len(FEATURES)], columns=FEATURES)
+    real = real.assign(owner=owners)
     sd = real[list(FEATURES)].std().replace(0, 1)
     synthetic_mean = (frame.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
     real_mean = (real.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
@@ -84,7 +100,8 @@ def donor_auroc(context: ModelContext, sample: ConditionSample, rng) -> list[Sco
 def background_and_mask(context: ModelContext, sample: ConditionSample, rng) -> list[Score]:
     """PSNR and SSIM of the background outside the eroded mask, and the Dice of the mask
     against the pixels the synthesis changed."""
-    erosion, window = context.run.config.erosion_px, context.config.hu_window
+    erosion = context.run.config.erosion_px if context.run is not None else 0
+    window = context.config.hu_window
     outputs = zip(sample.synthesis.image, sample.backgrounds, sample.synthesis.mask, strict=True)
     pairs, dice = [], []
     for image, background, mask in outputs:
@@ -111,16 +128,18 @@ def trait_fidelity(context: ModelContext, truth: Truth, rng) -> list[Score]:
     owners = [d for d in donors for _ in range(k)]
     synthesis = context.synthesizer(context.backgrounds[picks], context.genes(owners), seeds)
     features, _ = context.measure(synthesis)
-    measured = pd.DataFrame(features, columns=FEATURES).assign(owner=owners)
-    measured = measured.groupby("owner")[list(FEATURES)].mean().loc[donors]
+    measured = pd.DataFrame(features, columns=COLUMNS).assign(owner=owners)
+    measured = measured.groupby("owner")[list(COLUMNS)].mean().loc[donors]
     fidelity = trait_spearman(measured, truth, rng, context.settings.resamples)
     return [Score.of(context.model, "trait fidelity", t, e) for t, e in fidelity.items()]
 
 
-def perturbation_pairs(context: ModelContext, truth: Truth) -> pd.DataFrame | None:
-    """The run's perturbation map as (program, trait, effect, q) rows, or None when
+def perturbation_pairs(
+    context: ModelContext, truth: Truth, filename: str = PERTURBATION_PROGRAMS_CSV
+) -> pd.DataFrame | None:
+    """A perturbation map of the model as (program, trait, effect, q) rows, or None when
     there is no map of the truth's programs."""
-    path = context.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
+    path = context.maps_dir / filename
     if not path.is_file():
         return None
     table = program_trait_table(pd.read_csv(path), "effect_sd")
@@ -129,26 +148,50 @@ def perturbation_pairs(context: ModelContext, truth: Truth) -> pd.DataFrame | No
 
 @register_metric("perturbation_map", scope="model")
 def perturbation_map(context: ModelContext, truth: Truth, rng) -> list[Score]:
-    """The perturbation map's recovery of the true (program, trait) pairs."""
+    """The perturbation maps' recovery of the true (program, trait) pairs: the headline
+    rule's, and each other rule's beside it."""
     table = perturbation_pairs(context, truth)
     if table is None:
-        path = context.run.run_dir / MAPS_DIRNAME / PERTURBATION_PROGRAMS_CSV
-        missing = f"{path}: run `rgsynth map {context.run.run_dir} --gene-sets TRUTH`"
+        path = context.maps_dir / PERTURBATION_PROGRAMS_CSV
+        missing = f"{path}: run `rgsynth map {context.maps_dir.parent} --gene-sets TRUTH`"
         context.facts["perturbation_map"] = {"missing": missing}
         return []
-    recovery = score_against_truth(table, truth)
-    return [Score(context.model, "perturbation map", k, v) for k, v in recovery.items()]
+    resamples, seed = context.settings.resamples, context.settings.seed
+    recovery = score_against_truth(table, truth, resamples, seed)
+    scores = recovery_scores(context.model, PERTURBATION_MAP, recovery)
+    for rule in RULES:
+        other = perturbation_pairs(context, truth, perturbation_filename(f"programs:{rule}"))
+        if other is not None:
+            recovery = score_against_truth(other, truth, resamples, seed)
+            scores += recovery_scores(context.model, f"{PERTURBATION_MAP} ({rule} rule)", recovery)
+    return scores
+
+
+def recovery_scores(model: str, condition: str, recovery: dict[str, float]) -> list[Score]:
+    """A map's recovery as records; the AUROC carries its interval over pairs."""
+    values = dict(recovery)
+    low, high = values.pop("auroc_ci_low", None), values.pop("auroc_ci_high", None)
+    scores = []
+    for metric, value in values.items():
+        if metric == "auroc" and low is not None and not np.isnan(low):
+            scores.append(Score(model, condition, metric, value, low, high))
+        else:
+            scores.append(Score(model, condition, metric, value))
+    return scores
 
 
 @register_metric("conventional_map", scope="study", needs_truth=True)
 def conventional_map(study: StudyContext) -> list[Score]:
-    """The classic pipeline's recovery of the true pairs: as discovered, and with the
-    true programs as its metagenes."""
+    """The classic pipeline's recovery of the true pairs on the training donors, with the
+    same readout: as discovered, with the true programs as its metagenes, and the
+    sampling bound (true programs against the true traits on those donors)."""
     assert study.truth is not None
     scores = []
+    resamples, seed = study.settings.resamples, study.settings.seed
     for table_name, variant in CONVENTIONAL_VARIANTS.items():
-        recovery = score_against_truth(study.conventional[table_name], study.truth)
-        scores += [Score(CONVENTIONAL, variant, k, v) for k, v in recovery.items()]
+        table = study.conventional[table_name]
+        recovery = score_against_truth(table, study.truth, resamples, seed)
+        scores += recovery_scores(CONVENTIONAL, variant, recovery)
     return scores
 
 
@@ -173,9 +216,16 @@ def codes_vs_subtypes(study: StudyContext) -> list[Score]:
 
 @register_metric("feature_validity", scope="study", needs_truth=True)
 def feature_validity(study: StudyContext) -> list[Score]:
-    """How well each trait's feature reads the trait on the real nodules: the ceiling of
-    every map for that trait."""
+    """How well each trait's readout reads the trait on the scored cohort's real nodules,
+    out of sample (the readout was fitted on calibration cohorts): the ceiling of every
+    map for that trait. Beside it, the single feature that read each trait before the
+    readout (``feature reads trait (single feature)``), for the ablation."""
     assert study.truth is not None
     rng = np.random.default_rng([study.settings.seed, 5])
     validity = trait_spearman(study.features, study.truth, rng, study.settings.resamples)
-    return [Score.of(REAL_NODULES, FEATURE_VALIDITY, t, e) for t, e in validity.items()]
+    scores = [Score.of(REAL_NODULES, FEATURE_VALIDITY, t, e) for t, e in validity.items()]
+    single = trait_spearman(
+        study.features, study.truth, rng, study.settings.resamples, SINGLE_FEATURES
+    )
+    condition = SINGLE_FEATURE_VALIDITY
+    return scores + [Score.of(REAL_NODULES, condition, t, e) for t, e in single.items()]

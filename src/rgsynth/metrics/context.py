@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,17 @@ import numpy as np
 import pandas as pd
 
 from rgsynth.analysis.cohort import CohortView
-from rgsynth.analysis.features import FEATURES, FeatureExtractor
+from rgsynth.analysis.features import ALL_FEATURES, FeatureExtractor
 from rgsynth.analysis.ground_truth import Truth
+from rgsynth.analysis.perturbation import COLUMNS
+from rgsynth.analysis.readout import load_readout
 from rgsynth.config import (
     EvaluationSettings,
     PrepareConfig,
 )
 from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
 from rgsynth.intensity import unit_to_hu
+from rgsynth.layout import MAPS_DIRNAME
 from rgsynth.synthesize.paste import nodule_component
 
 
@@ -39,7 +43,8 @@ class ConditionSample:
         condition: ``matched``, ``shuffled genes`` or ``zeroed genes``.
         synthesis: the generator's outputs, (n, S, S) each.
         backgrounds: (n, S, S) the backgrounds they were painted into, [-1, 1].
-        features: (n, len(FEATURES)) of each synthesis's central nodule (NaN when empty).
+        features: (n, len(COLUMNS)) features and readouts of each synthesis's central
+            nodule (NaN when empty); the realism set FEATURES comes first.
         masks: (n, S, S) bool, that nodule.
     """
 
@@ -51,42 +56,53 @@ class ConditionSample:
 
 
 class ModelContext:
-    """Everything one model's scores need."""
+    """Everything one model's scores need.
+
+    ``run`` is the trained run, or None for the reference generator (then ``name`` and
+    ``synthesizer`` say what paints, and ``maps_dir`` where its perturbation maps are).
+    """
 
     def __init__(
         self,
-        run: TrainedRun,
+        run: TrainedRun | None,
         cohort: CohortView,
         real: RealSlices,
         backgrounds: np.ndarray,
         extractor: FeatureExtractor,
         config: PrepareConfig,
         settings: EvaluationSettings,
+        synthesizer: Callable | None = None,
+        name: str | None = None,
+        maps_dir: Path | None = None,
     ) -> None:
         self.run, self.cohort, self.real = run, cohort, real
         self.backgrounds, self.extractor = backgrounds, extractor
         self.config, self.settings = config, settings
-        self.synthesizer = Synthesizer(run.generator)
+        self.synthesizer = synthesizer or Synthesizer(run.generator)
+        self.name = name or run.config.model.architecture
+        self.maps_dir = maps_dir or (run.run_dir / MAPS_DIRNAME)
+        self.readout = load_readout()
         self.row_of = {s: n for n, s in enumerate(cohort.subject_ids)}
         self.facts: dict[str, Any] = {}  # what a metric notes beside its scores
 
     @property
     def model(self) -> str:
-        return self.run.config.model.architecture
+        return self.name
 
     def genes(self, subjects: list[str]) -> np.ndarray:
         """(len(subjects), G) standardised expression of cache subjects."""
         return self.cohort.genes[[self.row_of[s] for s in subjects]]
 
     def measure(self, synthesis: Synthesis) -> tuple[np.ndarray, np.ndarray]:
-        """The features and the mask of each synthesis's nodule nearest the centre."""
+        """(n, len(COLUMNS)) features and trait readouts of each synthesis's nodule
+        nearest the centre (the realism set :data:`FEATURES` first), and its mask."""
         rows, masks = [], []
         for image, soft in zip(synthesis.image, synthesis.mask, strict=True):
             mask, _ = nodule_component(soft > 0.5)
-            row = self.extractor(unit_to_hu(image, self.config.hu_window), mask)
-            rows.append([row[f] for f in FEATURES])
+            rows.append(self.extractor(unit_to_hu(image, self.config.hu_window), mask))
             masks.append(mask)
-        return np.array(rows, dtype=float), np.stack(masks)
+        table = self.readout.apply(pd.DataFrame(rows, columns=list(ALL_FEATURES)))
+        return table[list(COLUMNS)].to_numpy(float), np.stack(masks)
 
 
 @dataclass

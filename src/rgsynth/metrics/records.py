@@ -32,10 +32,13 @@ MODEL_SECTIONS = {
     "zeroed genes": "zeroed genes",
     "trait fidelity": "trait_fidelity",
     "perturbation map": "perturbation_map",
+    "perturbation map (genes rule)": "perturbation_map_genes_rule",
+    "perturbation map (axis rule)": "perturbation_map_axis_rule",
 }
 CONVENTIONAL = "conventional"  # the classic three-step pipeline's "model"
 REAL_NODULES = "real nodules"
-FEATURE_VALIDITY = "feature reads trait"  # condition: a feature against its true trait
+FEATURE_VALIDITY = "feature reads trait"  # condition: a readout against its true trait
+SINGLE_FEATURE_VALIDITY = "feature reads trait (single feature)"  # the pre-readout features
 EMBEDDING = "embedding"  # condition: a code space's clusters against the true subtypes
 
 
@@ -94,6 +97,8 @@ def json_path(score: Score) -> tuple[str, ...]:
         return ("embedding_vs_subtypes", score.model)
     if score.condition == FEATURE_VALIDITY:
         return ("feature_validity", score.metric)
+    if score.condition == SINGLE_FEATURE_VALIDITY:
+        return ("feature_validity_single_feature", score.metric)
     raise ValueError(f"no place in evaluation.json for {score}")
 
 

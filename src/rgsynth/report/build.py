@@ -38,6 +38,8 @@ from rgsynth.layout import (
     METAGENES_CSV,
     PERTURBATION_GENES_CSV,
     PERTURBATION_PROGRAMS_CSV,
+    PROGRAM_SWEEP_PNG,
+    REFERENCE_DIRNAME,
     REPORT_DIRNAME,
     REPORT_PAGE,
     REPORT_RECORD,
@@ -161,19 +163,33 @@ FIGURES = (
         "maps",
         "drawn:maps",
         "Radiogenomic maps beside the ground truth",
-        "Each trait is read by one feature of the widest nodule slice (diameter: maximum "
-        "diameter; solidity: mean HU; spiculation: convexity deficit; lobulation: "
-        "−circularity; heterogeneity: HU SD). Ours and MC-GAN: perturbation effect of "
-        "±2 z on a program, in real-nodule SDs. Conventional: Spearman ρ of metagene "
-        "scores (matched to the true programs by gene overlap) with the features; "
-        "'true programs' uses the truth's programs as metagenes.",
+        "Each trait is read by its calibrated readout of the nodule slice. Ours, MC-GAN "
+        "and the reference: perturbation effect per SD of a program along its training "
+        "axis (±1, ±2 SD on validation donors), in real-nodule SDs. Conventional: Spearman "
+        "ρ of metagene scores (matched to the true programs by gene overlap) with the "
+        "readouts on the training donors; 'true programs' uses the truth's programs as "
+        "metagenes, the sampling bound also the true traits.",
     ),
     (
         "perturbation",
         f"{MAPS_DIRNAME}/perturbation_programs.png",
         "Our perturbation map, every feature",
-        "Effect of moving each program ±2 z, on fixed backgrounds and noise, in "
-        "real-nodule SDs (* q < 0.05).",
+        "Effect per SD of each program along its training axis, on fixed backgrounds and "
+        "noise, in real-nodule SDs (* q < 0.05).",
+    ),
+    (
+        "sweep",
+        f"{MAPS_DIRNAME}/{PROGRAM_SWEEP_PNG}",
+        "The map as a picture: our program sweep",
+        "Per program, our nodules at −2 … +2 SD along its training axis from the mean "
+        "profile, on one fixed background and noise.",
+    ),
+    (
+        "sweep_reference",
+        f"{REFERENCE_DIRNAME}/{PROGRAM_SWEEP_PNG}",
+        "The reference's program sweep",
+        "The same sweep painted by the twin itself: what a generator that learned the "
+        "twin's map would show.",
     ),
     (
         "conventional",
@@ -210,6 +226,18 @@ def _figures(files: RunFiles, drawn: dict[str, Path]) -> list[Figure]:
     compared = files.compared_run()
     if compared is not None:
         model = files.compared_model()
+        sweep = compared / MAPS_DIRNAME / PROGRAM_SWEEP_PNG
+        if sweep.is_file():
+            at = next((n for n, f in enumerate(shown) if f.key == "sweep"), len(shown) - 1) + 1
+            shown.insert(
+                at,
+                Figure(
+                    f"{model}_sweep",
+                    f"{map_label(model)}'s program sweep",
+                    "The same sweep by the compared model.",
+                    sweep.read_bytes(),
+                ),
+            )
         for name, title in ((LOSSES_FILENAME, "losses"), (LATEST_SAMPLE_PATH, "last samples")):
             if (compared / name).is_file():
                 shown.append(
@@ -250,7 +278,7 @@ def _render(files: RunFiles, shown: list[Figure], summary: pd.DataFrame, out: Pa
 def _facts(files: RunFiles) -> list[tuple[str, str]]:
     evaluation, maps = files.evaluation, files.maps
     models = ", ".join(
-        f"{name} (step {scores['checkpoint_step']})"
+        f"{name} (step {scores['checkpoint_step']})" if "checkpoint_step" in scores else name
         for name, scores in evaluation["models"].items()
     )
     return [

@@ -68,8 +68,12 @@ class RunFiles:
         return Path(against) if against and Path(against).is_dir() else None
 
     def compared_model(self) -> str:
-        """The compared run's architecture: the model evaluate scored after the run's own."""
-        return list(self.evaluation["models"])[-1]
+        """The compared run's architecture: the model evaluate scored after the run's own
+        (the reference generator, scored last, has no run)."""
+        trained = [
+            m for m, facts in self.evaluation["models"].items() if "checkpoint_step" in facts
+        ]
+        return trained[-1]
 
 
 def input_digest(run_dir: Path) -> str:

@@ -16,6 +16,7 @@ parallel and the folder appears only when complete.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -64,6 +65,9 @@ METADATA_COLUMNS = (
     "Download Timestamp",
 )
 _CT_SERIES_NUMBER = 3
+# 2: nodules drawn from their own random stream (the reference generator replays them);
+#    lobes, spicules and internal texture drawn visibly enough to read on a 64² slice.
+TWIN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ def plan_cohort(config: TwinConfig) -> CohortPlan:
         config.n_subtypes,
         config.genes_per_program_fraction,
     )
+    if config.independent_traits:  # a calibration cohort: no program moves any trait
+        model = dataclasses.replace(model, effects=np.zeros_like(model.effects))
     cohort = biology.draw_cohort_biology(bio_rng, model, config.n_subjects)
     ids = subject_ids(config.n_subjects, config.amc_fraction)
     rng = np.random.default_rng(choice_seq)
@@ -316,6 +322,7 @@ def _ground_truth(plan: CohortPlan, results: list[dict], complete: np.ndarray) -
         subjects.append(
             {
                 "subject_id": s.subject_id,
+                "nuisance_seed": s.seed,
                 "subtype": int(cohort.subtype[i]),
                 "activities": [round(float(v), 5) for v in cohort.activities[i]],
                 "trait_latents": [round(float(v), 5) for v in cohort.trait_latents[i]],
@@ -332,7 +339,7 @@ def _ground_truth(plan: CohortPlan, results: list[dict], complete: np.ndarray) -
         )
     return {
         "format": "rgsynth-twin-ground-truth",
-        "version": 1,
+        "version": TWIN_VERSION,
         "config": plan.config.to_dict(),
         "config_fingerprint": plan.config.fingerprint(),
         "traits": list(biology.TRAITS),

@@ -4,7 +4,7 @@ A nodule is a star-shaped body: its radius along unit direction u is
 ``R · (1 + lobulation bumps(u))`` after a random anisotropic stretch, so every nodule is
 asymmetric. A part-solid nodule has a solid core (a scaled copy of the body) inside a
 ground-glass halo; spiculation adds thin strands radiating 2–10 mm from the margin;
-heterogeneity adds smooth internal texture and, when strong, small air lucencies.
+heterogeneity adds smooth internal texture and air lucencies, more the stronger it is.
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ import numpy as np
 from scipy import ndimage
 
 from rgsynth.twin.anatomy import HU_LUNG, Grid, Phantom
+
+N_LOBES = 24
+LOBE_WIDTH = 0.08  # angular width of a lobe, in 1 - cos(angle) units
+SPICULE_RADIUS_MM = (1.4, 0.5)  # a strand's radius at the margin and at its tip
+TEXTURE_GRAIN_MM = 1.8
+TEXTURE_HU = {"ground_glass": 250.0, "solid": 250.0}  # internal texture at heterogeneity 1
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,16 @@ def draw_nodule_shape(
     rng: np.random.Generator, traits: dict, centre_mm: np.ndarray, radius_mm: float
 ) -> NoduleShape:
     rotation, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    stretch = rng.uniform(0.78, 1.22, 3)
+    stretch = rng.uniform(0.85, 1.15, 3)
     stretch /= np.prod(stretch) ** (1.0 / 3.0)
-    n_lobes = 6
-    lobe_directions = _unit(rng.normal(size=(n_lobes, 3)))
-    lobe_amplitudes = 0.5 * float(traits["lobulation"]) * rng.uniform(-1.0, 1.0, n_lobes)
+    lobe_directions = _unit(rng.normal(size=(N_LOBES, 3)))
+    # Bumps and dents of 0.45 R at full lobulation, every one: a slice through the nodule
+    # shows the waviness its lobulation sets, not a random draw of it (twin version 2).
+    lobe_amplitudes = 0.45 * float(traits["lobulation"]) * rng.choice([-1.0, 1.0], N_LOBES)
     spiculation = float(traits["spiculation"])
-    n_spicules = round(max(0.0, spiculation - 0.15) * 30)
+    # Strands in 3-D: a slice through the nodule shows the ~1 in 10 that lie near it,
+    # so a fully spiculated nodule shows about a dozen, as a "sunburst" margin does.
+    n_spicules = round(max(0.0, spiculation - 0.1) * 150)
     spicule_lengths = 2.0 + 8.0 * spiculation * rng.uniform(0.5, 1.0, n_spicules)
     return NoduleShape(
         centre_mm=np.asarray(centre_mm, dtype=float),
@@ -164,7 +173,7 @@ def render_nodule(
     local = offset @ shape.rotation / shape.stretch
     rho = np.linalg.norm(local, axis=-1) + 1e-6
     unit = local / rho[..., None]
-    bumps = np.exp((unit @ shape.lobe_directions.T - 1.0) / 0.15) @ shape.lobe_amplitudes
+    bumps = np.exp((unit @ shape.lobe_directions.T - 1.0) / LOBE_WIDTH) @ shape.lobe_amplitudes
     surface = shape.radius_mm * np.clip(1.0 + bumps, 0.3, None)
     edge_mm = 0.5 * (grid.spacing_mm[1] + grid.spacing_mm[0])
     body = np.clip(0.5 - (rho - surface) / edge_mm, 0.0, 1.0)
@@ -174,16 +183,21 @@ def render_nodule(
     spicules = _spicule_occupancy(offset, shape, surface_scale=shape.radius_mm, edge_mm=edge_mm)
 
     region = hu[box]
-    texture = _texture(rng, region.shape, grid.spacing_mm) * shape.heterogeneity
+    field = _texture(rng, region.shape, grid.spacing_mm)
+    texture = field * shape.heterogeneity
     # Ground glass raises lung density but leaves denser tissue (vessels, wall) as it was,
     # so vessels stay visible through the halo.
     lift = np.clip((-200.0 - region) / (-200.0 - HU_LUNG), 0.0, 1.0)
-    ground_glass = region + lift * (shape.ground_glass_hu - HU_LUNG + 110.0 * texture)
+    ground_glass = region + lift * (
+        shape.ground_glass_hu - HU_LUNG + TEXTURE_HU["ground_glass"] * texture
+    )
     blended = region + body * (ground_glass - region)
-    solid = shape.solid_hu + 80.0 * texture
-    if shape.heterogeneity > 0.6:  # pseudo-cavitation: small air lucencies in the core
-        solid = np.where(texture > 1.8, -850.0, solid)
+    solid = shape.solid_hu + TEXTURE_HU["solid"] * texture
     blended += core * (solid - blended)
+    # Pseudo-cavitation: air lucencies where the texture peaks, more of them the more
+    # heterogeneous the nodule (none below 0.2), in the solid core and the ground glass.
+    lucent = (field > 2.6 - 2.0 * shape.heterogeneity) & (shape.heterogeneity > 0.2)
+    blended = np.where(lucent & (body >= 0.5), -850.0, blended)
     blended += spicules * np.clip(shape.solid_hu - blended, 0.0, None)
     hu[box] = blended.astype(hu.dtype)
     mask = np.zeros(hu.shape, dtype=bool)
@@ -211,20 +225,37 @@ def _box_mm(grid: Grid, shape: NoduleShape) -> tuple[tuple[slice, ...], tuple[np
 def _spicule_occupancy(
     offset: np.ndarray, shape: NoduleShape, surface_scale: float, edge_mm: float
 ) -> np.ndarray:
+    """Occupancy of the tapering strands. Each strand is evaluated only in the index box
+    around its segment (outside it the occupancy is exactly 0), which keeps 90 strands
+    cheap."""
     occupancy = np.zeros(offset.shape[:-1])
+    axes = (offset[:, 0, 0, 2], offset[0, :, 0, 1], offset[0, 0, :, 0])  # z, y, x in mm
+    thick, tip = SPICULE_RADIUS_MM
+    margin = thick + edge_mm
     for direction, length in zip(shape.spicule_directions, shape.spicule_lengths_mm, strict=True):
         start = direction * 0.8 * surface_scale
         seg = direction * (0.2 * surface_scale + length)
-        along = np.clip(((offset - start) @ seg) / (seg @ seg), 0.0, 1.0)
-        dist = np.linalg.norm(offset - start - along[..., None] * seg, axis=-1)
-        radius = 0.9 - 0.6 * along  # tapering strand, mm
-        np.maximum(occupancy, np.clip(0.5 + (radius - dist) / edge_mm, 0.0, 1.0), out=occupancy)
+        ends = np.stack([start, start + seg])  # (2, xyz)
+        box = []
+        for axis_mm, k in zip(axes, (2, 1, 0), strict=True):
+            lo, hi = ends[:, k].min() - margin, ends[:, k].max() + margin
+            inside = np.flatnonzero((axis_mm >= lo) & (axis_mm <= hi))
+            box.append(slice(inside[0], inside[-1] + 1) if inside.size else slice(0, 0))
+        part = offset[tuple(box)]
+        if part.size == 0:
+            continue
+        along = np.clip(((part - start) @ seg) / (seg @ seg), 0.0, 1.0)
+        dist = np.linalg.norm(part - start - along[..., None] * seg, axis=-1)
+        radius = thick - (thick - tip) * along  # tapering strand, mm
+        region = occupancy[tuple(box)]
+        np.maximum(region, np.clip(0.5 + (radius - dist) / edge_mm, 0.0, 1.0), out=region)
     return occupancy
 
 
 def _texture(rng: np.random.Generator, shape: tuple[int, ...], spacing_mm: tuple) -> np.ndarray:
-    """Unit-variance smooth random field with a grain of about 1.5 mm."""
-    sigma = [max(0.5, 1.5 / s) for s in spacing_mm]
+    """Unit-variance smooth random field with a grain of about 1.8 mm (coarser than any
+    kernel's noise grain, as necrosis and air bronchograms are)."""
+    sigma = [max(0.5, TEXTURE_GRAIN_MM / s) for s in spacing_mm]
     field = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
     return (field / (field.std() + 1e-9)).astype(np.float32)
 

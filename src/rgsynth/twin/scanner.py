@@ -70,19 +70,30 @@ def draw_acquisition(
 
 def acquire(rng: np.random.Generator, hu: np.ndarray, acquisition: Acquisition) -> np.ndarray:
     """Noise-free HU (z, y, x) → reconstructed HU as int16, clipped to the storable range."""
+    image = reconstruct(hu, acquisition) + ct_noise(rng, hu.shape, acquisition)
+    return np.clip(np.rint(image), HU_MIN, HU_MAX).astype(np.int16)
+
+
+def reconstruct(hu: np.ndarray, acquisition: Acquisition) -> np.ndarray:
+    """The noiseless part of the reconstruction: slice profile and kernel (linear, so the
+    reference generator applies it to a nodule alone)."""
     # Slice sensitivity profile: each slice integrates a little of its neighbours.
     image = ndimage.gaussian_filter1d(hu, sigma=0.35, axis=0)
     in_plane = (0.0, 1.0, 1.0)
     if acquisition.kernel == "sharp":
         blurred = ndimage.gaussian_filter(image, sigma=[s * 1.0 for s in in_plane])
-        image = image + 0.5 * (image - blurred)  # edge enhancement with overshoot
-        grain_px = 0.7
-    else:
-        image = ndimage.gaussian_filter(image, sigma=[s * 0.5 for s in in_plane])
-        grain_px = 1.4
+        return image + 0.5 * (image - blurred)  # edge enhancement with overshoot
+    return ndimage.gaussian_filter(image, sigma=[s * 0.5 for s in in_plane])
+
+
+def ct_noise(
+    rng: np.random.Generator, shape: tuple[int, ...], acquisition: Acquisition
+) -> np.ndarray:
+    """In-plane correlated noise of the kernel's grain, scaled to its level in HU."""
+    grain_px = 0.7 if acquisition.kernel == "sharp" else 1.4
+    in_plane = (0.0, 1.0, 1.0)
     noise = ndimage.gaussian_filter(
-        rng.standard_normal(hu.shape, dtype=np.float32), sigma=[s * grain_px for s in in_plane]
+        rng.standard_normal(shape, dtype=np.float32), sigma=[s * grain_px for s in in_plane]
     )
     noise *= acquisition.noise_sd_hu / (noise.std() + 1e-9)
-    image = image + noise
-    return np.clip(np.rint(image), HU_MIN, HU_MAX).astype(np.int16)
+    return noise

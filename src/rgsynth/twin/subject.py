@@ -62,8 +62,11 @@ def render_subject(plan: SubjectPlan) -> SubjectScan:
     centre, radius_mm, location = place_nodule(
         rng, phantom, grid, str(plan.traits["location"]), radius_mm, z_nodule
     )
-    shape = draw_nodule_shape(rng, plan.traits, centre, radius_mm)
-    mask = render_nodule(rng, phantom.hu, phantom.lung, grid, shape)
+    # The nodule's own stream, so the reference generator can replay its shape and texture
+    # from (seed, traits) alone, whatever the anatomy consumed before it.
+    nodule_rng = nodule_stream(plan.seed)
+    shape = draw_nodule_shape(nodule_rng, plan.traits, centre, radius_mm)
+    mask = render_nodule(nodule_rng, phantom.hu, phantom.lung, grid, shape)
     stored = acquire(rng, phantom.hu, acquisition)
     t_centre = relative_height(float(centre[2]), body)
     nodule = {
@@ -77,6 +80,11 @@ def render_subject(plan: SubjectPlan) -> SubjectScan:
     return SubjectScan(
         hu=stored, nodule_mask=mask, grid=grid, acquisition=acquisition, nodule=nodule
     )
+
+
+def nodule_stream(seed: int) -> np.random.Generator:
+    """The random stream a subject's nodule shape and texture are drawn from."""
+    return np.random.default_rng([seed, 1])
 
 
 def _lobe(x_mm: float, y_rel_mm: float, t: float) -> str:
