@@ -52,7 +52,8 @@ def prepared(work: Path, seed: int) -> tuple[Path, Path]:
         subprocess.run(
             [*rgsynth, "synth-cohort", str(cohort), "--seed", str(seed), "--force"], check=True
         )
-    subprocess.run([*rgsynth, "prepare", str(cohort), "--out", str(cache)], check=True)
+    if not (cache / "manifest.json").is_file():  # a demo's cache (its own seed) is kept
+        subprocess.run([*rgsynth, "prepare", str(cohort), "--out", str(cache)], check=True)
     return cohort, cache
 
 
