@@ -256,6 +256,9 @@ def test_both_models_side_by_side(
     reference = report["models"]["reference"]
     assert {"auroc", "true_pairs_found"} <= set(reference["perturbation_map"])
     assert "auroc" in reference["perturbation_map_genes_rule"]
+    empty = reference["perturbation_empty_rate"]
+    assert set(empty["programs"]) == {"-2", "-1", "+1", "+2"}
+    assert set(empty["programs:genes"]) == {"-1", "+1"}
     assert (run_copy / "reference" / "perturbation_programs.csv").is_file()
     assert (run_copy / "reference" / "program_sweep.png").read_bytes()[:4] == b"\x89PNG"
     reps = pd.read_csv(run_copy / "reference" / "perturbation_programs.csv")["n"].max()

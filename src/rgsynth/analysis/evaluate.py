@@ -252,6 +252,8 @@ def _reference_context(
         synthesizer=reference,
         name=REFERENCE,
         maps_dir=out,
+        # it paints each profile's expected nodule: the gene ablations say nothing new
+        conditions=("matched",),
     )
 
 

@@ -30,6 +30,7 @@ from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import (
     EMBEDDING_CSV,
     MAPS_DIRNAME,
+    PERTURBATION_EMPTY_CSV,
     PERTURBATION_PROGRAMS_CSV,
     perturbation_filename,
 )
@@ -159,6 +160,13 @@ def perturbation_map(context: ModelContext, truth: Truth, rng) -> list[Score]:
     resamples, seed = context.settings.resamples, context.settings.seed
     recovery = score_against_truth(table, truth, resamples, seed)
     scores = recovery_scores(context.model, PERTURBATION_MAP, recovery)
+    empty = context.maps_dir / PERTURBATION_EMPTY_CSV
+    if empty.is_file():  # the share of empty masks per arm, beside the scores
+        rates = pd.read_csv(empty).groupby(["map", "arm"])["empty_rate"].mean()
+        context.facts["perturbation_empty_rate"] = {
+            name: {f"{arm:+g}": round(float(v), 4) for (m, arm), v in rates.items() if m == name}
+            for name in rates.index.get_level_values(0).unique()
+        }
     for rule in RULES:
         other = perturbation_pairs(context, truth, perturbation_filename(f"programs:{rule}"))
         if other is not None:

@@ -59,7 +59,8 @@ class ModelContext:
     """Everything one model's scores need.
 
     ``run`` is the trained run, or None for the reference generator (then ``name`` and
-    ``synthesizer`` say what paints, and ``maps_dir`` where its perturbation maps are).
+    ``synthesizer`` say what paints, ``maps_dir`` where its perturbation maps are, and
+    ``conditions`` may keep it to some gene conditions).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class ModelContext:
         synthesizer: Callable | None = None,
         name: str | None = None,
         maps_dir: Path | None = None,
+        conditions: tuple[str, ...] | None = None,
     ) -> None:
         self.run, self.cohort, self.real = run, cohort, real
         self.backgrounds, self.extractor = backgrounds, extractor
@@ -82,6 +84,7 @@ class ModelContext:
         self.name = name or run.config.model.architecture
         self.maps_dir = maps_dir or (run.run_dir / MAPS_DIRNAME)
         self.readout = load_readout()
+        self.conditions = conditions  # None: every gene condition of the registry
         self.row_of = {s: n for n, s in enumerate(cohort.subject_ids)}
         self.facts: dict[str, Any] = {}  # what a metric notes beside its scores
 

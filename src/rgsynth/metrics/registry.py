@@ -103,7 +103,7 @@ def score_model(context: ModelContext, truth: Truth | None) -> list[Score]:
     }
     scores: list[Score] = []
     backgrounds = context.backgrounds[picks]
-    for condition in CONDITIONS:
+    for condition in context.conditions or CONDITIONS:
         synthesis = context.synthesizer(backgrounds, profiles[condition], seeds)
         features, masks = context.measure(synthesis)
         sample = ConditionSample(condition, synthesis, backgrounds, features, masks)

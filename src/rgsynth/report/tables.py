@@ -87,6 +87,9 @@ def summary_rows(files: RunFiles) -> pd.DataFrame:
         for score in scores.where(model=name, condition="trait fidelity"):
             add("traits", score.metric, column, score)
         _add_map_scores(add, column, scores.where(model=name, condition="perturbation map"))
+        empty = facts.get("perturbation_empty_rate", {})
+        for arm, rate in empty.get("programs", {}).items():
+            add("map", f"empty masks at the {arm} arm (headline rule)", column, rate)
         for rule in ("genes", "axis"):
             recovery = scores.where(model=name, condition=f"perturbation map ({rule} rule)")
             _add_map_scores(add, f"{column}, {rule} rule", recovery)
