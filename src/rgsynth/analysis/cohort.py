@@ -39,6 +39,12 @@ class CohortView:
     nodule_mask: np.ndarray
     pixel_mm: float
 
+    def split_genes(self, split: str, minimum: int = 3) -> np.ndarray:
+        """The profiles of one split's subjects; every subject's when the split has fewer
+        than ``minimum`` (a tiny cohort)."""
+        chosen = np.array(self.split) == split
+        return self.genes[chosen] if chosen.sum() >= minimum else self.genes
+
     def features(self) -> pd.DataFrame:
         """Image features and trait readouts of each subject's widest nodule slice (rows:
         subject IDs)."""

@@ -276,9 +276,7 @@ def perturbation_maps(
     readout = load_readout()
     extractor = FeatureExtractor(cohort.pixel_mm)
     scale = features.std(numeric_only=True)
-    split = np.array(cohort.split)
-    train = cohort.genes[split == "train"] if (split == "train").sum() >= 3 else cohort.genes
-    validation = cohort.genes[split == "val"] if (split == "val").sum() >= 3 else cohort.genes
+    train, validation = cohort.split_genes("train"), cohort.split_genes("val")
     perturbation = settings.perturbation
     results = {}
     for n, rule in enumerate(perturbation.rules):
@@ -332,8 +330,7 @@ def sweep_figure(
     from the mean profile, on one fixed background and noise seed."""
     if programs.empty:
         return None
-    split = np.array(cohort.split)
-    train = cohort.genes[split == "train"] if (split == "train").sum() >= 3 else cohort.genes
+    train = cohort.split_genes("train")
     axes_ = program_axes(programs, train)
     steps = np.array(SWEEP_STEPS, np.float32)
     base = train.mean(axis=0).astype(np.float32)

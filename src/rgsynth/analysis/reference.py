@@ -33,7 +33,12 @@ from rgsynth.prepare.examples import resample_box
 from rgsynth.synthesize.profiles import CacheGenes
 from rgsynth.twin.anatomy import Grid
 from rgsynth.twin.biology import traits_from_latents
-from rgsynth.twin.nodule import LOBE_WIDTH, NoduleShape, draw_nodule_shape, render_nodule
+from rgsynth.twin.nodule import (
+    NoduleShape,
+    draw_nodule_shape,
+    render_nodule,
+    surface_radius_mm,
+)
 from rgsynth.twin.scanner import Acquisition, ct_noise, draw_acquisition, reconstruct
 from rgsynth.twin.subject import nodule_stream
 
@@ -174,8 +179,7 @@ def _z_extent(shape: NoduleShape, n_directions: int = 2000) -> tuple[float, floa
     rng = np.random.default_rng(0)
     unit = rng.normal(size=(n_directions, 3))
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
-    bumps = np.exp((unit @ shape.lobe_directions.T - 1.0) / LOBE_WIDTH) @ shape.lobe_amplitudes
-    radius = shape.radius_mm * np.clip(1.0 + bumps, 0.3, None)
+    radius = surface_radius_mm(shape, unit)
     offset = (radius[:, None] * unit * shape.stretch) @ shape.rotation.T
     z = offset[:, 2] + shape.centre_mm[2]
     return float(z.min()), float(z.max())

@@ -173,8 +173,7 @@ def render_nodule(
     local = offset @ shape.rotation / shape.stretch
     rho = np.linalg.norm(local, axis=-1) + 1e-6
     unit = local / rho[..., None]
-    bumps = np.exp((unit @ shape.lobe_directions.T - 1.0) / LOBE_WIDTH) @ shape.lobe_amplitudes
-    surface = shape.radius_mm * np.clip(1.0 + bumps, 0.3, None)
+    surface = surface_radius_mm(shape, unit)
     edge_mm = 0.5 * (grid.spacing_mm[1] + grid.spacing_mm[0])
     body = np.clip(0.5 - (rho - surface) / edge_mm, 0.0, 1.0)
     core = np.clip(0.5 - (rho - shape.core_ratio * surface) / edge_mm, 0.0, 1.0)
@@ -203,6 +202,12 @@ def render_nodule(
     mask = np.zeros(hu.shape, dtype=bool)
     mask[box] = (body >= 0.5) & lung[box]
     return mask
+
+
+def surface_radius_mm(shape: NoduleShape, unit: np.ndarray) -> np.ndarray:
+    """The body's radius along unit directions (..., 3) of its own (unstretched) frame."""
+    bumps = np.exp((unit @ shape.lobe_directions.T - 1.0) / LOBE_WIDTH) @ shape.lobe_amplitudes
+    return shape.radius_mm * np.clip(1.0 + bumps, 0.3, None)
 
 
 def _box_mm(grid: Grid, shape: NoduleShape) -> tuple[tuple[slice, ...], tuple[np.ndarray, ...]]:
