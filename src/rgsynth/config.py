@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 TWIN_PRESETS = ("tiny", "demo", "paper", "calibration")
+TWIN_QUIRKS = ("none", "collection")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class TwinConfig:
         independent_traits: draw every nodule trait independently of the genes (no
             program drives anything): the calibration cohorts the trait readout is fitted
             on, so it cannot learn one trait from another through a shared program.
+        quirks: ``none`` (clean files) or ``collection``: the files carry what is known of
+            the real TCIA download's quirks (SEG writers' variants, extra CT series, uneven
+            slices, table oddities; :mod:`rgsynth.twin.quirks`). The images and genes drawn
+            are the same either way: only how they are written differs.
     """
 
     preset: str = "demo"
@@ -78,6 +83,7 @@ class TwinConfig:
     slicer_seg_fraction: float = 0.5
     amc_fraction: float = 0.23
     independent_traits: bool = False
+    quirks: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -98,11 +104,16 @@ class TwinConfig:
         for name in ("rnaseq_fraction", "seg_fraction", "slicer_seg_fraction", "amc_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be in [0, 1]")
+        if self.quirks not in TWIN_QUIRKS:
+            problems.append(f"quirks must be one of {', '.join(TWIN_QUIRKS)}, got {self.quirks!r}")
         if problems:
             raise ValueError("invalid twin config: " + "; ".join(problems))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if values["quirks"] == "none":  # clean twins keep the fingerprint they always had
+            del values["quirks"]
+        return values
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_dict())

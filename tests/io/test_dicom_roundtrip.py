@@ -11,64 +11,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pydicom.dataset import Dataset
 
 from rgsynth.io.dicom_read import read_ct_series, read_seg_mask
 from rgsynth.io.montage import cohort_series
-from rgsynth.twin.anatomy import Grid
 from rgsynth.twin.cohort import plan_cohort
 from rgsynth.twin.dicom_write import StudyInfo, ct_datasets, seg_dataset, write_ct_series
-from rgsynth.twin.scanner import Acquisition
 from rgsynth.twin.subject import render_subject
-
-
-def _acquisition(descending: bool) -> Acquisition:
-    return Acquisition(
-        pixel_spacing_mm=0.7,
-        slice_thickness_mm=2.0,
-        kernel="sharp",
-        kernel_name="LUNG",
-        manufacturer="GE MEDICAL SYSTEMS",
-        model="LightSpeed VCT",
-        noise_sd_hu=50.0,
-        kvp=120.0,
-        tube_current_ma=200,
-        contrast=False,
-        descending_instances=descending,
-    )
-
-
-def _asymmetric_case() -> tuple[np.ndarray, np.ndarray, Grid]:
-    """A 9-slice CT with an L-shaped mask present on slices 2-4 only, growing with z."""
-    grid = Grid((9, 32, 40), (2.0, 0.7, 0.7), (-14.0, -11.0, 100.0))
-    hu = np.full(grid.shape, -800, dtype=np.int16)
-    hu += np.arange(9, dtype=np.int16)[:, None, None] * 10  # each slice distinguishable
-    mask = np.zeros(grid.shape, dtype=bool)
-    mask[2, 5:8, 6:9] = True
-    mask[3, 5:15, 6:9] = True
-    mask[4, 5:15, 6:20] = True
-    hu[mask] = 40
-    return hu, mask, grid
-
-
-def _write_asymmetric_case(
-    ct_folder: Path, seg_path: Path, descending: bool, flavour: str
-) -> tuple[np.ndarray, np.ndarray, Grid, Dataset]:
-    """Write the L-shaped case as a CT series and a SEG; return (hu, mask, grid, SEG)."""
-    hu, mask, grid = _asymmetric_case()
-    study = StudyInfo("R01-999", 0, dt.date(1995, 3, 1), "CHEST", "F", 70)
-    datasets = ct_datasets(hu, grid, _acquisition(descending), study, series_number=3)
-    write_ct_series(datasets, ct_folder)
-    seg = seg_dataset(datasets, mask, flavour, study)
-    seg_path.parent.mkdir(parents=True, exist_ok=True)
-    seg.save_as(seg_path)
-    return hu, mask, grid, seg
 
 
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("flavour", ["slicer", "epad"])
-def test_asymmetric_mask_round_trip(tmp_path: Path, descending: bool, flavour: str) -> None:
-    hu, mask, grid, seg = _write_asymmetric_case(
+def test_asymmetric_mask_round_trip(
+    tmp_path: Path, descending: bool, flavour: str, write_asymmetric_case
+) -> None:
+    hu, mask, grid, seg = write_asymmetric_case(
         tmp_path / "ct", tmp_path / "seg.dcm", descending, flavour
     )
     assert int(seg.NumberOfFrames) == (9 if flavour == "slicer" else 3)
@@ -100,15 +56,15 @@ def test_twin_subject_round_trip(tiny_cohort: Path, tiny_config) -> None:
     assert {flavour for flavour, _ in checked} == {"slicer", "epad"}
 
 
-def test_seg_on_a_missing_series_is_reported(tmp_path: Path) -> None:
-    hu, mask, grid = _asymmetric_case()
+def test_seg_on_a_missing_series_is_reported(tmp_path: Path, asymmetric_case, acquisition) -> None:
+    hu, mask, grid = asymmetric_case
     study = StudyInfo("R01-999", 0, dt.date(1995, 3, 1), "CHEST", "F", 70)
-    datasets = ct_datasets(hu, grid, _acquisition(False), study, series_number=3)
+    datasets = ct_datasets(hu, grid, acquisition(False), study, series_number=3)
     seg_dataset(datasets, mask, "slicer", study).save_as(tmp_path / "seg.dcm")
     other = ct_datasets(
         hu,
         grid,
-        _acquisition(False),
+        acquisition(False),
         StudyInfo("R01-998", 0, dt.date(1995, 3, 1), "CHEST", "F", 70),
         3,
     )
@@ -139,12 +95,14 @@ def test_simpleitk_reads_twin_ct_in_hu(tiny_cohort: Path, tiny_truth: dict) -> N
 
 @pytest.mark.parametrize("descending", [False, True])
 @pytest.mark.parametrize("flavour", ["slicer", "epad"])
-def test_tcia_reader_aligns_asymmetric_mask(tmp_path: Path, descending: bool, flavour: str) -> None:
+def test_tcia_reader_aligns_asymmetric_mask(
+    tmp_path: Path, descending: bool, flavour: str, write_asymmetric_case
+) -> None:
     """The whole reader path (discovery, SEG → CT matching, LPS orientation) on an L shape."""
     from rgsynth.io import tcia
 
     study = tmp_path / "R01-999" / "study"
-    hu, mask, grid, _ = _write_asymmetric_case(
+    hu, mask, grid, _ = write_asymmetric_case(
         study / "3-ct", study / "300-seg" / "1-1.dcm", descending, flavour
     )
     sources, problems = tcia.discover(tmp_path)

@@ -28,19 +28,31 @@ def synth_cohort(
             _T.preset,
         ),
     ] = None,
+    quirks: Annotated[
+        str | None,
+        opt(
+            "none, or collection: write the real TCIA download's known quirks (SEG writers' "
+            "variants, extra CT series, uneven slices, table oddities)",
+            _T.quirks,
+        ),
+    ] = None,
     workers: Workers = None,
     force: Annotated[bool, opt("Replace OUT once the new cohort is complete")] = False,
 ) -> None:
     """Write a synthetic NSCLC Radiogenomics cohort (DICOM CT + SEG, RNA-seq, clinical, truth)."""
     with errors():
-        run_synth_cohort(out, twin_config(preset, seed, subjects), workers, force)
+        run_synth_cohort(out, twin_config(preset, seed, subjects, quirks), workers, force)
 
 
-def twin_config(preset: str | None, seed: int | None, subjects: int | None) -> TwinConfig:
+def twin_config(
+    preset: str | None, seed: int | None, subjects: int | None, quirks: str | None = None
+) -> TwinConfig:
     from rgsynth.config import twin_preset
 
     try:
-        return twin_preset(preset or TwinConfig.preset, seed=seed, n_subjects=subjects)
+        return twin_preset(
+            preset or TwinConfig.preset, seed=seed, n_subjects=subjects, quirks=quirks
+        )
     except ValueError as error:
         raise UsageError(str(error)) from None
 

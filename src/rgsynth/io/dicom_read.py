@@ -1,30 +1,34 @@
 """Reading DICOM CT series and nodule SEGs into aligned, axial, LPS arrays.
 
-Headers are read with pydicom, CT pixels with SimpleITK (which applies each slice's
-rescale slope and intercept), SEGs with highdicom. SEG frames are matched to CT slices by
-referenced SOP Instance UID when the SEG has them, else by patient position through the
-SEG's own geometry, and never by frame index, so both SEG flavours (one frame per slice,
-empty frames omitted) land on the right slices whatever the instance order.
+Headers are read with pydicom, CT pixels with SimpleITK (GDCM: each file's own rescale
+slope and intercept, RLE and JPEG Lossless decoded), SEG frames with
+:mod:`rgsynth.io.seg_read`. SEG frames are matched to CT slices by per-frame referenced
+SOP Instance UID when every frame has one, else by position along the CT's slice normal,
+and never by frame index, so every SEG variant (one frame per slice, empty frames
+omitted, cropped to the nodule, reversed) lands on the right slices whatever the order.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import highdicom as hd
 import numpy as np
 import pydicom
 import SimpleITK as sitk
 from pydicom.errors import InvalidDicomError
 
+from rgsynth.io.seg_read import SliceGeometry, place_segment, read_seg_frames
 from rgsynth.io.source import AXIAL_TOLERANCE_DEG, InputError
 
 SEG_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 _NOT_DICOM_SUFFIXES = {".txt", ".csv", ".json", ".xml", ".png", ".jpg", ".gz", ".md", ".html"}
-_SPACING_TOLERANCE = 0.1  # relative: a larger jump between slices means a missing slice
+_SPACING_TOLERANCE = 0.1  # relative: gaps within it count as even
+_MISSING_SLICE_GAP = 1.5  # a gap this many times the median: a slice is missing
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Header:
     position: tuple[float, ...] | None
     orientation: tuple[float, ...] | None
     image_type: tuple[str, ...] = ()
+    pixel_spacing: tuple[float, ...] | None = None
 
     @property
     def is_localizer(self) -> bool:
@@ -61,6 +66,7 @@ class CtVolume:
         direction: 3×3 direction cosines (SimpleITK order, columns = i, j, k axes).
         sop_instance_uids: SOP Instance UID of each slice, in array order.
         files: the DICOM file of each slice, in array order.
+        stack: the series as read (stored slices' geometry), for placing SEG frames.
     """
 
     hu: np.ndarray
@@ -69,6 +75,7 @@ class CtVolume:
     direction: np.ndarray
     sop_instance_uids: list[str]
     files: list[Path]
+    stack: CtStack
 
 
 def read_header(path: Path, subject_id: str = "") -> Header | None:
@@ -95,6 +102,7 @@ def read_header(path: Path, subject_id: str = "") -> Header | None:
             position=_floats(ds.get("ImagePositionPatient")),
             orientation=_floats(ds.get("ImageOrientationPatient")),
             image_type=tuple(str(v).upper() for v in ds.get("ImageType", ())),
+            pixel_spacing=_floats(ds.get("PixelSpacing")),
         )
     except (InvalidDicomError, EOFError, OSError) as error:
         raise InputError(subject_id, path, f"not a readable DICOM file ({error})") from None
@@ -106,61 +114,169 @@ def _floats(value: object) -> tuple[float, ...] | None:
     return None if value is None else tuple(float(v) for v in value)  # type: ignore[attr-defined]
 
 
-def read_ct_image(headers: list[Header], subject_id: str = "") -> tuple[sitk.Image, list[str]]:
-    """One CT series as a SimpleITK image in HU, and each slice's SOP Instance UID.
+@dataclass
+class CtStack:
+    """One CT series read: the image on an even grid, and where its stored slices were.
 
-    Slices are ordered along the slice normal (as GDCM would), so the image geometry is
-    right whatever the instance numbering; the array's first axis follows that order.
+    Attributes:
+        image: the series in HU (float32) with even slice spacing, slices along the normal.
+            Where the stored slices were unevenly spaced it is resampled onto the mean
+            spacing (linearly in z), and :meth:`mask_image` does the same to a mask.
+        geometry: the stored slices (UIDs, positions, in-plane grid) in normal order: what
+            SEG frames are placed on.
+        notes: what was done on the way (dropped images, resampling), for the manifest.
+    """
+
+    image: sitk.Image
+    geometry: SliceGeometry
+    notes: list[str]
+    _resampling: tuple[np.ndarray, np.ndarray] | None = None  # (stored, even) positions
+
+    @property
+    def uids(self) -> list[str]:
+        return self.geometry.uids
+
+    @property
+    def resampled(self) -> bool:
+        return self._resampling is not None
+
+    def mask_image(self, mask: np.ndarray) -> sitk.Image:
+        """A (stored slices, rows, cols) mask as a uint8 image on :attr:`image`'s grid."""
+        if self._resampling is not None:
+            stored, even = self._resampling
+            mask = _resample_z(mask.astype(np.float32), stored, even) >= 0.5
+        image = sitk.GetImageFromArray(mask.astype(np.uint8))
+        image.CopyInformation(self.image)
+        return image
+
+
+def read_ct_image(headers: list[Header], subject_id: str = "") -> CtStack:
+    """One CT series as a SimpleITK image in HU, with its stored slices' geometry.
+
+    Slices are ordered along the slice normal (as GDCM would), so the geometry is right
+    whatever the instance numbering. Images whose orientation differs from most of the
+    series (a sagittal image filed in an axial MIP series) are left out, and said so. Each
+    file's own rescale slope and intercept are applied (float32 output). A series whose
+    slice spacing varies by more than 10 % is resampled onto its mean spacing from the
+    stored positions (never stacked by index); a gap over 1.5 times the median is refused
+    as a missing slice.
 
     Raises:
-        InputError: missing geometry, uneven slice positions (a missing slice), or a file
-            whose pixels cannot be read (truncated), naming that file.
+        InputError: missing geometry, a missing slice, or a file whose pixels cannot be
+            read (truncated), naming that file.
     """
     folder = headers[0].path.parent
     if any(h.position is None or h.orientation is None for h in headers):
         raise InputError(subject_id, folder, "CT slices without ImagePositionPatient/Orientation")
+    headers, notes = _one_orientation(headers)
     row, col = np.array(headers[0].orientation[:3]), np.array(headers[0].orientation[3:])
     normal = np.cross(row, col)
     ordered = sorted(headers, key=lambda h: float(np.dot(h.position, normal)))
-    _check_even_spacing(ordered, normal, subject_id)
+    along = np.array([np.dot(h.position, normal) for h in ordered])
+    even = _check_spacing(ordered, along, subject_id)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(h.path) for h in ordered])
+    reader.SetOutputPixelType(sitk.sitkFloat32)  # each file's own slope and intercept, exact
     try:
-        image = reader.Execute()
+        with _quiet_itk():
+            image = reader.Execute()
     except RuntimeError:
         raise _locate_bad_slice(ordered, subject_id) from None
-    if image.GetPixelID() != sitk.sitkFloat32:
-        image = sitk.Cast(image, sitk.sitkFloat32)
-    return image, [h.sop_instance_uid for h in ordered]
+    pixel_spacing = ordered[0].pixel_spacing or image.GetSpacing()[1::-1]
+    geometry = SliceGeometry(
+        uids=[h.sop_instance_uid for h in ordered],
+        positions_mm=np.array([h.position for h in ordered], dtype=float),
+        row=row,
+        col=col,
+        pixel_spacing_mm=(float(pixel_spacing[0]), float(pixel_spacing[1])),
+        shape=(image.GetSize()[1], image.GetSize()[0]),
+    )
+    if even is None:
+        return CtStack(image, geometry, notes)
+    hu = _resample_z(sitk.GetArrayFromImage(image), along, even)
+    resampled = sitk.GetImageFromArray(hu.astype(np.float32))
+    resampled.SetOrigin(image.GetOrigin())
+    resampled.SetDirection(image.GetDirection())
+    resampled.SetSpacing((*image.GetSpacing()[:2], float(even[1] - even[0])))
+    gaps = np.diff(along)
+    notes.append(
+        f"slice spacing varies from {gaps.min():.2f} to {gaps.max():.2f} mm; resampled on "
+        f"the stored positions to {even[1] - even[0]:.2f} mm"
+    )
+    return CtStack(resampled, geometry, notes, (along, even))
 
 
-def _check_even_spacing(ordered: list[Header], normal: np.ndarray, subject_id: str) -> None:
+def _one_orientation(headers: list[Header]) -> tuple[list[Header], list[str]]:
+    """The images sharing the series' most common orientation; a note for the others."""
+
+    def key(h: Header) -> tuple[float, ...]:
+        return tuple(round(v, 3) for v in h.orientation)  # type: ignore[union-attr]
+
+    counts = Counter(key(h) for h in headers)
+    if len(counts) == 1:
+        return headers, []
+    common = counts.most_common(1)[0][0]
+    kept = [h for h in headers if key(h) == common]
+    return kept, [
+        f"{len(headers) - len(kept)} image(s) of the CT series {headers[0].path.parent.name} "
+        f"lie in another orientation than its other {len(kept)}; left out"
+    ]
+
+
+def _check_spacing(ordered: list[Header], along: np.ndarray, subject_id: str) -> np.ndarray | None:
+    """None for an evenly spaced series; else the even positions to resample onto."""
     if len(ordered) < 2:
         raise InputError(subject_id, ordered[0].path.parent, "CT series has a single slice")
-    along = np.array([np.dot(h.position, normal) for h in ordered])
     gaps = np.diff(along)
     typical = float(np.median(gaps))
     if typical <= 0 or np.any(gaps <= 1e-3):
         raise InputError(
             subject_id, ordered[0].path.parent, "CT slices share a position (duplicated slices?)"
         )
-    worst = int(np.argmax(np.abs(gaps - typical)))
-    if abs(gaps[worst] - typical) > _SPACING_TOLERANCE * typical:
+    worst = int(np.argmax(gaps))
+    if gaps[worst] > _MISSING_SLICE_GAP * typical:
         raise InputError(
             subject_id,
             ordered[worst + 1].path,
             f"uneven slice spacing: {gaps[worst]:.2f} mm before this slice where the series "
             f"has {typical:.2f} mm (a missing slice?)",
         )
+    if np.abs(gaps - typical).max() <= _SPACING_TOLERANCE * typical:
+        return None
+    # The mean gap over the same extent: as many slices as stored, first and last kept.
+    return np.linspace(along[0], along[-1], along.size)
+
+
+def _resample_z(volume: np.ndarray, along: np.ndarray, even: np.ndarray) -> np.ndarray:
+    """(len(even), ...) linear interpolation along axis 0 from positions ``along``."""
+    upper = np.clip(np.searchsorted(along, even, side="right"), 1, along.size - 1)
+    lower = upper - 1
+    weight = np.clip((even - along[lower]) / (along[upper] - along[lower]), 0.0, 1.0)
+    weight = weight.reshape(-1, *([1] * (volume.ndim - 1)))
+    return (1.0 - weight) * volume[lower] + weight * volume[upper]
+
+
+@contextmanager
+def _quiet_itk() -> Iterator[None]:
+    """ITK prints warnings (non-uniform sampling) straight to stderr: we say it ourselves."""
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
 
 
 def _locate_bad_slice(ordered: list[Header], subject_id: str) -> InputError:
-    """Find the file that SimpleITK could not read; pydicom says which and why."""
+    """Find the file that SimpleITK could not read, reading the files one by one (GDCM
+    decodes what pydicom alone cannot, JPEG Lossless for one)."""
     for header in ordered:
         try:
-            pydicom.dcmread(header.path).pixel_array  # noqa: B018 - decoding is the test
-        except Exception as error:  # any decoder failure names this file
-            return InputError(subject_id, header.path, f"CT pixel data unreadable ({error})")
+            with _quiet_itk():
+                sitk.ReadImage(str(header.path))
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[-1] if str(error).strip() else "unknown"
+            return InputError(subject_id, header.path, f"CT pixel data unreadable ({first})")
     return InputError(subject_id, ordered[0].path.parent, "SimpleITK could not read the series")
 
 
@@ -219,11 +335,10 @@ def read_ct_series(series_dir: Path) -> CtVolume:
     headers = [h for p in sorted(series_dir.iterdir()) if (h := read_header(p)) is not None]
     if not headers:
         raise InputError("", series_dir, "no DICOM series found")
-    image, uids = read_ct_image(headers)
-    oriented, _ = to_axial_lps(image, "", series_dir)
+    stack = read_ct_image(headers)
+    oriented, _ = to_axial_lps(stack.image, "", series_dir)
     by_uid = {h.sop_instance_uid: h.path for h in headers}
-    if _slices_reversed(image):
-        uids = uids[::-1]
+    uids = stack.uids[::-1] if _slices_reversed(stack.image) else list(stack.uids)
     return CtVolume(
         hu=sitk.GetArrayFromImage(oriented),
         spacing_mm=tuple(oriented.GetSpacing()[::-1]),
@@ -231,6 +346,7 @@ def read_ct_series(series_dir: Path) -> CtVolume:
         direction=np.array(oriented.GetDirection()).reshape(3, 3),
         sop_instance_uids=uids,
         files=[by_uid[u] for u in uids],
+        stack=stack,
     )
 
 
@@ -238,75 +354,22 @@ def _slices_reversed(image: sitk.Image) -> bool:
     return image.GetDirection()[8] < 0
 
 
-def read_seg(seg_path: Path, subject_id: str = "") -> hd.seg.Segmentation:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        try:
-            return hd.seg.segread(seg_path)
-        except Exception as error:  # highdicom raises many types for malformed SEGs
-            raise InputError(subject_id, seg_path, f"not a readable DICOM SEG ({error})") from None
-
-
-def seg_mask_image(
-    seg: hd.seg.Segmentation,
-    seg_path: Path,
-    ct_image: sitk.Image,
-    ct_uids: list[str],
-    segment_number: int,
-    subject_id: str = "",
-) -> tuple[sitk.Image, str]:
-    """The segment as a uint8 image on ``ct_image``'s grid, and how frames were matched.
-
-    By referenced SOP Instance UID when every SEG frame references a slice of this CT;
-    otherwise by position: the SEG's own volume geometry resampled (nearest neighbour)
-    onto the CT grid.
-    """
-    referenced = {uid for _, _, uid in seg.get_source_image_uids()}
-    if referenced and referenced <= set(ct_uids):
-        mask = sitk.GetImageFromArray(_mask_by_uid(seg, ct_uids, segment_number).astype(np.uint8))
-        mask.CopyInformation(ct_image)
-        return mask, "frames matched by referenced SOP Instance UID"
-    try:
-        volume = seg.get_volume(segment_numbers=[segment_number], combine_segments=True)
-    except Exception as error:
-        raise InputError(
-            subject_id, seg_path, f"SEG frames carry no usable position ({error})"
-        ) from None
-    seg_image = sitk.Cast(volume.to_simpleitk(), sitk.sitkUInt8)
-    mask = sitk.Resample(seg_image, ct_image, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    return mask, (
-        "frames matched by patient position (the SEG does not reference slices of this CT "
-        "by instance UID)"
-    )
-
-
-def segment_numbers(seg: hd.seg.Segmentation) -> list[int]:
-    return [int(item.SegmentNumber) for item in seg.SegmentSequence]
-
-
 def read_seg_mask(seg_path: Path, ct: CtVolume, segment_number: int = 1) -> np.ndarray:
     """The SEG's segment as a (z, y, x) bool mask aligned to ``ct`` (ascending z).
 
     CT slices that the SEG has no frame for (empty frames omitted) come back empty.
+
+    Raises:
+        InputError: the SEG names CT instances that are not in ``ct``'s series.
     """
-    seg = read_seg(seg_path)
-    referenced = {uid for _, _, uid in seg.get_source_image_uids()}
-    unknown = referenced - set(ct.sop_instance_uids)
+    frames = read_seg_frames(seg_path)
+    unknown = frames.referenced_instances - set(ct.stack.uids)
     if unknown:
         raise InputError(
             "",
             seg_path,
             f"{len(unknown)} referenced CT instances are not in the series {ct.files[0].parent}",
         )
-    return _mask_by_uid(seg, ct.sop_instance_uids, segment_number)
-
-
-def _mask_by_uid(seg: hd.seg.Segmentation, ct_uids: list[str], segment_number: int) -> np.ndarray:
-    """(len(ct_uids), rows, cols) bool: the segment on each CT slice, matched by the SEG
-    frames' referenced SOP Instance UIDs; slices without a frame come back empty."""
-    pixels = seg.get_pixels_by_source_instance(
-        source_sop_instance_uids=ct_uids,
-        segment_numbers=[segment_number],
-        assert_missing_frames_are_empty=True,
-    )
-    return pixels[..., 0] > 0
+    mask, _ = place_segment(frames, segment_number, ct.stack.geometry)
+    oriented, _ = to_axial_lps(ct.stack.mask_image(mask), "", seg_path)
+    return sitk.GetArrayFromImage(oriented) > 0

@@ -20,7 +20,22 @@ import pandas as pd
 from rgsynth.io.source import InputError
 
 MISSING_VALUE_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-CLINICAL_MISSING_TOKENS = (*MISSING_VALUE_TOKENS, "Not Collected", "Not collected", "Unknown")
+# The real clinical file's missing tokens (matched case-insensitively, after stripping).
+CLINICAL_MISSING_TOKENS = (
+    *MISSING_VALUE_TOKENS,
+    "Not Collected",
+    "Not collected",
+    "Not Assessed",
+    "Not Recorded In Database",
+    "Unknown",
+)
+CLINICAL_DATE_COLUMNS = (
+    "CT Date",
+    "PET Date",
+    "Date of Recurrence",
+    "Date of Last Known Alive",
+    "Date of Death",
+)
 CLINICAL_ID_COLUMN = "Case ID"
 _SD_FLOOR = 1e-8
 
@@ -190,8 +205,15 @@ def _transform(values: np.ndarray, transform: str) -> np.ndarray:
 
 
 def read_clinical(path: Path) -> pd.DataFrame:
-    """The clinical CSV indexed by ``Case ID``: column names stripped of stray spaces (the
-    real file has ``Histology ``), every missing-value token made NaN.
+    """The clinical CSV indexed by ``Case ID``, every cell a string or NaN.
+
+    Survives the real file's quirks: CRLF line ends (and a BOM), column names with stray
+    spaces (``Histology ``) stripped but never collapsed inside, quoted names holding
+    commas (``"Pleural invasion (elastic, visceral, or parietal)"``), cells stripped, and
+    every missing token (``Not Collected``, ``Not collected``, ``N/A``, ``Not Assessed``,
+    ``Not Recorded In Database``, ``Unknown``, an empty cell, ...; any case) made NaN. Rows
+    keep the file's order (the real file lists AMC before R01). Dates stay text; see
+    :func:`clinical_dates`.
 
     Raises:
         InputError: unreadable, no ``Case ID`` column, or a duplicated Case ID.
@@ -199,13 +221,31 @@ def read_clinical(path: Path) -> pd.DataFrame:
     path = Path(path)
     try:
         table = pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=list(CLINICAL_MISSING_TOKENS)
+            path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
         )
     except (OSError, ValueError, UnicodeDecodeError) as error:
         raise InputError("", path, f"unreadable clinical table ({error})") from None
     table.columns = [str(c).strip() for c in table.columns]
     if CLINICAL_ID_COLUMN not in table.columns:
         raise InputError("", path, f"no {CLINICAL_ID_COLUMN!r} column in the clinical table")
-    table[CLINICAL_ID_COLUMN] = table[CLINICAL_ID_COLUMN].str.strip()
+    table = table.map(str.strip)
+    missing = {token.casefold() for token in CLINICAL_MISSING_TOKENS}
+    fields = table.columns != CLINICAL_ID_COLUMN
+    table.loc[:, fields] = table.loc[:, fields].mask(
+        table.loc[:, fields].map(lambda cell: cell.casefold() in missing)
+    )
     _refuse_duplicates(path, list(table[CLINICAL_ID_COLUMN]), "subject ID")
     return table.set_index(CLINICAL_ID_COLUMN)
+
+
+def clinical_dates(clinical: pd.DataFrame) -> pd.DataFrame:
+    """The date columns of a :func:`read_clinical` table (those present) as datetimes.
+
+    The real file writes ``M/D/YYYY`` without zero padding (``4/7/1993`` is 7 April);
+    a cell that is no such date becomes NaT.
+    """
+    columns = [c for c in CLINICAL_DATE_COLUMNS if c in clinical.columns]
+    return pd.DataFrame(
+        {c: pd.to_datetime(clinical[c], format="%m/%d/%Y", errors="coerce") for c in columns},
+        index=clinical.index,
+    )

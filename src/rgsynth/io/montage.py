@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 
 from rgsynth.intensity import LUNG_WINDOW
 from rgsynth.io.dicom_read import read_ct_series, read_seg_mask
+from rgsynth.io.tcia import metadata_location
 from rgsynth.layout import GROUND_TRUTH_FILENAME, METADATA_FILENAME
 from rgsynth.plotting import pyplot, save_png
 
@@ -36,17 +38,42 @@ class NoduleView:
 
 
 def cohort_series(cohort: Path) -> dict[str, dict[str, Path]]:
-    """Subject → {"CT": series folder, "SEG": file} from the cohort's metadata.csv."""
-    series: dict[str, dict[str, Path]] = {}
-    with open(cohort / METADATA_FILENAME, newline="") as handle:
+    """Subject → {"CT": series folder, "SEG": file} from the cohort's metadata.csv.
+
+    Of a subject's CT series the one its SEG references is shown; without a SEG (or
+    when the SEG names no series) the one with the most images (a download also holds
+    localizers, reformats, CTAC and earlier studies).
+    """
+    rows: dict[str, list[dict[str, str]]] = {}
+    with open(cohort / METADATA_FILENAME, newline="", encoding="utf-8-sig") as handle:
         for row in csv.DictReader(handle):
-            folder = cohort / row["File Location"]
-            entry = series.setdefault(row["Subject ID"], {})
-            if row["Modality"] == "CT":
-                entry["CT"] = folder
-            elif row["Modality"] == "SEG":
-                entry["SEG"] = next(iter(sorted(folder.glob("*.dcm"))))
+            rows.setdefault(row["Subject ID"].strip(), []).append(row)
+    series: dict[str, dict[str, Path]] = {}
+    for subject_id, subject_rows in rows.items():
+        entry = series.setdefault(subject_id, {})
+        segs = [r for r in subject_rows if r["Modality"] == "SEG"]
+        if segs:
+            folder = metadata_location(cohort, segs[0]["File Location"])
+            entry["SEG"] = next(iter(sorted(folder.glob("*.dcm"))))
+        cts = sorted(
+            (r for r in subject_rows if r["Modality"] == "CT"),
+            key=lambda r: -int(r.get("Number of Images") or 0),
+        )
+        if not cts:
+            continue
+        referenced = _referenced_series(entry["SEG"]) if segs else set()
+        chosen = next((r for r in cts if r["Series UID"] in referenced), cts[0])
+        entry["CT"] = metadata_location(cohort, chosen["File Location"])
     return series
+
+
+def _referenced_series(seg_path: Path) -> set[str]:
+    header = pydicom.dcmread(seg_path, stop_before_pixels=True)
+    return {
+        str(item.SeriesInstanceUID)
+        for item in header.get("ReferencedSeriesSequence", [])
+        if "SeriesInstanceUID" in item
+    }
 
 
 def load_views(

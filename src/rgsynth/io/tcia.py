@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,14 +22,13 @@ import SimpleITK as sitk
 
 from rgsynth.io.dicom_read import (
     SEG_SOP_CLASS,
+    CtStack,
     Header,
     read_ct_image,
     read_header,
-    read_seg,
-    seg_mask_image,
-    segment_numbers,
     to_axial_lps,
 )
+from rgsynth.io.seg_read import SegFrames, place_segment, read_seg_frames
 from rgsynth.io.source import (
     InputError,
     MissingInput,
@@ -66,18 +66,31 @@ def discover(root: Path) -> tuple[list[SubjectSource], list[InputError]]:
 
 
 def _folders_from_metadata(root: Path) -> dict[str, set[Path]]:
+    """Series folders by subject from ``metadata.csv``'s ``File Location`` column.
+
+    A location starts ``./`` or, in a download made on Windows, ``.\\`` with backslashes
+    throughout (``.\\NSCLC Radiogenomics\\R01-001\\...``): either separator is split on,
+    ``.`` parts dropped, and each folder name kept exactly as written (the real names hold
+    double spaces, ``Chest  1.0  B45f``: nothing is collapsed).
+    """
     folders: dict[str, set[Path]] = defaultdict(set)
-    with open(root / METADATA_FILENAME, newline="") as handle:
+    with open(root / METADATA_FILENAME, newline="", encoding="utf-8-sig") as handle:
         for row in csv.DictReader(handle):
-            subject_id = row.get("Subject ID", "").strip()
-            location = row.get("File Location", "").strip()
+            subject_id = (row.get("Subject ID") or "").strip()
+            location = (row.get("File Location") or "").strip()
             if not subject_id or not location:
                 raise InputError(
                     "", root / METADATA_FILENAME, "a row without Subject ID or File Location"
                 )
-            # Downloads made on Windows write ".\\NSCLC Radiogenomics\\R01-001\\...".
-            folders[subject_id].add(root / location.replace("\\", "/"))
+            folders[subject_id].add(metadata_location(root, location))
     return folders
+
+
+def metadata_location(root: Path, location: str) -> Path:
+    """A ``File Location`` of metadata.csv (``./…`` or ``.\\…``) as a path under ``root``,
+    every folder name kept exactly as written."""
+    parts = [part for part in re.split(r"[\\/]", location.strip()) if part not in ("", ".")]
+    return Path(root).joinpath(*parts)
 
 
 def _folders_from_tree(root: Path) -> dict[str, set[Path]]:
@@ -139,8 +152,10 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
         else []
     )
     seg_header = segs[0]
-    seg = read_seg(seg_header.path, sid)
-    ct_headers = _referenced_ct(seg, seg_header, cts, sid)
+    seg = read_seg_frames(seg_header.path, sid)
+    notes += seg.notes
+    ct_headers, choice = _referenced_ct(seg, seg_header, cts, sid)
+    notes += choice
     if ct_headers[0].frame_of_reference_uid != seg_header.frame_of_reference_uid:
         raise InputError(
             sid,
@@ -149,9 +164,10 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
             f"series {ct_headers[0].path.parent.name} is on "
             f"{ct_headers[0].frame_of_reference_uid}",
         )
-    ct_image, ct_uids = read_ct_image(ct_headers, sid)
-    mask_image, segment_note = _largest_segment(seg, seg_header.path, ct_image, ct_uids, sid)
-    notes += segment_note
+    stack = read_ct_image(ct_headers, sid)
+    ct_image = stack.image
+    mask_image, segment_note = _largest_segment(seg, stack, sid)
+    notes += stack.notes + segment_note
     ct_folder = ct_headers[0].path.parent
     ct_lps, orient_notes = to_axial_lps(ct_image, sid, ct_folder, max_slice_mm)
     mask_lps, _ = to_axial_lps(mask_image, sid, seg_header.path)
@@ -172,51 +188,67 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
 
 
 def _referenced_ct(
-    seg, seg_header: Header, cts: dict[str, list[Header]], subject_id: str
-) -> list[Header]:
-    """The CT series the SEG was drawn on (module docstring: three ways, in order)."""
-    referenced_series = [
-        str(item.SeriesInstanceUID) for item in seg.get("ReferencedSeriesSequence", [])
-    ]
-    if referenced_series:
-        for uid in referenced_series:
+    seg: SegFrames, seg_header: Header, cts: dict[str, list[Header]], subject_id: str
+) -> tuple[list[Header], list[str]]:
+    """The CT series the SEG was drawn on (module docstring: three ways, in order), and a
+    note when it had to be chosen without a reference."""
+    if seg.referenced_series:
+        for uid in seg.referenced_series:
             if uid in cts:
-                return cts[uid]
+                return cts[uid], []
         raise InputError(
             subject_id,
             seg_header.path,
-            f"SEG references CT series {referenced_series[0]}, which is not among this "
+            f"SEG references CT series {seg.referenced_series[0]}, which is not among this "
             f"subject's files",
         )
-    instances = {uid for _, _, uid in seg.get_source_image_uids()}
-    if instances:
+    if seg.referenced_instances:
         for headers in cts.values():
-            if instances & {h.sop_instance_uid for h in headers}:
-                return headers
+            if seg.referenced_instances & {h.sop_instance_uid for h in headers}:
+                return headers, []
         raise InputError(
-            subject_id, seg_header.path, "none of the CT instances the SEG frames reference is here"
+            subject_id, seg_header.path, "none of the CT instances the SEG references is here"
         )
     same_frame = [
         hs
         for hs in cts.values()
-        if hs[0].frame_of_reference_uid == seg_header.frame_of_reference_uid
+        if hs[0].frame_of_reference_uid == seg_header.frame_of_reference_uid and _axial(hs)
     ]
     if not same_frame:
         raise InputError(
             subject_id,
             seg_header.path,
-            f"SEG has no references and no CT series shares its frame of reference "
+            f"SEG has no references and no axial CT series shares its frame of reference "
             f"{seg_header.frame_of_reference_uid}",
         )
-    return max(same_frame, key=lambda hs: (len(hs), -hs[0].series_number))
+    chosen = max(same_frame, key=lambda hs: (len(hs), -hs[0].series_number))
+    note = (
+        f"the SEG names no CT series or instance: used {chosen[0].path.parent.name} "
+        f"({len(chosen)} slices), the largest axial series of {len(same_frame)} on its "
+        "frame of reference"
+    )
+    return chosen, [note]
 
 
-def _largest_segment(seg, seg_path: Path, ct_image, ct_uids, subject_id):
-    numbers = segment_numbers(seg)
-    masks = [seg_mask_image(seg, seg_path, ct_image, ct_uids, n, subject_id) for n in numbers]
-    voxels = [int(sitk.GetArrayViewFromImage(m).sum()) for m, _ in masks]
+def _axial(headers: list[Header]) -> bool:
+    """Most of the series' images are axial (a reformat or a scout is not)."""
+    normals = [
+        abs(float(np.cross(h.orientation[:3], h.orientation[3:])[2]))
+        for h in headers
+        if h.orientation is not None and len(h.orientation) == 6
+    ]
+    return bool(normals) and float(np.median(normals)) > 0.99
+
+
+def _largest_segment(
+    seg: SegFrames, stack: CtStack, subject_id: str
+) -> tuple[sitk.Image, list[str]]:
+    placed = [place_segment(seg, n, stack.geometry, subject_id) for n in seg.segments]
+    voxels = [int(mask.sum()) for mask, _ in placed]
     best = int(np.argmax(voxels))
-    notes = [masks[best][1]]
-    if len(numbers) > 1:
-        notes.append(f"{len(numbers)} segments; used segment {numbers[best]} (the largest)")
-    return masks[best][0], notes
+    notes = [placed[best][1]]
+    if len(seg.segments) > 1:
+        notes.append(
+            f"{len(seg.segments)} segments; used segment {seg.segments[best]} (the largest)"
+        )
+    return stack.mask_image(placed[best][0]), notes

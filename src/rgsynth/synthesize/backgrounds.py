@@ -133,9 +133,16 @@ def _read_dicom_series(folder: Path, label: str) -> tuple[sitk.Image, list[Path]
         raise InputError(
             label, folder, f"expected one CT series in this folder, found {found}{hint}"
         )
-    image, uids = read_ct_image(slices, label)
+    stack = read_ct_image(slices, label)
+    if stack.resampled or len(stack.uids) != len(slices):
+        raise InputError(
+            label,
+            folder,
+            "synthesis writes one slice per source file, so it needs an evenly spaced series "
+            f"of one orientation ({'; '.join(stack.notes)})",
+        )
     by_uid = {h.sop_instance_uid: h.path for h in slices}
-    return image, [by_uid[u] for u in uids], slices[0].patient_id
+    return stack.image, [by_uid[u] for u in stack.uids], slices[0].patient_id
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import datetime as dt
+import io
 import logging
 import os
 from collections.abc import Callable
@@ -26,16 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 
 from rgsynth.config import TwinConfig
 from rgsynth.fsutil import atomic_write_json, staged_directory
 from rgsynth.layout import GROUND_TRUTH_FILENAME
-from rgsynth.twin import biology, tables
+from rgsynth.twin import biology, quirks, tables
 from rgsynth.twin.dicom_write import (
     COLLECTION,
-    SEG_FLAVOURS,
     StudyInfo,
     ct_datasets,
+    extra_series_datasets,
+    second_study_folder,
     seg_dataset,
     series_folder,
     write_ct_series,
@@ -113,6 +116,9 @@ def plan_cohort(config: TwinConfig) -> CohortPlan:
     slicer[np.flatnonzero(has_seg)] = _choose(rng, n_seg, config.slicer_seg_fraction)
     subject_seeds = [int(s.generate_state(1)[0]) for s in subject_seq.spawn(config.n_subjects)]
     plans, studies = [], []
+    if config.quirks == quirks.COLLECTION:  # as the download: no AMC SEG, none for R01-147…163
+        kept = [quirks.collection_has_seg(s, bool(h)) for s, h in zip(ids, has_seg, strict=True)]
+        has_seg = np.array(kept, dtype=bool)
     for i, sid in enumerate(ids):
         flavour = ("slicer" if slicer[i] else "epad") if has_seg[i] else None
         plans.append(
@@ -173,7 +179,10 @@ def generate_cohort(
 def _render_all(
     plan: CohortPlan, staging: Path, workers: int, on_subject: Callable[[str], None] | None
 ) -> list[dict]:
-    jobs = list(zip(plan.subjects, plan.studies, [staging] * len(plan.subjects), strict=True))
+    n = len(plan.subjects)
+    jobs = list(
+        zip(plan.subjects, plan.studies, [staging] * n, [plan.config.quirks] * n, strict=True)
+    )
     results: list[dict] = []
     if workers <= 1:
         for job in jobs:
@@ -189,21 +198,41 @@ def _render_all(
     return results
 
 
-def _render_and_write(job: tuple[SubjectPlan, StudyInfo, Path]) -> dict:
+def _render_and_write(job: tuple[SubjectPlan, StudyInfo, Path, str]) -> dict:
     """Render one subject and write its CT (and SEG); returns what the tables need."""
-    plan, study, staging = job
+    plan, study, staging, quirk_mode = job
     scan = render_subject(plan)
     study_dir = Path(COLLECTION) / plan.subject_id / study.study_folder()
-    ct = ct_datasets(scan.hu, scan.grid, scan.acquisition, study, _CT_SERIES_NUMBER)
+    collection = quirk_mode == quirks.COLLECTION
+    variant = quirks.ct_variant(plan.index) if collection else "plain"
+    hu, mask, z_mm = scan.hu, scan.nodule_mask, None
+    if variant == "uneven slice spacing":
+        z_even = scan.grid.axis_mm()[0]
+        z_mm = quirks.uneven_positions(np.random.default_rng([plan.seed, 23]), z_even)
+        hu, mask = quirks.resample_on_positions(hu, mask, z_even, z_mm)
+    ct = ct_datasets(hu, scan.grid, scan.acquisition, study, _CT_SERIES_NUMBER, z_mm=z_mm)
+    quirks.encode_ct(ct, variant)
     ct_uid = ct[0].SeriesInstanceUID
     ct_dir = study_dir / series_folder(_CT_SERIES_NUMBER, ct[0].SeriesDescription, ct_uid)
     paths = write_ct_series(ct, staging / ct_dir)
     rows = [_metadata_row(ct[0], study, ct_dir, len(paths), sum(p.stat().st_size for p in paths))]
+    extras = quirks.extra_series(scan.hu, scan.grid, variant, plan.index) if collection else []
+    for extra in extras:
+        datasets = extra_series_datasets(extra, scan.grid, scan.acquisition, study)
+        folder = (
+            study_dir.parent / second_study_folder(study) if extra.second_study else study_dir
+        ) / series_folder(extra.series_number, extra.description, datasets[0].SeriesInstanceUID)
+        written = write_ct_series(datasets, staging / folder)
+        size = sum(p.stat().st_size for p in written)
+        rows.append(_metadata_row(datasets[0], study, folder, len(written), size))
     seg_info = None
     if plan.has_seg and plan.seg_flavour:
-        seg = seg_dataset(ct, scan.nodule_mask, plan.seg_flavour, study)
-        description, number, _ = SEG_FLAVOURS[plan.seg_flavour]
-        seg_dir = study_dir / series_folder(number, description, seg.SeriesInstanceUID)
+        seg = seg_dataset(ct, mask, "slicer" if collection else plan.seg_flavour, study)
+        if collection:
+            seg = _as_collection_writer(seg, ct, plan, study)
+        seg_dir = study_dir / series_folder(
+            int(seg.SeriesNumber), str(seg.SeriesDescription), seg.SeriesInstanceUID
+        )
         (staging / seg_dir).mkdir(parents=True)
         seg_path = staging / seg_dir / "1-1.dcm"
         seg.save_as(seg_path)
@@ -221,7 +250,7 @@ def _render_and_write(job: tuple[SubjectPlan, StudyInfo, Path]) -> dict:
         scan.acquisition.kernel,
         scan.nodule["location"],
     )
-    return {
+    result = {
         "subject_id": plan.subject_id,
         "metadata_rows": rows,
         "acquisition": scan.acquisition.to_dict(),
@@ -234,6 +263,45 @@ def _render_and_write(job: tuple[SubjectPlan, StudyInfo, Path]) -> dict:
         "ct": {"series_uid": str(ct_uid), "folder": str(ct_dir), "n_slices": len(paths)},
         "seg": seg_info,
     }
+    if collection:
+        result["quirks"] = {
+            "ct": variant,
+            "slice_positions_mm": None if z_mm is None else [float(z) for z in z_mm],
+            "extra_series": [extra.description for extra in extras],
+            "seg_duplicate_reference": _duplicate_reference(plan),
+        }
+    return result
+
+
+def _duplicate_reference(plan: SubjectPlan) -> bool:
+    """Which collection SEGs name a CT instance twice: every third Slicer SEG (as R01-003's
+    does in the real download) and every fourth ePAD one."""
+    if plan.seg_flavour == "slicer":
+        return plan.index % 3 == 2
+    return plan.seg_flavour == "epad" and plan.index % 4 == 3
+
+
+def _as_collection_writer(seg, ct: list, plan: SubjectPlan, study: StudyInfo):
+    """A clean one-frame-per-slice SEG rewritten with pydicom as ePAD or 3D Slicer wrote
+    theirs (:mod:`rgsynth.twin.quirks`)."""
+    buffer = io.BytesIO()
+    seg.save_as(buffer)
+    buffer.seek(0)
+    ds = pydicom.dcmread(buffer)
+    rng = np.random.default_rng([plan.seed, 29])
+    written = dt.datetime.combine(
+        study.study_date + dt.timedelta(days=int(rng.integers(30, 3000))),
+        dt.time(int(rng.integers(0, 24)), int(rng.integers(0, 60)), int(rng.integers(0, 60))),
+    )
+    if plan.seg_flavour == "epad":
+        quirks.epad_seg(ds, ct, written, _duplicate_reference(plan))
+    else:
+        quirks.slicer_seg(ds, written, _duplicate_reference(plan))
+    ds.SeriesInstanceUID = study.uid("seg-series", plan.seg_flavour, "collection")
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = study.uid(
+        "seg", plan.seg_flavour, "collection"
+    )
+    return ds
 
 
 def _metadata_row(ds, study: StudyInfo, folder: Path, n_images: int, n_bytes: int) -> dict:
@@ -260,14 +328,21 @@ def _metadata_row(ds, study: StudyInfo, folder: Path, n_images: int, n_bytes: in
 
 def _write_tables(plan: CohortPlan, results: list[dict], staging: Path) -> None:
     config = plan.config
+    collection = config.quirks == "collection"
+    quirk_rngs = tables.collection_table_rngs(config.seed) if collection else {}
     table_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 7]))
+    metadata_rows = [row for result in results for row in result["metadata_rows"]]
+    if collection:
+        metadata_rows = _windows_locations(quirk_rngs["metadata"], metadata_rows)
     with open(staging / "metadata.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(METADATA_COLUMNS))
         writer.writeheader()
-        for result in results:
-            writer.writerows(result["metadata_rows"])
+        writer.writerows(metadata_rows)
 
-    rnaseq_index = [i for i, s in enumerate(plan.subjects) if s.has_rnaseq]
+    # The genes are drawn for the clean twin's subjects (so every value is the clean twin's);
+    # the collection's table then keeps only the subjects it really has (R01).
+    drawn = _drawn_rnaseq(plan)
+    rnaseq_index = [i for i, s in enumerate(plan.subjects) if drawn[i]]
     rnaseq_ids = [plan.subjects[i].subject_id for i in rnaseq_index]
     log2 = biology.log2_expression(table_rng, plan.model, plan.biology.activities[rnaseq_index])
     values, missing = tables.rnaseq_values(
@@ -275,9 +350,42 @@ def _write_tables(plan: CohortPlan, results: list[dict], staging: Path) -> None:
     )
     if not rnaseq_index:
         missing = np.zeros_like(missing)
-    tables.write_rnaseq(
-        staging / tables.RNASEQ_FILENAME, list(plan.model.gene_names), rnaseq_ids, values, missing
-    )
+    gene_names, all_na_rows = list(plan.model.gene_names), None
+    if collection:
+        keep = [n for n, sid in enumerate(rnaseq_ids) if tables.collection_has_rnaseq(sid, True)]
+        geo = tables.collection_rnaseq(
+            quirk_rngs["rnaseq"],
+            gene_names,
+            [rnaseq_ids[n] for n in keep],
+            values[:, keep],
+            missing[:, keep],
+        )
+        tables.write_rnaseq(
+            staging / tables.RNASEQ_FILENAME,
+            geo.gene_names,
+            geo.subject_ids,
+            geo.values,
+            geo.missing,
+        )
+        gene_names, all_na_rows, complete = (
+            geo.model_gene_names(),
+            geo.all_na_rows,
+            geo.model_complete(),
+        )
+        plan = dataclasses.replace(
+            plan,
+            subjects=[
+                dataclasses.replace(
+                    s, has_rnaseq=tables.collection_has_rnaseq(s.subject_id, s.has_rnaseq)
+                )
+                for s in plan.subjects
+            ],
+        )
+    else:
+        tables.write_rnaseq(
+            staging / tables.RNASEQ_FILENAME, gene_names, rnaseq_ids, values, missing
+        )
+        complete = ~missing.any(axis=1)
 
     subjects = []
     for plan_i, study, result in zip(plan.subjects, plan.studies, results, strict=True):
@@ -291,11 +399,51 @@ def _write_tables(plan: CohortPlan, results: list[dict], staging: Path) -> None:
                 "sex": study.patient_sex,
             }
         )
-    tables.write_clinical(
-        staging / tables.CLINICAL_FILENAME, tables.clinical_rows(table_rng, subjects)
-    )
-    complete = ~missing.any(axis=1)
-    atomic_write_json(staging / GROUND_TRUTH_FILENAME, _ground_truth(plan, results, complete))
+    clinical = tables.clinical_rows(table_rng, subjects)
+    if collection:
+        clinical = tables.collection_clinical_rows(
+            quirk_rngs["clinical"], clinical, [study.study_date for study in plan.studies]
+        )
+        tables.write_collection_clinical(staging / tables.CLINICAL_FILENAME, clinical)
+    else:
+        tables.write_clinical(staging / tables.CLINICAL_FILENAME, clinical)
+    truth = _ground_truth(plan, results, complete)
+    if collection:  # the genes by the names the table gives them, and its rows of no gene
+        truth["genes"]["names"] = gene_names
+        truth["genes"]["all_na_rows"] = all_na_rows
+    atomic_write_json(staging / GROUND_TRUTH_FILENAME, truth)
+
+
+def _drawn_rnaseq(plan: CohortPlan) -> list[bool]:
+    """Who the clean twin of this config draws genes for (the collection's plan may have
+    dropped the AMC subjects already; their draws still shape everyone else's values)."""
+    if plan.config.quirks == "none":
+        return [s.has_rnaseq for s in plan.subjects]
+    clean = plan_cohort(dataclasses.replace(plan.config, quirks="none"))
+    if [s.subject_id for s in clean.subjects] != [s.subject_id for s in plan.subjects]:
+        raise RuntimeError("the collection twin's subjects differ from the clean twin's")
+    return [s.has_rnaseq for s in clean.subjects]
+
+
+def _windows_locations(rng: np.random.Generator, rows: list[dict]) -> list[dict]:
+    """Some subjects' rows with ``File Location`` as a download made on Windows writes it,
+    ``.\\NSCLC Radiogenomics\\R01-001\\...`` (in a cohort of two or more: some, not all)."""
+    subjects = sorted({row["Subject ID"] for row in rows})
+    chosen = rng.random(len(subjects)) < 0.5
+    if not subjects:
+        return rows
+    if not chosen.any():
+        chosen[rng.integers(len(subjects))] = True
+    elif chosen.all() and len(subjects) >= 2:
+        chosen[rng.integers(len(subjects))] = False
+    windows = {s for s, c in zip(subjects, chosen, strict=True) if c}
+    out = []
+    for row in rows:
+        location = row["File Location"]
+        if row["Subject ID"] in windows:
+            location = ".\\" + location.removeprefix("./").replace("/", "\\")
+        out.append({**row, "File Location": location})
+    return out
 
 
 def _ground_truth(plan: CohortPlan, results: list[dict], complete: np.ndarray) -> dict:
@@ -335,6 +483,7 @@ def _ground_truth(plan: CohortPlan, results: list[dict], complete: np.ndarray) -
                 "grid": result["grid"],
                 "acquisition": result["acquisition"],
                 "patient": {"sex": study.patient_sex, "age": study.patient_age_years},
+                **({"quirks": result["quirks"]} if "quirks" in result else {}),
             }
         )
     return {

@@ -9,6 +9,7 @@ and time is fixed by the subject's plan, so the files are byte-for-byte determin
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import warnings
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from rgsynth.io.dicom_write import (
     nodule_segment,
 )
 from rgsynth.twin.anatomy import Grid
+from rgsynth.twin.quirks import ExtraSeries
 from rgsynth.twin.scanner import Acquisition
 
 COLLECTION = "NSCLC Radiogenomics"
@@ -69,16 +71,23 @@ def series_folder(series_number: int, description: str, series_uid: str) -> str:
 
 
 def ct_datasets(
-    hu: np.ndarray, grid: Grid, acquisition: Acquisition, study: StudyInfo, series_number: int
+    hu: np.ndarray,
+    grid: Grid,
+    acquisition: Acquisition,
+    study: StudyInfo,
+    series_number: int,
+    z_mm: np.ndarray | None = None,
 ) -> list[Dataset]:
     """Single-frame CT Image Storage datasets for an int16 HU volume (z ascending).
 
     Instance numbers run from the top down when ``acquisition.descending_instances`` (as GE
     scanners write them) and from the bottom up otherwise; readers must sort by position.
+    ``z_mm`` places the slices elsewhere than ``grid``'s even positions (uneven spacing).
     """
     nz = hu.shape[0]
     template = _ct_template(grid, acquisition, study, series_number)
-    z_mm, _, _ = grid.axis_mm()
+    if z_mm is None:
+        z_mm, _, _ = grid.axis_mm()
     return ct_slices(
         template,
         hu,
@@ -207,3 +216,49 @@ def ct_series_description(acquisition: Acquisition) -> str:
     if acquisition.kernel == "sharp":
         return f"THIN LUNG WINDOW {thickness}mm"
     return f"CHEST {thickness}mm {acquisition.kernel_name}"
+
+
+def extra_series_datasets(
+    series: ExtraSeries, grid: Grid, acquisition: Acquisition, study: StudyInfo
+) -> list[Dataset]:
+    """The datasets of a localizer, reformat, MIP, CTAC or earlier-study series."""
+    template = _ct_template(grid, acquisition, study, series.series_number)
+    template.SeriesInstanceUID = study.uid("extra-series", series.series_number)
+    template.SeriesDescription = series.description
+    template.ImageType = list(series.image_type)
+    if series.second_study:
+        template.StudyInstanceUID = second_study_uid(study)
+        template.FrameOfReferenceUID = study.uid("frame-of-reference", "second study")
+        template.StudyDate = template.SeriesDate = template.ContentDate = (
+            f"{second_study_date(study):%Y%m%d}"
+        )
+    datasets = []
+    for k, plane in enumerate(series.planes):
+        ds = copy.deepcopy(template)
+        uid = study.uid("extra", series.series_number, k)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid
+        ds.InstanceNumber = k + 1
+        ds.Rows, ds.Columns = plane.hu.shape
+        ds.ImageOrientationPatient = [decimal_string(v) for v in plane.orientation]
+        ds.ImagePositionPatient = [decimal_string(v) for v in plane.position_mm]
+        ds.PixelSpacing = [decimal_string(v) for v in plane.pixel_spacing_mm]
+        stored = np.clip(np.rint(plane.hu.astype(np.float64)) + 1024, -32768, 32767)
+        ds.PixelData = stored.astype(np.int16).tobytes()
+        for name in ("SmallestImagePixelValue", "LargestImagePixelValue", "SliceLocation"):
+            if name in ds:
+                del ds[name]
+        datasets.append(ds)
+    return datasets
+
+
+def second_study_uid(study: StudyInfo) -> str:
+    return study.uid("study", "second study")
+
+
+def second_study_date(study: StudyInfo) -> dt.date:
+    return study.study_date - dt.timedelta(days=400)
+
+
+def second_study_folder(study: StudyInfo) -> str:
+    uid = second_study_uid(study)
+    return f"{second_study_date(study):%m-%d-%Y}-NA-CT CHEST LOW DOSE-{uid[-5:]}"

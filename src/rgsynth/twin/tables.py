@@ -4,13 +4,24 @@ RNA-seq (GSE103584_R01_NSCLC_RNAseq.txt.gz): tab-separated, genes as rows, subje
 columns, an empty first header field, ``NA`` for missing values, non-negative values with
 heavy-tailed outliers. Clinical (NSCLCR01Radiogenomic_DATA_LABELS_...csv): the real column
 names, including ``Histology `` with its trailing space, and mixed missing tokens.
+
+With ``quirks="collection"`` the tables are written as the real files are (the values drawn
+are the clean twin's; only the writing differs, and every choice it makes comes from its own
+random stream): the GEO table holds R01 subjects only, in shuffled column order, a few gene
+symbols with slashes or lower case and a few rows entirely ``NA``
+(:func:`collection_rnaseq`); the clinical CSV has the real file's whole column set (dates as
+``M/D/YYYY``), AMC rows first, stray spaces in headers, a quoted header with commas and the
+real file's full set of missing tokens (:func:`collection_clinical_rows`,
+:func:`write_collection_clinical`). The clinical CSV ends its lines with CRLF either way.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -191,3 +202,240 @@ def _t_stage(diameter_mm: float) -> str:
         if diameter_mm <= limit:
             return stage
     return "T2b"
+
+
+# --- quirks="collection": the tables as the real collection's files are -------------------
+
+# Gene symbols of the real GEO table that trip naive code: a slash, a lower-case initial.
+COLLECTION_GENE_SYMBOLS = ("1/2-SBSRNA4", "tAKR", "snoU13", "Y_RNA")
+# Extra rows with no value at all, named like the withdrawn / unmapped symbols of old tables.
+ALL_NA_GENE_SYMBOLS = ("FLJ45340", "KIAA1804", "LOC100128288", "C10orf131")
+
+# The real clinical file's columns, in its order (keys as in the clean twin's rows).
+COLLECTION_CLINICAL_COLUMNS = (
+    "Case ID",
+    "Patient affiliation",
+    "Age at Histological Diagnosis",
+    "Weight (lbs)",
+    "Gender",
+    "Ethnicity",
+    "Smoking status",
+    "Pack Years",
+    "Quit Smoking Year",
+    "%GG",
+    "Tumor Location (choice=RUL)",
+    "Tumor Location (choice=RML)",
+    "Tumor Location (choice=RLL)",
+    "Tumor Location (choice=LUL)",
+    "Tumor Location (choice=LLL)",
+    "Tumor Location (choice=L Lingula)",
+    "Tumor Location (choice=Unknown)",
+    "Histology ",
+    "Pathological T stage",
+    "Pathological N stage",
+    "Pathological M stage",
+    "Histopathological Grade",
+    "Lymphovascular invasion",
+    "Pleural invasion (elastic, visceral, or parietal)",
+    "EGFR mutation status",
+    "KRAS mutation status",
+    "ALK translocation status",
+    "Adjuvant Treatment",
+    "Chemotherapy",
+    "Radiation",
+    "Recurrence",
+    "Recurrence Location",
+    "Date of Recurrence",
+    "Date of Last Known Alive",
+    "Survival Status",
+    "Date of Death",
+    "Time to Death (days)",
+    "CT Date",
+    "Days between CT and surgery",
+    "PET Date",
+)
+CLINICAL_DATE_COLUMNS = (
+    "Date of Recurrence",
+    "Date of Last Known Alive",
+    "Date of Death",
+    "CT Date",
+    "PET Date",
+)
+# Headers written with stray spaces (besides ``Histology ``, which is so in every twin).
+COLLECTION_HEADER_SPELLING = {
+    "Survival Status": "Survival Status ",
+    "Pathological N stage": " Pathological N stage",
+    "Date of Death": "Date of Death  ",
+}
+COLLECTION_MISSING_TOKENS = (
+    "Not Collected",
+    "Not collected",
+    "N/A",
+    "Not Assessed",
+    "Not Recorded In Database",
+    "Unknown",
+)
+_REMIX_TOKENS = ("Not Assessed", "Not Recorded In Database", "Not collected", "Not Collected")
+
+
+def collection_has_rnaseq(subject_id: str, has_rnaseq: bool) -> bool:
+    """Whether a subject is in the collection's GEO table: GSE103584 holds R01 subjects only,
+    so no AMC subject has RNA-seq, whatever the clean twin drew."""
+    return bool(has_rnaseq) and subject_id.startswith("R01-")
+
+
+def collection_table_rngs(seed: int) -> dict[str, np.random.Generator]:
+    """The table quirks' own random streams, one per file, apart from every stream the clean
+    twin draws from (so the images and genes drawn do not move)."""
+    metadata, rnaseq, clinical = np.random.SeedSequence([seed, 23, 7]).spawn(3)
+    return {
+        "metadata": np.random.default_rng(metadata),
+        "rnaseq": np.random.default_rng(rnaseq),
+        "clinical": np.random.default_rng(clinical),
+    }
+
+
+@dataclass(frozen=True)
+class GeoTable:
+    """The GEO table as written.
+
+    Attributes:
+        gene_names: row names, in file order (model genes, some renamed, and all-NA rows).
+        subject_ids: column names, in file order.
+        values, missing: (rows, columns), in file order.
+        model_rows: for each model gene (model order), its row in the file.
+        all_na_rows: the names of the rows that are no model gene (every value ``NA``).
+    """
+
+    gene_names: list[str]
+    subject_ids: list[str]
+    values: np.ndarray
+    missing: np.ndarray
+    model_rows: np.ndarray
+    all_na_rows: list[str]
+
+    def model_gene_names(self) -> list[str]:
+        """The model genes' names as written, in model order."""
+        return [self.gene_names[r] for r in self.model_rows]
+
+    def model_complete(self) -> np.ndarray:
+        """Per model gene (model order): no missing value in the written table."""
+        return ~self.missing[self.model_rows].any(axis=1)
+
+
+def collection_rnaseq(
+    rng: np.random.Generator,
+    gene_names: list[str],
+    subject_ids: list[str],
+    values: np.ndarray,
+    missing: np.ndarray,
+) -> GeoTable:
+    """The collection's layout of a GEO table whose values are already drawn: columns in
+    shuffled order, a few incomplete genes renamed to symbols with a slash or a lower-case
+    initial, and all-``NA`` rows inserted at random places. No value changes."""
+    n_genes, n_subjects = values.shape
+    order = rng.permutation(n_subjects)
+    values, missing = values[:, order], missing[:, order]
+    ids = [subject_ids[i] for i in order]
+    names = list(gene_names)
+    incomplete = np.flatnonzero(missing.any(axis=1))
+    n_renamed = min(len(COLLECTION_GENE_SYMBOLS), incomplete.size)
+    for gene, symbol in zip(
+        sorted(rng.choice(incomplete, n_renamed, replace=False)),
+        COLLECTION_GENE_SYMBOLS[:n_renamed],
+        strict=True,
+    ):
+        names[int(gene)] = symbol
+    extra = [s for s in ALL_NA_GENE_SYMBOLS if s not in set(names)]
+    n_rows = n_genes + len(extra)
+    extra_rows = np.sort(rng.choice(n_rows, len(extra), replace=False))
+    is_extra = np.zeros(n_rows, dtype=bool)
+    is_extra[extra_rows] = True
+    model_rows = np.flatnonzero(~is_extra)
+    out_values = np.zeros((n_rows, n_subjects))
+    out_missing = np.ones((n_rows, n_subjects), dtype=bool)
+    out_values[model_rows], out_missing[model_rows] = values, missing
+    out_names = [""] * n_rows
+    for row, name in zip(model_rows, names, strict=True):
+        out_names[row] = name
+    for row, name in zip(extra_rows, extra, strict=True):
+        out_names[row] = name
+    return GeoTable(out_names, ids, out_values, out_missing, model_rows, extra)
+
+
+def collection_clinical_rows(
+    rng: np.random.Generator, rows: list[dict[str, str]], ct_dates: list[dt.date]
+) -> list[dict[str, str]]:
+    """The clean twin's clinical rows with the real file's other columns added (drawn so
+    they agree with the row: a recurrence date only after a recurrence, a death date only
+    for the dead, the CT date that of the subject's DICOM study) and missing cells given
+    the real file's other tokens. Every value present in the clean row is kept as it is."""
+    out = []
+    for row, ct_date in zip(rows, ct_dates, strict=True):
+        new = dict(row)
+        for column, value in row.items():
+            if value in MISSING_TOKENS and column != "Case ID" and rng.random() < 0.5:
+                new[column] = str(rng.choice(_REMIX_TOKENS))
+        new.update(_collection_extras(rng, row, ct_date))
+        out.append({column: new[column] for column in COLLECTION_CLINICAL_COLUMNS})
+    return out
+
+
+def _collection_extras(rng: np.random.Generator, row: dict[str, str], ct: dt.date) -> dict:
+    def after(low: int, high: int, start: dt.date = ct) -> dt.date:
+        return start + dt.timedelta(days=int(rng.integers(low, high)))
+
+    def sometimes_missing(value: str, p: float = 0.08) -> str:
+        return str(rng.choice(COLLECTION_MISSING_TOKENS[:5])) if rng.random() < p else value
+
+    smoker = row["Smoking status"]
+    quit_year = str(ct.year - int(rng.integers(1, 30))) if smoker == "Former" else "N/A"
+    adjuvant = rng.random() < 0.3
+    extras = {
+        "Quit Smoking Year": sometimes_missing(quit_year),
+        "Tumor Location (choice=Unknown)": "Unchecked",
+        "Pleural invasion (elastic, visceral, or parietal)": sometimes_missing(
+            str(rng.choice(["No", "Yes"], p=[0.8, 0.2])), 0.15
+        ),
+        "Adjuvant Treatment": "Yes" if adjuvant else "No",
+        "Chemotherapy": "Yes" if adjuvant and rng.random() < 0.85 else "No",
+        "Radiation": "Yes" if adjuvant and rng.random() < 0.3 else "No",
+        "CT Date": _us_date(ct),
+        "Days between CT and surgery": sometimes_missing(str(int(rng.integers(1, 120)))),
+        "PET Date": sometimes_missing(_us_date(after(-30, 30)), 0.25),
+    }
+    recurrence, last_event = row["Recurrence"], ct
+    if recurrence == "yes":
+        last_event = after(90, 1500)
+        extras["Recurrence Location"] = str(rng.choice(["local", "regional", "distant"]))
+        extras["Date of Recurrence"] = _us_date(last_event)
+    else:
+        extras["Recurrence Location"] = "N/A" if recurrence == "no" else "Not Recorded In Database"
+        extras["Date of Recurrence"] = ""
+    if row["Survival Status"] == "Dead":
+        death = after(30, 1500, last_event)
+        extras["Date of Death"] = _us_date(death)
+        extras["Time to Death (days)"] = str((death - ct).days)
+        extras["Date of Last Known Alive"] = _us_date(death)
+    else:
+        extras["Date of Death"] = "N/A"
+        extras["Time to Death (days)"] = "N/A"
+        extras["Date of Last Known Alive"] = _us_date(after(30, 2500, last_event))
+    return extras
+
+
+def write_collection_clinical(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write rows of :data:`COLLECTION_CLINICAL_COLUMNS` as the real file is: AMC rows first,
+    headers with stray spaces, CRLF line ends (the comma header comes out quoted)."""
+    header = [COLLECTION_HEADER_SPELLING.get(c, c) for c in COLLECTION_CLINICAL_COLUMNS]
+    ordered = sorted(rows, key=lambda r: not r["Case ID"].startswith("AMC-"))  # stable
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        writer.writerow(header)
+        for row in ordered:
+            writer.writerow([row[c] for c in COLLECTION_CLINICAL_COLUMNS])
+
+
+def _us_date(date: dt.date) -> str:
+    """M/D/YYYY without zero padding, as the real clinical file writes dates."""
+    return f"{date.month}/{date.day}/{date.year}"
