@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -38,6 +39,14 @@ def tiny_config() -> TwinConfig:
 def tiny_cohort(tmp_path_factory: pytest.TempPathFactory, tiny_config: TwinConfig) -> Path:
     out = tmp_path_factory.mktemp("twin") / "cohort"
     generate_cohort(out, tiny_config, workers=2)
+    return out
+
+
+@pytest.fixture(scope="session")
+def collection_cohort(tmp_path_factory: pytest.TempPathFactory, tiny_config: TwinConfig) -> Path:
+    """``tiny_cohort``'s twin written with the real download's quirks (same images)."""
+    out = tmp_path_factory.mktemp("collection") / "cohort"
+    generate_cohort(out, dataclasses.replace(tiny_config, quirks="collection"), workers=2)
     return out
 
 

@@ -5,7 +5,6 @@ uneven slices a Dice of at least 0.95."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 import importlib.util
 import sqlite3
@@ -21,7 +20,6 @@ from rgsynth.io import tcia
 from rgsynth.io.dicom_read import read_ct_image, read_ct_series, read_header, read_seg_mask
 from rgsynth.io.source import MissingInput
 from rgsynth.twin import quirks
-from rgsynth.twin.cohort import generate_cohort
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -200,6 +198,8 @@ def test_epad_seg_without_referenced_series_through_the_tcia_reader(
     seg.save_as(study / "1000-epad" / "1-1.dcm")
     assert seg.SeriesDescription == "ePAD Generated DSO Nov-11-2218"
     assert "ReferencedSeriesSequence" not in seg
+    assert not [ds for ds in ct if ds.SeriesDate == seg.SeriesDate]  # no pairing by date
+    assert (str(seg.StudyID), int(seg.SeriesNumber)) == ("1", 1000)
 
     headers = [read_header(p) for p in sorted(study.rglob("*.dcm"))]
     naive_ct = min((h for h in headers if h.modality == "CT"), key=lambda h: h.series_number)
@@ -308,13 +308,6 @@ def test_a_sagittal_image_in_an_axial_series_is_left_out(
 # ----------------------------------------------------------------- the whole twin
 
 
-@pytest.fixture(scope="module")
-def collection_cohort(tmp_path_factory: pytest.TempPathFactory, tiny_config) -> Path:
-    out = tmp_path_factory.mktemp("collection") / "cohort"
-    generate_cohort(out, dataclasses.replace(tiny_config, quirks="collection"), workers=2)
-    return out
-
-
 def _load_all(root: Path) -> dict:
     sources, problems = tcia.discover(root)
     assert problems == []
@@ -378,3 +371,19 @@ def test_collection_seg_writers_as_the_download(collection_cohort: Path) -> None
             assert "DerivationImageSequence" in seg.SharedFunctionalGroupsSequence[0]
             assert str(seg.StudyID) == "1" and int(seg.SeriesNumber) == 1000
     assert writers == {"Stanford University", "3D Slicer Community"}
+
+
+def test_which_subjects_keep_a_seg_in_the_collection() -> None:
+    kept = {
+        sid: quirks.collection_has_seg(sid, True)
+        for sid in ("R01-001", "R01-146", "R01-147", "R01-163", "R01-164", "AMC-001")
+    }
+    assert kept == {
+        "R01-001": True,
+        "R01-146": True,
+        "R01-147": False,
+        "R01-163": False,
+        "R01-164": True,
+        "AMC-001": False,
+    }
+    assert not quirks.collection_has_seg("R01-001", False)

@@ -18,11 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rgsynth.config import twin_preset
 from rgsynth.io import genes
 from rgsynth.io.tcia import _folders_from_metadata, discover
 from rgsynth.twin import tables
-from rgsynth.twin.cohort import METADATA_COLUMNS, _windows_locations, generate_cohort
+from rgsynth.twin.cohort import METADATA_COLUMNS, _windows_locations
 
 R01 = [f"R01-{i:03d}" for i in range(1, 7)]
 AMC = ["AMC-001", "AMC-002"]
@@ -340,15 +339,6 @@ def test_metadata_windows_paths_and_double_spaces(tmp_path: Path) -> None:
 
 
 # --- a whole collection twin against the clean twin of the same seed ------------------------
-
-
-@pytest.fixture(scope="module")
-def collection_cohort(tmp_path_factory: pytest.TempPathFactory, tiny_config) -> Path:
-    config = twin_preset("tiny", seed=tiny_config.seed, n_subjects=8, quirks="collection")
-    assert config.to_dict() | {"quirks": "none"} == tiny_config.to_dict() | {"quirks": "none"}
-    out = tmp_path_factory.mktemp("collection") / "cohort"
-    generate_cohort(out, config, workers=2)
-    return out
 
 
 def _truth(cohort: Path) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -21,6 +22,14 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_same_seed_gives_identical_files(tmp_path: Path, tiny_cohort: Path, tiny_config) -> None:
     again = generate_cohort(tmp_path / "again", tiny_config, workers=1)
     assert _digest(again) == _digest(tiny_cohort)
+
+
+def test_collection_quirks_are_deterministic_too(
+    tmp_path: Path, collection_cohort: Path, tiny_config
+) -> None:
+    config = dataclasses.replace(tiny_config, quirks="collection")
+    again = generate_cohort(tmp_path / "again", config, workers=2)
+    assert _digest(again) == _digest(collection_cohort)
 
 
 def test_other_seed_gives_another_map(tmp_path: Path, tiny_truth: dict) -> None:
