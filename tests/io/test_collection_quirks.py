@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from rgsynth.io import tcia
 from rgsynth.io.dicom_read import read_ct_image, read_ct_series, read_header, read_seg_mask
-from rgsynth.io.source import MissingInput
+from rgsynth.io.tcia import load_all
 from rgsynth.twin import quirks
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -308,18 +308,6 @@ def test_a_sagittal_image_in_an_axial_series_is_left_out(
 # ----------------------------------------------------------------- the whole twin
 
 
-def _load_all(root: Path) -> dict:
-    sources, problems = tcia.discover(root)
-    assert problems == []
-    loaded = {}
-    for source in sources:
-        try:
-            loaded[source.subject_id] = tcia.load(source)
-        except MissingInput:
-            loaded[source.subject_id] = None
-    return loaded
-
-
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float((a & b).sum()) / float(a.sum() + b.sum())
 
@@ -330,7 +318,7 @@ def test_collection_twin_reads_as_the_clean_twin(
     import json
 
     truth = json.loads((collection_cohort / "ground_truth.json").read_text())
-    clean, quirky = _load_all(tiny_cohort), _load_all(collection_cohort)
+    clean, quirky = load_all(tiny_cohort), load_all(collection_cohort)
     seen = set()
     for subject in truth["subjects"]:
         sid, variant = subject["subject_id"], subject["quirks"]["ct"]

@@ -9,24 +9,12 @@ import numpy as np
 import pydicom
 import pytest
 
-from rgsynth.io import tcia
-from rgsynth.io.source import MissingInput, keep_largest_nodule
-
-
-def _load_all(root: Path) -> dict:
-    sources, problems = tcia.discover(root)
-    assert problems == []
-    loaded = {}
-    for source in sources:
-        try:
-            loaded[source.subject_id] = tcia.load(source)
-        except MissingInput:
-            loaded[source.subject_id] = None
-    return loaded
+from rgsynth.io.source import keep_largest_nodule
+from rgsynth.io.tcia import load_all
 
 
 def test_descriptive_layout_matches_truth(tiny_cohort: Path, tiny_truth: dict) -> None:
-    loaded = _load_all(tiny_cohort)
+    loaded = load_all(tiny_cohort)
     truth = {s["subject_id"]: s for s in tiny_truth["subjects"]}
     assert set(loaded) == set(truth)
     for subject_id, images in loaded.items():
@@ -53,7 +41,7 @@ def _uid_layout(source: Path, out: Path) -> None:
 
 def test_uid_named_layout_without_metadata(small_cohort: Path, tmp_path: Path) -> None:
     _uid_layout(small_cohort, tmp_path / "uid")
-    descriptive, uid_named = _load_all(small_cohort), _load_all(tmp_path / "uid")
+    descriptive, uid_named = load_all(small_cohort), load_all(tmp_path / "uid")
     assert set(descriptive) == set(uid_named) == {"AMC-001", "R01-001", "R01-002"}
     for subject_id, images in descriptive.items():
         np.testing.assert_array_equal(uid_named[subject_id].hu, images.hu)
@@ -77,7 +65,7 @@ def test_seg_without_references_is_placed_by_frame_of_reference_and_position(
         for item in ds.PerFrameFunctionalGroupsSequence:
             del item.DerivationImageSequence
         ds.save_as(path)
-    by_uid, by_position = _load_all(small_cohort), _load_all(cohort_copy)
+    by_uid, by_position = load_all(small_cohort), load_all(cohort_copy)
     for subject_id, images in by_uid.items():
         placed = by_position[subject_id]
         np.testing.assert_array_equal(placed.nodule_mask, images.nodule_mask)
@@ -94,7 +82,7 @@ def test_several_segs_choose_the_lowest_series_number(cohort_copy: Path) -> None
     (original.parent.parent / "9000-second").mkdir()
     extra.save_as(original.parent.parent / "9000-second" / "1-1.dcm")
     (cohort_copy / "metadata.csv").unlink()
-    images = _load_all(cohort_copy)["R01-002"]
+    images = load_all(cohort_copy)["R01-002"]
     assert images.nodule_mask.any()
     assert any("2 SEGs found" in note and original.name in note for note in images.notes)
 
@@ -125,7 +113,7 @@ def test_windows_metadata_paths_and_a_localizer_in_the_ct_series(
     scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]
     scout.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=["scout"])
     scout.save_as(ct_slice.parent / "1-000.dcm")
-    expected, got = _load_all(small_cohort), _load_all(cohort_copy)
+    expected, got = load_all(small_cohort), load_all(cohort_copy)
     for subject_id, images in expected.items():
         np.testing.assert_array_equal(got[subject_id].hu, images.hu)
         np.testing.assert_array_equal(got[subject_id].nodule_mask, images.nodule_mask)

@@ -65,6 +65,25 @@ def discover(root: Path) -> tuple[list[SubjectSource], list[InputError]]:
     return sources, problems
 
 
+def load_all(root: Path) -> dict[str, SubjectImages | None]:
+    """Every subject of a download read (None: no SEG), in one process; for checks and
+    tests of whole cohorts (``prepare`` loads subjects in parallel itself).
+
+    Raises:
+        InputError: a problem found while listing the subjects, or in a subject's files.
+    """
+    sources, problems = discover(root)
+    if problems:
+        raise problems[0]
+    loaded: dict[str, SubjectImages | None] = {}
+    for source in sources:
+        try:
+            loaded[source.subject_id] = load(source)
+        except MissingInput:
+            loaded[source.subject_id] = None
+    return loaded
+
+
 def _folders_from_metadata(root: Path) -> dict[str, set[Path]]:
     """Series folders by subject from ``metadata.csv``'s ``File Location`` column.
 
