@@ -375,3 +375,18 @@ def test_which_subjects_keep_a_seg_in_the_collection() -> None:
         "AMC-001": False,
     }
     assert not quirks.collection_has_seg("R01-001", False)
+
+
+def test_qc_montage_reads_the_seg_series_of_a_collection_twin(collection_cohort: Path) -> None:
+    """``rgsynth view`` shows each SEG on the series it was drawn on, not a localizer or an
+    earlier study, and survives the backslash locations of metadata.csv."""
+    from rgsynth.io.montage import cohort_series, load_views
+
+    metadata = (collection_cohort / "metadata.csv").read_text()
+    assert ".\\NSCLC Radiogenomics\\" in metadata
+    series = cohort_series(collection_cohort)
+    views = {view.subject_id: view for view in load_views(collection_cohort, 8)}
+    for subject_id, entry in series.items():
+        assert "LOCALIZER" not in str(pydicom.dcmread(next(entry["CT"].iterdir())).ImageType)
+        if "SEG" in entry:
+            assert views[subject_id].slice_mask is not None and views[subject_id].slice_mask.any()
