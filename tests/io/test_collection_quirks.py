@@ -390,3 +390,39 @@ def test_qc_montage_reads_the_seg_series_of_a_collection_twin(collection_cohort:
         assert "LOCALIZER" not in str(pydicom.dcmread(next(entry["CT"].iterdir())).ImageType)
         if "SEG" in entry:
             assert views[subject_id].slice_mask is not None and views[subject_id].slice_mask.any()
+
+
+def test_frames_that_each_list_every_instance_are_placed_by_position(clean_case) -> None:
+    """A per-frame form of the ePAD quirk: each frame's own DerivationImageSequence names
+    the whole series, which says nothing about which slice a frame is."""
+    folder, _, mask, ct, seg = clean_case
+    quirks.crop_frames_to_nodule(seg)
+    quirks.shared_references_only(seg, ct)
+    everything = seg.SharedFunctionalGroupsSequence[0].DerivationImageSequence
+    del seg.SharedFunctionalGroupsSequence[0].DerivationImageSequence
+    for item in seg.PerFrameFunctionalGroupsSequence:
+        item.DerivationImageSequence = copy.deepcopy(everything)
+    first_listed = _naive_per_frame_first_source(seg, [str(ds.SOPInstanceUID) for ds in ct])
+    assert not np.array_equal(first_listed, mask)
+    np.testing.assert_array_equal(_read_ours(folder, seg), mask)
+
+
+def _naive_per_frame_first_source(seg: pydicom.Dataset, ct_uids: list[str]) -> np.ndarray:
+    frames = seg.pixel_array.reshape(int(seg.NumberOfFrames), int(seg.Rows), int(seg.Columns))
+    mask = np.zeros((len(ct_uids), *frames.shape[1:]), dtype=bool)
+    for frame, item in zip(frames, seg.PerFrameFunctionalGroupsSequence, strict=True):
+        uid = item.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        mask[ct_uids.index(str(uid))] |= frame > 0
+    return mask
+
+
+def test_a_seg_on_another_pixel_grid_is_refused_in_one_line(clean_case) -> None:
+    from rgsynth.errors import InputError
+
+    folder, _, _, ct, seg = clean_case
+    quirks.shared_references_only(seg, ct)  # no per-frame reference: placed by position
+    measures = seg.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+    measures.PixelSpacing = [1.4, 1.4]  # half the CT's resolution
+    with pytest.raises(InputError, match="pixel spacing") as refused:
+        _read_ours(folder, seg)
+    assert "\n" not in str(refused.value)

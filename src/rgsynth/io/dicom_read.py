@@ -11,7 +11,6 @@ omitted, cropped to the nodule, reversed) lands on the right slices whatever the
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -207,16 +206,20 @@ def read_ct_image(headers: list[Header], subject_id: str = "") -> CtStack:
 
 
 def _one_orientation(headers: list[Header]) -> tuple[list[Header], list[str]]:
-    """The images sharing the series' most common orientation; a note for the others."""
-
-    def key(h: Header) -> tuple[float, ...]:
-        return tuple(round(v, 3) for v in h.orientation)  # type: ignore[union-attr]
-
-    counts = Counter(key(h) for h in headers)
-    if len(counts) == 1:
+    """The images sharing the series' most common orientation (within 0.01 of each
+    direction cosine, so rounding jitter never splits a series); a note for the others."""
+    groups: list[list[Header]] = []
+    for header in headers:
+        cosines = np.array(header.orientation)
+        for group in groups:
+            if np.abs(np.array(group[0].orientation) - cosines).max() < 0.01:
+                group.append(header)
+                break
+        else:
+            groups.append([header])
+    if len(groups) == 1:
         return headers, []
-    common = counts.most_common(1)[0][0]
-    kept = [h for h in headers if key(h) == common]
+    kept = max(groups, key=len)
     return kept, [
         f"{len(headers) - len(kept)} image(s) of the CT series {headers[0].path.parent.name} "
         f"lie in another orientation than its other {len(kept)}; left out"

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pydicom
 
 from rgsynth.intensity import LUNG_WINDOW
-from rgsynth.io.dicom_read import read_ct_series, read_seg_mask
+from rgsynth.io.dicom_read import read_ct_series, read_header, read_seg_mask
+from rgsynth.io.seg_read import read_seg_frames
 from rgsynth.io.tcia import metadata_location
 from rgsynth.layout import GROUND_TRUTH_FILENAME, METADATA_FILENAME
 from rgsynth.plotting import pyplot, save_png
@@ -61,19 +61,24 @@ def cohort_series(cohort: Path) -> dict[str, dict[str, Path]]:
         )
         if not cts:
             continue
-        referenced = _referenced_series(entry["SEG"]) if segs else set()
-        chosen = next((r for r in cts if r["Series UID"] in referenced), cts[0])
-        entry["CT"] = metadata_location(cohort, chosen["File Location"])
+        folders = [metadata_location(cohort, r["File Location"]) for r in cts]
+        chosen = _seg_series(entry["SEG"], [r["Series UID"] for r in cts], folders) if segs else 0
+        entry["CT"] = folders[chosen]
     return series
 
 
-def _referenced_series(seg_path: Path) -> set[str]:
-    header = pydicom.dcmread(seg_path, stop_before_pixels=True)
-    return {
-        str(item.SeriesInstanceUID)
-        for item in header.get("ReferencedSeriesSequence", [])
-        if "SeriesInstanceUID" in item
-    }
+def _seg_series(seg_path: Path, series_uids: list[str], folders: list[Path]) -> int:
+    """Which of the CT series the SEG was drawn on, as ``prepare`` decides: the series it
+    references, else the one holding the instances it names; else the largest (0)."""
+    seg = read_seg_frames(seg_path)
+    for k, uid in enumerate(series_uids):
+        if uid in seg.referenced_series:
+            return k
+    for k, folder in enumerate(folders):
+        uids = {h.sop_instance_uid for p in sorted(folder.iterdir()) if (h := read_header(p))}
+        if uids & seg.referenced_instances:
+            return k
+    return 0
 
 
 def load_views(

@@ -53,6 +53,8 @@ class SegFrames:
         referenced_series: SeriesInstanceUIDs of ReferencedSeriesSequence (may be empty).
         frame_of_reference_uid: the SEG's FrameOfReferenceUID ('' if absent).
         notes: what was odd and how it was read, for the manifest.
+        orientation: the frames' own direction cosines, None where invalid or absent.
+        pixel_spacing_mm: the frames' own pixel spacing, None where absent.
     """
 
     path: Path
@@ -65,6 +67,8 @@ class SegFrames:
     referenced_series: list[str]
     frame_of_reference_uid: str
     notes: list[str] = field(default_factory=list)
+    orientation: np.ndarray | None = None  # (2, 3) row, column cosines; None if invalid
+    pixel_spacing_mm: tuple[float, float] | None = None
 
 
 def read_seg_frames(path: Path, subject_id: str = "") -> SegFrames:
@@ -82,6 +86,15 @@ def read_seg_frames(path: Path, subject_id: str = "") -> SegFrames:
     if "PixelData" not in ds or "SegmentSequence" not in ds:
         raise InputError(subject_id, path, "not a DICOM SEG (no SegmentSequence or pixels)")
     pixels = _frame_pixels(ds, path, subject_id)
+    if not ds.SegmentSequence:
+        raise InputError(subject_id, path, "the SEG declares no segment")
+    try:
+        return _frames_of(ds, pixels, path, subject_id)
+    except (AttributeError, KeyError, IndexError, ValueError, TypeError) as error:
+        raise InputError(subject_id, path, f"SEG header is incomplete ({error})") from None
+
+
+def _frames_of(ds: Dataset, pixels: np.ndarray, path: Path, subject_id: str) -> SegFrames:
     n_frames = pixels.shape[0]
     shared = _first(ds.get("SharedFunctionalGroupsSequence"))
     per_frame = list(ds.get("PerFrameFunctionalGroupsSequence", []))
@@ -110,6 +123,9 @@ def read_seg_frames(path: Path, subject_id: str = "") -> SegFrames:
         for item in ds.get("ReferencedSeriesSequence", [])
         if "SeriesInstanceUID" in item
     ]
+    orientation = _orientation(shared, per_frame)
+    if orientation is None:
+        notes.append("the SEG's own ImageOrientationPatient is invalid or absent; the CT's used")
     return SegFrames(
         path=path,
         segments=segments,
@@ -121,7 +137,34 @@ def read_seg_frames(path: Path, subject_id: str = "") -> SegFrames:
         referenced_series=series,
         frame_of_reference_uid=str(ds.get("FrameOfReferenceUID", "")),
         notes=notes,
+        orientation=orientation,
+        pixel_spacing_mm=_pixel_spacing(shared, per_frame),
     )
+
+
+def _orientation(shared: Dataset | None, per_frame: list[Dataset]) -> np.ndarray | None:
+    """The frames' (row, column) direction cosines, (2, 3); None when absent or invalid
+    (ePAD stores integers with an all-zero row vector)."""
+    for group in ([shared] if shared is not None else []) + per_frame[:1]:
+        if "PlaneOrientationSequence" in group:
+            values = group.PlaneOrientationSequence[0].get("ImageOrientationPatient")
+            if values is None or len(values) != 6:
+                return None
+            cosines = np.array([float(v) for v in values]).reshape(2, 3)
+            norms = np.linalg.norm(cosines, axis=1)
+            if np.allclose(norms, 1.0, atol=1e-3) and abs(cosines[0] @ cosines[1]) < 1e-3:
+                return cosines
+            return None
+    return None
+
+
+def _pixel_spacing(shared: Dataset | None, per_frame: list[Dataset]) -> tuple[float, float] | None:
+    for group in ([shared] if shared is not None else []) + per_frame[:1]:
+        if "PixelMeasuresSequence" in group:
+            spacing = group.PixelMeasuresSequence[0].get("PixelSpacing")
+            if spacing is not None and len(spacing) == 2:
+                return float(spacing[0]), float(spacing[1])
+    return None
 
 
 def _first(sequence) -> Dataset | None:
@@ -129,7 +172,7 @@ def _first(sequence) -> Dataset | None:
 
 
 def _frame_pixels(ds: Dataset, path: Path, subject_id: str) -> np.ndarray:
-    """(frames, rows, cols) bool; fractional SEGs are cut at half their maximum."""
+    """(frames, rows, cols) bool: any non-zero value is segment."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -137,10 +180,7 @@ def _frame_pixels(ds: Dataset, path: Path, subject_id: str) -> np.ndarray:
     except Exception as error:  # a truncated or undecodable pixel stream
         raise InputError(subject_id, path, f"SEG pixel data unreadable ({error})") from None
     array = array.reshape(-1, int(ds.Rows), int(ds.Columns))
-    if str(ds.get("SegmentationType", "BINARY")).upper() == "FRACTIONAL":
-        maximum = float(ds.get("MaximumFractionalValue", 255) or 255)
-        return array > maximum / 2.0
-    return array > 0
+    return array > 0  # binary, or any fractional occupancy (as highdicom's reader kept)
 
 
 def _frame_segment(
@@ -164,12 +204,16 @@ def _frame_position(item: Dataset, shared: Dataset | None) -> tuple[float, float
 
 
 def _frame_source_uid(item: Dataset) -> str | None:
-    """The CT instance this frame says it was drawn on (per-frame references only)."""
-    for derivation in item.get("DerivationImageSequence", []):
-        for source in derivation.get("SourceImageSequence", []):
-            if "ReferencedSOPInstanceUID" in source:
-                return str(source.ReferencedSOPInstanceUID)
-    return None
+    """The CT instance this frame says it was drawn on: per-frame references only, and
+    only when the frame names exactly one (a frame listing the whole series says nothing
+    about which slice it is)."""
+    named = {
+        str(source.ReferencedSOPInstanceUID)
+        for derivation in item.get("DerivationImageSequence", [])
+        for source in derivation.get("SourceImageSequence", [])
+        if "ReferencedSOPInstanceUID" in source
+    }
+    return named.pop() if len(named) == 1 else None
 
 
 def _named_instances(
@@ -239,21 +283,14 @@ def place_segment(
             lies between the CT's slices, or frames off the CT's pixel grid. Frames beyond
             the series (a SEG drawn on a longer scan) are left out, and said so.
     """
-    chosen = np.flatnonzero(seg.segment == segment_number)
+    _check_grid(seg, ct, subject_id)
+    # Empty frames place nothing: whatever they say (or do not) cannot refuse a SEG.
+    chosen = np.flatnonzero((seg.segment == segment_number) & seg.pixels.any(axis=(1, 2)))
     mask = np.zeros((len(ct.uids), *ct.shape), dtype=bool)
-    index_of = {uid: k for k, uid in enumerate(ct.uids)}
-    sources = [seg.source_uids[i] for i in chosen]
-    if chosen.size and all(uid is not None and uid in index_of for uid in sources):
-        slices = [index_of[uid] for uid in sources]  # type: ignore[index]
+    slices = _by_reference(seg, chosen, ct)
+    if slices is not None:
         how = "frames matched by referenced SOP Instance UID"
         offsets = [(0, 0)] * chosen.size
-        if seg.pixels.shape[1:] != ct.shape:
-            raise InputError(
-                subject_id,
-                seg.path,
-                f"SEG frames are {seg.pixels.shape[1]}×{seg.pixels.shape[2]} but the CT "
-                f"slices they reference are {ct.shape[0]}×{ct.shape[1]}",
-            )
     else:
         slices, offsets = _by_position(seg, chosen, ct, subject_id)
         how = (
@@ -270,6 +307,49 @@ def place_segment(
     if beyond:
         how += f"; {beyond} SEG frame(s) with the nodule lie beyond the CT series, left out"
     return mask, how
+
+
+def _check_grid(seg: SegFrames, ct: SliceGeometry, subject_id: str) -> None:
+    """Refuse frames drawn on another pixel grid than the CT's: another orientation (when
+    the SEG's own is valid) or another pixel spacing. rgsynth does not resample SEGs."""
+    if seg.orientation is not None:
+        row, col = seg.orientation
+        if row @ ct.row < 0.999 or col @ ct.col < 0.999:
+            raise InputError(
+                subject_id,
+                seg.path,
+                f"SEG frames lie in another orientation ({np.round(seg.orientation, 3).ravel()}) "
+                "than their CT; rgsynth reads SEGs drawn on the CT's own pixels",
+            )
+    if seg.pixel_spacing_mm is not None and not np.allclose(
+        seg.pixel_spacing_mm, ct.pixel_spacing_mm, rtol=1e-3, atol=1e-4
+    ):
+        raise InputError(
+            subject_id,
+            seg.path,
+            f"SEG pixel spacing {seg.pixel_spacing_mm} mm differs from its CT's "
+            f"{ct.pixel_spacing_mm} mm; rgsynth reads SEGs drawn on the CT's own pixels",
+        )
+
+
+def _by_reference(seg: SegFrames, chosen: np.ndarray, ct: SliceGeometry) -> list[int] | None:
+    """The CT slice of each frame by its own reference, when every frame names one slice
+    of this CT, frames are full-size and, where a frame has a position, it agrees (within
+    half a slice); else None (place by position)."""
+    index_of = {uid: k for k, uid in enumerate(ct.uids)}
+    sources = [seg.source_uids[i] for i in chosen]
+    if not chosen.size or seg.pixels.shape[1:] != ct.shape:
+        return None
+    if not all(uid is not None and uid in index_of for uid in sources):
+        return None
+    slices = [index_of[uid] for uid in sources]  # type: ignore[index]
+    along_ct = ct.along_normal(ct.positions_mm)
+    half = 0.5 * (float(np.median(np.abs(np.diff(along_ct)))) if along_ct.size > 1 else 1.0)
+    for frame, k in zip(chosen, slices, strict=True):
+        position = seg.positions_mm[frame]
+        if not np.isnan(position).any() and abs(ct.along_normal(position) - along_ct[k]) > half:
+            return None
+    return slices
 
 
 def _by_position(

@@ -80,6 +80,8 @@ def omit_empty_frames(seg: Dataset) -> None:
 def crop_frames_to_nodule(seg: Dataset) -> None:
     """ePAD: full-size frames, but only the slices from the nodule's first to its last."""
     occupied = np.flatnonzero(_frames(seg).reshape(int(seg.NumberOfFrames), -1).any(axis=1))
+    if occupied.size == 0:
+        raise ValueError("an empty SEG has no nodule to crop to")
     _keep_frames(seg, list(range(int(occupied[0]), int(occupied[-1]) + 1)))
 
 
@@ -112,6 +114,9 @@ def shared_references_only(seg: Dataset, ct: list[Dataset]) -> None:
             source.PurposeOfReferenceCodeSequence = copy.deepcopy(purpose)
         sources.append(source)
     derivation = Dataset()
+    code = Dataset()  # "Segmentation", as every SEG's derivation says
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "113076", "DCM", "Segmentation"
+    derivation.DerivationCodeSequence = Sequence([code])
     derivation.SourceImageSequence = Sequence(sources)
     seg.SharedFunctionalGroupsSequence[0].DerivationImageSequence = Sequence([derivation])
 
@@ -175,9 +180,7 @@ def duplicate_reference(seg: Dataset) -> None:
         instances = first.ReferencedInstanceSequence
         again = Dataset()
         again.SeriesInstanceUID = generate_uid(entropy_srcs=[str(first.SeriesInstanceUID), "2"])
-        again.ReferencedInstanceSequence = Sequence(
-            [copy.deepcopy(instances[len(instances) // 2])]
-        )
+        again.ReferencedInstanceSequence = Sequence([copy.deepcopy(instances[len(instances) // 2])])
         seg.ReferencedSeriesSequence.append(again)
         return
     sources = seg.SharedFunctionalGroupsSequence[0].DerivationImageSequence[0].SourceImageSequence
@@ -416,7 +419,7 @@ def extra_series(hu: np.ndarray, grid, variant: str, index: int) -> list[ExtraSe
                 _CORONAL,
                 (dz, dx),
             )
-            for r in range(rows // 4, 3 * rows // 4, rows // 8)
+            for r in range(rows // 4, 3 * rows // 4, max(rows // 8, 1))
         ]
         series.append(
             ExtraSeries("COR 3mm", 601, ("DERIVED", "SECONDARY", "REFORMATTED"), coronal_planes)
