@@ -63,6 +63,10 @@ class TwinConfig:
             the real TCIA download's quirks (SEG writers' variants, extra CT series, uneven
             slices, table oddities; :mod:`rgsynth.twin.quirks`). The images and genes drawn
             are the same either way: only how they are written differs.
+        n_holdout: extra donors ``R01-H001`` … of the same gene model and trait map, each
+            with genes and a SEG, listed in ``holdout.csv`` so ``prepare`` keeps them out
+            of training: a large unseen set to score a run on. The other subjects' files
+            are the same with or without them.
     """
 
     preset: str = "demo"
@@ -84,6 +88,7 @@ class TwinConfig:
     amc_fraction: float = 0.23
     independent_traits: bool = False
     quirks: str = "none"
+    n_holdout: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,6 +109,8 @@ class TwinConfig:
         for name in ("rnaseq_fraction", "seg_fraction", "slicer_seg_fraction", "amc_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 problems.append(f"{name} must be in [0, 1]")
+        if self.n_holdout < 0:
+            problems.append(f"n_holdout must be >= 0, got {self.n_holdout}")
         if self.quirks not in TWIN_QUIRKS:
             problems.append(f"quirks must be one of {', '.join(TWIN_QUIRKS)}, got {self.quirks!r}")
         if problems:
@@ -111,8 +118,11 @@ class TwinConfig:
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
-        if values["quirks"] == "none":  # clean twins keep the fingerprint they always had
+        # Twins without these keep the fingerprint they always had.
+        if values["quirks"] == "none":
             del values["quirks"]
+        if values["n_holdout"] == 0:
+            del values["n_holdout"]
         return values
 
     def fingerprint(self) -> str:
@@ -168,6 +178,11 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _below(name: str, value: int, least: int) -> list[str]:
+    """``[problem]`` when a count or seed is under its least value, else ``[]``."""
+    return [f"{name} must be >= {least}, got {value}"] if value < least else []
+
+
 PREPARE_ON_ERROR = ("fail", "skip")
 
 
@@ -209,20 +224,28 @@ class PrepareConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if not 16 <= self.size <= 512:
-            problems.append(f"size must be in 16..512 pixels, got {self.size}")
+        trainable = ModelConfig.image_sizes(16, 512)  # what the networks can be built for
+        if self.size not in trainable:
+            problems.append(
+                f"size must be one of {', '.join(map(str, trainable))} pixels (the model's "
+                f"bottleneck, {ModelConfig.bottleneck_size}, times a power of two), "
+                f"got {self.size}"
+            )
         if self.voi_mm <= 0:
             problems.append(f"voi_mm must be positive, got {self.voi_mm}")
         low, high = self.hu_window
         if not low < high:
             problems.append(f"hu_window must be (low, high) with low < high, got {self.hu_window}")
-        if self.background_centres < 0 or self.background_slices < 1:
-            problems.append("background_centres must be >= 0 and background_slices >= 1")
+        problems += _below("background_centres", self.background_centres, 0)
+        problems += _below("background_slices", self.background_slices, 1)
         near, far = self.background_depth_mm
         if not 0 <= near < far:
             problems.append(f"background_depth_mm must be 0 <= min < max, got {near}, {far}")
         if not 0.0 <= self.val_fraction < 1.0:
             problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_slice_mm <= 0:
+            problems.append(f"max_slice_mm must be positive, got {self.max_slice_mm}")
+        problems += _below("seed", self.seed, 0)
         if self.gene_transform not in ("log2p1", "none"):
             problems.append(f"gene_transform must be log2p1 or none, got {self.gene_transform!r}")
         if problems:
@@ -301,6 +324,13 @@ class TrainConfig:
             raise ValueError(f"erosion_px must be an odd number >= 1, got {self.erosion_px}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        problems = _below("seed", self.seed, 0)
+        for name in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
+            problems += _below(name, getattr(self, name), 1)  # steps between, or columns
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def resolved(self) -> TrainConfig:
         """This config with every † setting left to the model given the model's own value.
@@ -351,6 +381,14 @@ class PerturbationSettings:
     bootstrap: int = 1000
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        problems = _below("replicates", self.replicates, 1) + _below("bootstrap", self.bootstrap, 1)
+        problems += _below("seed", self.seed, 0)
+        if not self.shift > 0:
+            problems.append(f"shift must be positive, got {self.shift}")
+        if problems:
+            raise ValueError("invalid perturbation settings: " + "; ".join(problems))
+
 
 @dataclass(frozen=True)
 class MapSettings:
@@ -361,6 +399,18 @@ class MapSettings:
     n_backgrounds: int = 32
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = _below("n_clusters", self.n_clusters, 2)  # a silhouette needs two clusters
+        problems += _below("metagene_min_genes", self.metagene_min_genes, 1)
+        problems += _below("top_genes", self.top_genes, 0)
+        problems += _below("n_backgrounds", self.n_backgrounds, 1) + _below("seed", self.seed, 0)
+        if not 0.0 <= self.metagene_min_correlation <= 1.0:  # an average |r|
+            problems.append(
+                f"metagene_min_correlation must be in [0, 1], got {self.metagene_min_correlation}"
+            )
+        if problems:
+            raise ValueError("invalid map settings: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -376,6 +426,14 @@ class EvaluationSettings:
     resamples: int = 500
     change_hu: float = 150.0
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = _below("per_donor", self.per_donor, 1) + _below("resamples", self.resamples, 1)
+        problems += _below("seed", self.seed, 0)
+        if not self.change_hu > 0:
+            problems.append(f"change_hu must be positive, got {self.change_hu}")
+        if problems:
+            raise ValueError("invalid evaluation settings: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

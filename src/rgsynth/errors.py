@@ -2,8 +2,10 @@
 
 The command line catches :class:`RgsynthError` alone (and ``FileNotFoundError`` for a
 path the user gave): it prints ``label: message`` as one line on stderr and exits with
-``exit_code``. Anything else is a bug and keeps its traceback. This module imports
-nothing, so the CLI can name the errors without loading any stage.
+``exit_code``; typer's own usage errors (text for a number, a number out of an option's
+range) are one ``error:`` line too, exit 2. Anything else is a bug and keeps its
+traceback. This module imports nothing, so the CLI can name the errors without loading
+any stage.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from pathlib import Path
 # A cohort (the twin writes these; the TCIA retriever writes metadata.csv too).
 METADATA_FILENAME = "metadata.csv"
 GROUND_TRUTH_FILENAME = "ground_truth.json"
+HOLDOUT_FILENAME = "holdout.csv"  # subject_id per line: donors prepare keeps out of training
+HOLDOUT_SPLIT = "holdout"  # their split in the cache: neither train nor val
 COHORT_MONTAGE_FILENAME = "qc_montage.png"
 
 # A training cache (``rgsynth prepare``).

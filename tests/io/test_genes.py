@@ -66,6 +66,25 @@ def test_duplicated_subject_column_is_refused(tmp_path: Path) -> None:
     assert caught.value.subject_id == "R01-001"
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="cut in half"),  # gzip: EOFError
+        pytest.param(lambda data: data[:10] + b"x" * 200, id="corrupt stream"),  # zlib.error
+        pytest.param(lambda data: b"not gzip at all\n", id="not gzip"),  # BadGzipFile
+    ],
+)
+def test_a_damaged_gzipped_table_is_an_input_error(tmp_path: Path, damage) -> None:
+    """A cut download used to escape as EOFError (which the CLI prints as "Aborted!")."""
+    rows = "".join(f"TG{n}\t{n}\t{n + 1}\n" for n in range(2000))
+    data = gzip.compress(f"\tR01-001\tR01-002\n{rows}".encode())
+    path = tmp_path / "expression.txt.gz"
+    path.write_bytes(damage(data))
+    with pytest.raises(InputError, match="truncated or damaged") as caught:
+        genes.read_expression_table(path, ["R01-001", "R01-002"])
+    assert caught.value.path == str(path)
+
+
 def test_negative_values_need_the_none_transform(tmp_path: Path) -> None:
     path = tmp_path / "expression.tsv"
     path.write_text("\tR01-001\tR01-002\nTG1\t-2.5\t2\nTG2\t4\t5\n")

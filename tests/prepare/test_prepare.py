@@ -115,8 +115,8 @@ def test_up_to_date_then_settings_change_is_refused(prepared, tiny_cohort: Path)
     out, manifest = prepared
     again, lines = run(tiny_cohort, out)
     assert again == manifest and "up to date" in lines[-1]
-    other = PrepareConfig(**{**CONFIG.to_dict(), "size": 48})
-    with pytest.raises(CacheMismatchError, match=r"settings\.size \(32 in the cache, 48 now\)"):
+    other = PrepareConfig(**{**CONFIG.to_dict(), "size": 64})
+    with pytest.raises(CacheMismatchError, match=r"settings\.size \(32 in the cache, 64 now\)"):
         run(tiny_cohort, out, other)
 
 

@@ -17,6 +17,7 @@ from rgsynth.analysis.features import FeatureExtractor, largest_slice
 from rgsynth.analysis.readout import load_readout
 from rgsynth.config import PrepareConfig
 from rgsynth.intensity import unit_to_hu
+from rgsynth.layout import HOLDOUT_SPLIT
 from rgsynth.prepare.cache import Cache
 from rgsynth.synthesize.profiles import CacheGenes
 
@@ -25,7 +26,7 @@ from rgsynth.synthesize.profiles import CacheGenes
 class CohortView:
     """Attributes:
     subject_ids: subjects with genes and at least one nodule slice.
-    split: each subject's split (train/val).
+    split: each subject's split (train, val, or holdout: donors kept out of both).
     genes: (S, G) standardised expression; gene_names: the G names.
     nodule_hu: (S, size, size) widest nodule slice in HU; nodule_mask: its mask.
     pixel_mm: the slices' pixel size.
@@ -38,6 +39,14 @@ class CohortView:
     nodule_hu: np.ndarray
     nodule_mask: np.ndarray
     pixel_mm: float
+
+    def scoring_split(self, minimum: int = 3) -> str:
+        """Where donors are scored: the held-out donors when the cache has at least
+        ``minimum`` (``synth-cohort --holdout``), else the validation split, else all."""
+        for split in (HOLDOUT_SPLIT, "val"):
+            if self.split.count(split) >= minimum:
+                return split
+        return "all"
 
     def split_genes(self, split: str, minimum: int = 3) -> np.ndarray:
         """The profiles of one split's subjects; every subject's when the split has fewer

@@ -2,11 +2,13 @@
 ground-truth recovery of the maps, side by side for the two models and the classic
 pipeline.
 
-Realism and conditioning use the validation split: every validation nodule slice gets a
-synthesis with its owner's genes on a random validation background ("matched"), and the
-same background and noise with another validation subject's genes ("shuffled genes") and
-with the training mean ("zeroed genes"). On a twin cohort, ``--truth`` adds trait
-fidelity (every subject with genes as a donor) and the maps' recovery of the true
+Realism and conditioning use the held-out donors when the cache has them (``synth-cohort
+--holdout``, kept out of training by ``prepare``), else the validation split: every such
+nodule slice gets a synthesis with its owner's genes on a random background of the same
+split ("matched"), and the same background and noise with another such subject's genes
+("shuffled genes") and with the training mean ("zeroed genes"). On a twin cohort,
+``--truth`` adds trait fidelity (every subject with genes as a donor) and the maps'
+recovery of the true
 program → trait effects. Every number is one record computed by a registered metric
 (:mod:`rgsynth.metrics`). Writes ``RUN/evaluation_scores.jsonl`` (the records),
 ``RUN/evaluation.json`` (the records nested beside the run's facts),
@@ -102,6 +104,7 @@ def evaluate(
     evaluation.json built from them, the metrics table and figure, and the example grid.
     Returns evaluation.json's content."""
     start = time.perf_counter()
+    truth = load_truth(truth_path) if truth_path else None  # a bad file fails before any work
     run, other = load_run_pair(run_dir, against, cache_root)
     runs = [run, other] if other else [run]
     cohort = load_cohort(run.cache_root)
@@ -109,7 +112,6 @@ def evaluate(
     extractor = FeatureExtractor(cohort.pixel_mm)
     real, split = _real_slices(run.cache_root, cohort, config, extractor)
     backgrounds = _backgrounds(run.cache_root, split, settings)
-    truth = load_truth(truth_path) if truth_path else None
     features = _real_features(run.run_dir, cohort)
     report: dict[str, Any] = {"format": "rgsynth-evaluation/1", "models": {}}
     scores: list[Score] = []
@@ -127,7 +129,7 @@ def evaluate(
         )
     for context in contexts:
         name = context.model
-        echo(f"evaluating {name}: {len(real.owner)} validation nodule slices")
+        echo(f"evaluating {name}: {len(real.owner)} nodule slices of the {split} donors")
         scores += score_model(context, truth)
         facts = {}
         if context.run is not None:
@@ -170,11 +172,12 @@ def evaluate(
 def _real_slices(
     cache_root: Path, cohort: CohortView, config: PrepareConfig, extractor: FeatureExtractor
 ) -> tuple[RealSlices, str]:
+    split = cohort.scoring_split()
     donors = [
-        s for s, split in zip(cohort.subject_ids, cohort.split, strict=True) if split == "val"
+        s
+        for s, part in zip(cohort.subject_ids, cohort.split, strict=True)
+        if split == "all" or part == split
     ]
-    split = "val" if len(donors) >= 3 else "all"
-    donors = donors if split == "val" else cohort.subject_ids
     cache = Cache(cache_root)
     hu, masks, owners = [], [], []
     for sid in donors:

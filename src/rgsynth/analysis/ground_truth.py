@@ -25,6 +25,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from rgsynth.analysis.readout import READOUT_TRAITS, readout_column
 from rgsynth.analysis.statistics import fdr
+from rgsynth.errors import InputError
 from rgsynth.metrics.records import Estimate
 from rgsynth.synthesize.profiles import GeneSet, read_gene_sets
 
@@ -67,8 +68,36 @@ class Truth:
     subtypes: pd.Series | None = None
 
 
+TRUTH_FORMAT = "rgsynth-twin-ground-truth"  # what a twin writes as ground_truth.json
+
+
 def load_truth(path: Path) -> Truth:
-    truth = json.loads(Path(path).read_text())
+    """A twin's ground_truth.json, read and checked before any scoring starts.
+
+    Raises:
+        InputError: the file cannot be read, is not JSON (or is cut short), or is not
+            a twin's ground truth.
+    """
+    path = Path(path)
+    try:
+        truth = json.loads(path.read_text())
+    except OSError as error:
+        raise InputError("", path, f"unreadable ground truth ({error})") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise InputError("", path, f"not JSON, or cut short ({error})") from None
+    if not isinstance(truth, dict) or truth.get("format") != TRUTH_FORMAT:
+        raise InputError("", path, f'not a twin\'s ground truth (no "format": "{TRUTH_FORMAT}")')
+    try:
+        return _parse_truth(truth, path)
+    except InputError:  # its programs as gene sets: already one line naming the file
+        raise
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise InputError(
+            "", path, f"damaged ground truth ({type(error).__name__}: {error})"
+        ) from None
+
+
+def _parse_truth(truth: dict, path: Path) -> Truth:
     matrix = truth["effects"]
     effects = pd.DataFrame(matrix["matrix"], index=matrix["rows"], columns=matrix["columns"]).T
     traits = pd.DataFrame(

@@ -276,7 +276,7 @@ def perturbation_maps(
     readout = load_readout()
     extractor = FeatureExtractor(cohort.pixel_mm)
     scale = features.std(numeric_only=True)
-    train, validation = cohort.split_genes("train"), cohort.split_genes("val")
+    train, validation = cohort.split_genes("train"), cohort.split_genes(cohort.scoring_split())
     perturbation = settings.perturbation
     results = {}
     for n, rule in enumerate(perturbation.rules):

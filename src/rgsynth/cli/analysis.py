@@ -7,9 +7,20 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import RunCache, RunFolder, arg, errors, opt, settings
+from rgsynth.cli.common import (
+    FILE,
+    SEED,
+    RunCache,
+    RunFolder,
+    arg,
+    errors,
+    opt,
+    output_folder,
+    settings,
+)
 from rgsynth.config import EvaluationSettings, MapSettings, PerturbationSettings
-from rgsynth.layout import EVALUATION_FILENAME, MAPS_DIRNAME, SCORES_FILENAME
+from rgsynth.errors import UsageError
+from rgsynth.layout import EVALUATION_FILENAME, MAPS_DIRNAME, REPORT_RECORD, SCORES_FILENAME
 
 _M, _P, _E = MapSettings, PerturbationSettings, EvaluationSettings  # the options' defaults
 
@@ -19,7 +30,8 @@ def map_command(
     cache: RunCache = None,
     mcgan: Annotated[Path | None, opt("An MC-GAN run on the same cache, for the t-SNE")] = None,
     gene_sets: Annotated[
-        Path | None, opt("Programs to perturb: GMT, CSV or ground_truth.json [metagenes]")
+        Path | None,
+        opt("Programs to perturb: GMT, CSV or ground_truth.json [metagenes]", None, **FILE),
     ] = None,
     clusters: Annotated[int | None, opt("k of the k-means on each code", _M.n_clusters)] = None,
     metagene_min_r: Annotated[
@@ -37,7 +49,9 @@ def map_command(
     backgrounds: Annotated[
         int | None, opt("Fixed backgrounds for perturbations", _M.n_backgrounds)
     ] = None,
-    seed: Annotated[int | None, opt("Seed of clusters, t-SNE, perturbations", _M.seed)] = None,
+    seed: Annotated[
+        int | None, opt("Seed of clusters, t-SNE, perturbations", _M.seed, **SEED)
+    ] = None,
     force: Annotated[bool, opt("Replace RUN/maps once the new maps are done")] = False,
 ) -> None:
     """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
@@ -70,13 +84,17 @@ def map_command(
 def evaluate(
     run: RunFolder,
     against: Annotated[Path | None, opt("A second run on the same cache (MC-GAN)")] = None,
-    truth: Annotated[Path | None, opt("A twin's ground_truth.json: score the maps")] = None,
+    truth: Annotated[
+        Path | None, opt("A twin's ground_truth.json: score the maps", None, **FILE)
+    ] = None,
     cache: RunCache = None,
     per_donor: Annotated[
         int | None, opt("Syntheses per donor for trait fidelity", _E.per_donor)
     ] = None,
     resamples: Annotated[int | None, opt("Bootstrap resamples per interval", _E.resamples)] = None,
-    seed: Annotated[int | None, opt("Seed of backgrounds, noise, shuffles", _E.seed)] = None,
+    seed: Annotated[
+        int | None, opt("Seed of backgrounds, noise, shuffles", _E.seed, **SEED)
+    ] = None,
 ) -> None:
     """Score a run: realism, conditioning, ablations and (twin) ground-truth recovery."""
     with errors():
@@ -123,4 +141,17 @@ def report(
     with errors():
         from rgsynth.report.build import build_report
 
+        _check_report_folder(out)
         build_report(run, out, typer.echo)
+
+
+def _check_report_folder(out: Path | None) -> None:
+    """The report replaces ``--out`` once the new one is complete: refuse a file, or a
+    folder of other files, rather than delete it."""
+    output_folder(out, "--out")
+    if out is not None and out.is_dir() and any(out.iterdir()):
+        if not (out / REPORT_RECORD).is_file():
+            raise UsageError(
+                f"--out {out}: holds files but no {REPORT_RECORD}, so it is not a report to "
+                "replace; choose an empty or new folder"
+            )

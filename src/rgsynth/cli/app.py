@@ -9,8 +9,11 @@ from typing import Annotated
 
 import typer
 
+from rgsynth.cli.common import OneLineUsageErrors
+
 app = typer.Typer(
     name="rgsynth",
+    cls=OneLineUsageErrors,
     help="Radiogenomic synthesis: gene-conditioned lung-nodule GAN and radiogenomic maps.",
     no_args_is_help=True,
     add_completion=False,

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer._click.exceptions import NoArgsIsHelpError  # typer (pinned) vendors click
+from typer._click.exceptions import UsageError as TyperUsageError
+from typer.core import TyperGroup
 
 from rgsynth.errors import RgsynthError, UsageError
 
@@ -86,18 +89,66 @@ def errors() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def opt(text: str, default: Any = None, *names: str) -> Any:
+class OneLineUsageErrors(TyperGroup):
+    """The app's command group: typer's own usage errors (text where a number goes, a
+    number out of an option's range, an unknown option, a missing argument) print a usage
+    box of four lines; like every other expected failure they become one line instead,
+    ``error: <typer's message naming the option>``, and exit 2."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        with _one_line_usage_errors():  # the app's own options
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _one_line_usage_errors():  # the command's name, options and arguments
+            return super().invoke(ctx)
+
+
+@contextmanager
+def _one_line_usage_errors() -> Iterator[None]:
+    try:
+        yield
+    except NoArgsIsHelpError:  # `rgsynth` alone: the help, as asked
+        raise
+    except TyperUsageError as error:
+        typer.echo(f"error: {error.format_message()}", err=True)
+        raise typer.Exit(error.exit_code) from None
+
+
+def opt(text: str, default: Any = None, *names: str, **checks: Any) -> Any:
     """A typer option whose help ends with ``[default]`` (a settings dataclass's value,
-    so the help cannot disagree with what runs); ``names`` as typer's param_decls."""
+    so the help cannot disagree with what runs); ``names`` as typer's param_decls;
+    ``checks`` typer's own validation (``min=``, ``exists=``, ``dir_okay=``, a callback),
+    whose one-line message names the option."""
     shown = "" if default is None else f" [{default}]"
-    return typer.Option(*names, help=f"{text}{shown}.")
+    return typer.Option(*names, help=f"{text}{shown}.", **checks)
 
 
-def arg(text: str) -> Any:
-    return typer.Argument(help=text)
+def arg(text: str, **checks: Any) -> Any:
+    return typer.Argument(help=text, **checks)
+
+
+def positive(value: float | None) -> float | None:
+    """A callback for a budget that must be above zero (typer's ``min=`` includes it)."""
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"Input should be greater than 0, got {value:g}")
+    return value
+
+
+# Checks several options share: a count of at least one, a seed, a table read as a file.
+AT_LEAST_ONE: dict[str, Any] = {"min": 1}
+SEED: dict[str, Any] = {"min": 0}  # numpy's seeds are non-negative
+FILE: dict[str, Any] = {"exists": True, "dir_okay": False}
+
+
+def output_folder(path: Path | None, what: str) -> None:
+    """An output folder that is a file cannot be written into (nor replaced: a file
+    given by mistake is not ours to delete); refused before anything is read."""
+    if path is not None and path.exists() and not path.is_dir():
+        raise UsageError(f"{what} {path}: is a file, not a folder; choose a folder")
 
 
 # Options several commands share.
 RunFolder = Annotated[Path, typer.Argument(help="A run folder written by `rgsynth train`.")]
 RunCache = Annotated[Path | None, opt("The run's cache [the one recorded in the run]")]
-Workers = Annotated[int | None, opt("Parallel processes [CPU count]")]
+Workers = Annotated[int | None, opt("Parallel processes [CPU count]", None, **AT_LEAST_ONE)]

@@ -18,7 +18,17 @@ from typing import Annotated
 import typer
 
 from rgsynth.cli.cohort import run_synth_cohort, run_view, twin_config
-from rgsynth.cli.common import Workers, errors, indented, opt, read_json
+from rgsynth.cli.common import (
+    AT_LEAST_ONE,
+    SEED,
+    Workers,
+    errors,
+    indented,
+    opt,
+    output_folder,
+    positive,
+    read_json,
+)
 from rgsynth.cli.prepare import run_prepare
 from rgsynth.cli.synthesize import run_synthesize
 from rgsynth.cli.train import run_train
@@ -52,12 +62,16 @@ STAGE_RECORDS = "stages"
 
 def demo(
     out: Annotated[Path, opt("Folder for every stage's outputs")] = Path("rgsynth-demo"),
-    minutes: Annotated[float, opt("Training budget per model (ours, then MC-GAN)")] = (
-        DEMO_MINUTES
-    ),
-    steps: Annotated[int | None, opt("Also stop each model's training at this step")] = None,
+    minutes: Annotated[
+        float, opt("Training budget per model (ours, then MC-GAN)", None, callback=positive)
+    ] = DEMO_MINUTES,
+    steps: Annotated[
+        int | None, opt("Also stop each model's training at this step", None, **AT_LEAST_ONE)
+    ] = None,
     subjects: Annotated[int | None, opt("Twin subjects [the demo preset's]")] = None,
-    seed: Annotated[int | None, opt("Seed of the twin and of every stage", TwinConfig.seed)] = None,
+    seed: Annotated[
+        int | None, opt("Seed of the twin and of every stage", TwinConfig.seed, **SEED)
+    ] = None,
     workers: Workers = None,
 ) -> None:
     """The whole pipeline on the synthetic twin: cohort → prepare → train ours and MC-GAN
@@ -70,6 +84,7 @@ def demo(
     with errors():
         from rgsynth.pipeline.stage import Pipeline
 
+        output_folder(out, "--out")
         twin = twin_config("demo", seed, subjects)
         demo = Demo(out, twin, minutes, steps, workers)
         Pipeline(out / STAGE_RECORDS, demo.stages(), typer.echo).run()

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import Workers, arg, errors, opt, progress, settings
+from rgsynth.cli.common import (
+    FILE,
+    SEED,
+    Workers,
+    arg,
+    errors,
+    opt,
+    output_folder,
+    progress,
+    settings,
+)
 from rgsynth.config import PREPARE_ON_ERROR, PrepareConfig
 from rgsynth.errors import UsageError
 
@@ -17,11 +27,19 @@ _D = PrepareConfig  # its defaults are the options' defaults
 
 
 def prepare(
-    cohort: Annotated[Path, arg("TCIA download or images/ + masks/ folder.")],
+    cohort: Annotated[
+        Path, arg("TCIA download or images/ + masks/ folder.", exists=True, file_okay=False)
+    ],
     out: Annotated[Path, opt("Cache folder to create or resume")],
     layout: Annotated[str, opt("auto, tcia or folder", None, "--format")] = "auto",
-    genes_file: Annotated[Path | None, opt("Expression table [in COHORT]", None, "--genes")] = None,
-    clinical: Annotated[Path | None, opt("Clinical CSV [found in COHORT]")] = None,
+    genes_file: Annotated[
+        Path | None, opt("Expression table [in COHORT]", None, "--genes", **FILE)
+    ] = None,
+    clinical: Annotated[Path | None, opt("Clinical CSV [found in COHORT]", None, **FILE)] = None,
+    holdout: Annotated[
+        Path | None,
+        opt("CSV (subject_id) of donors kept out of training [COHORT/holdout.csv]", None, **FILE),
+    ] = None,
     size: Annotated[int | None, opt("VOI edge in pixels (64 CPU, 128 paper)", _D.size)] = None,
     backgrounds: Annotated[
         int | None, opt("Background VOI centres per subject", _D.background_centres)
@@ -32,7 +50,7 @@ def prepare(
     val_fraction: Annotated[
         float | None, opt("Share of subjects held out for validation", _D.val_fraction)
     ] = None,
-    seed: Annotated[int | None, opt("Seed of the split and backgrounds", _D.seed)] = None,
+    seed: Annotated[int | None, opt("Seed of the split and backgrounds", _D.seed, **SEED)] = None,
     max_slice_mm: Annotated[
         float | None, opt("Refuse series thicker than this, mm", _D.max_slice_mm)
     ] = None,
@@ -51,6 +69,7 @@ def prepare(
             raise UsageError(f"--on-error must be fail or skip, got {on_error!r}")
         if layout not in LAYOUTS:
             raise UsageError(f"--format must be auto, tcia or folder, got {layout!r}")
+        output_folder(out, "--out")
         config = settings(
             PrepareConfig,
             size=size,
@@ -61,7 +80,9 @@ def prepare(
             max_slice_mm=max_slice_mm,
             gene_transform=gene_transform,
         )
-        run_prepare(cohort, out, config, layout, genes_file, clinical, workers, on_error, force)
+        run_prepare(
+            cohort, out, config, layout, genes_file, clinical, workers, on_error, force, holdout
+        )
 
 
 def run_prepare(
@@ -74,11 +95,13 @@ def run_prepare(
     workers: int | None = None,
     on_error: str = "fail",
     force: bool = False,
+    holdout: Path | None = None,
 ) -> dict:
     from rgsynth.prepare.run import find_inputs, prepare_cache
 
     start = time.perf_counter()
-    inputs = find_inputs(cohort, layout, genes_file, clinical)
+    inputs = find_inputs(cohort, layout, genes_file, clinical, holdout)
+    _check_clinical(inputs.clinical)
     typer.echo(f"{inputs.kind} cohort {cohort}: {len(inputs.sources)} subjects with images")
     with progress("preparing", len(inputs.sources)) as advance:
         manifest = prepare_cache(
@@ -96,3 +119,13 @@ def run_prepare(
         f"{out / manifest['qc_montage']}"
     )
     return manifest
+
+
+def _check_clinical(path: Path | None) -> None:
+    """The clinical table is only needed when the cache is sealed, after every subject:
+    read it now, so a bad one stops prepare in one line before minutes of work and
+    before the cache folder exists."""
+    if path is not None:
+        from rgsynth.io.genes import read_clinical
+
+        read_clinical(path)

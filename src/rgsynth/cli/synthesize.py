@@ -7,12 +7,25 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import RunCache, RunFolder, arg, errors, opt, progress, settings
+from rgsynth.cli.common import (
+    AT_LEAST_ONE,
+    FILE,
+    SEED,
+    RunCache,
+    RunFolder,
+    arg,
+    errors,
+    opt,
+    output_folder,
+    progress,
+    settings,
+)
 from rgsynth.config import SYNTHESIS_FORMATS, BatchSettings, Blend
 from rgsynth.errors import InputError, UsageError
 from rgsynth.layout import SYNTHESIS_MANIFEST_FILENAME
 
 _B = BatchSettings  # its defaults are the options' defaults
+PRECISIONS, DEVICES = ("fp32", "bf16"), ("cpu", "cuda")
 
 
 def synthesize(
@@ -20,7 +33,9 @@ def synthesize(
     out: Annotated[Path, arg("Output folder to create (see --force).")],
     cache: RunCache = None,
     subject: Annotated[list[str] | None, opt("Genes of this cache subject (repeatable)")] = None,
-    expression: Annotated[Path | None, opt("Your expression table (raw, as the cohort's)")] = None,
+    expression: Annotated[
+        Path | None, opt("Your expression table (raw, as the cohort's)", None, **FILE)
+    ] = None,
     table_subject: Annotated[list[str] | None, opt("Row(s) of --expression to use [all]")] = None,
     set_gene: Annotated[
         list[str] | None, opt("GENE=Z: set a gene's z-score (repeatable)", None, "--set")
@@ -29,7 +44,7 @@ def synthesize(
         list[str] | None, opt("PROGRAM=Z: set every gene of a gene set to ±Z (repeatable)")
     ] = None,
     gene_sets: Annotated[
-        Path | None, opt("Programs: GMT, CSV (set,gene,weight) or ground_truth.json")
+        Path | None, opt("Programs: GMT, CSV (set,gene,weight) or ground_truth.json", None, **FILE)
     ] = None,
     ct: Annotated[
         list[Path] | None, opt("A CT to paint into: DICOM folder or NIfTI file (repeatable)")
@@ -37,16 +52,20 @@ def synthesize(
     at_mm: Annotated[list[str] | None, opt("X,Y,Z: a location in patient mm (repeatable)")] = None,
     at_voxel: Annotated[list[str] | None, opt("I,J,K: a voxel index of the CT as stored")] = None,
     random_locations: Annotated[
-        int, opt("Random lung locations per CT (5–25 mm deep, as prepare)")
+        int, opt("Random lung locations per CT (5–25 mm deep, as prepare)", None, min=0)
     ] = 0,
-    backgrounds: Annotated[int | None, opt("Cache background slices [8 without --ct]")] = None,
+    backgrounds: Annotated[
+        int | None, opt("Cache background slices [8 without --ct]", None, min=0)
+    ] = None,
     split: Annotated[str | None, opt("Split of the cache backgrounds: val, train, all [val]")] = (
         None
     ),
     per_background: Annotated[
         int | None, opt("Nodules per background and gene profile, new noise each [1]")
     ] = None,
-    seed: Annotated[int | None, opt("The batch is a function of this seed", _B.seed)] = None,
+    seed: Annotated[int | None, opt("The batch is a function of this seed", _B.seed, **SEED)] = (
+        None
+    ),
     margin_mm: Annotated[
         float | None, opt("Source pixels this close to the mask are replaced", Blend.margin_mm)
     ] = None,
@@ -55,7 +74,9 @@ def synthesize(
     ] = None,
     formats: Annotated[str | None, opt(f"Any of {','.join(SYNTHESIS_FORMATS)} [all]")] = None,
     precision: Annotated[str | None, opt("fp32, or bf16 autocast", _B.precision)] = None,
-    batch_size: Annotated[int | None, opt("Nodules per generator pass", _B.batch_size)] = None,
+    batch_size: Annotated[
+        int | None, opt("Nodules per generator pass", _B.batch_size, **AT_LEAST_ONE)
+    ] = None,
     device: Annotated[str | None, opt("cpu or cuda", _B.device)] = None,
     force: Annotated[bool, opt("Replace OUT once the new batch is complete")] = False,
 ) -> None:
@@ -63,6 +84,8 @@ def synthesize(
     with errors():
         from rgsynth.synthesize.request import SynthesisRequest
 
+        _check_choices(precision, device)
+        output_folder(out, "OUT")
         request = settings(
             SynthesisRequest,
             subjects=subject or [],
@@ -90,6 +113,14 @@ def synthesize(
             seed=seed,
         )
         run_synthesize(run, out, cache, request, batch, force)
+
+
+def _check_choices(precision: str | None, device: str | None) -> None:
+    """Refused here, before the run is loaded, rather than by torch in the first pass."""
+    if precision is not None and precision not in PRECISIONS:
+        raise UsageError(f"--precision must be fp32 or bf16, got {precision!r}")
+    if device is not None and device not in DEVICES:
+        raise UsageError(f"--device must be cpu or cuda, got {device!r}")
 
 
 def _triple(text: str, option: str) -> tuple[float, float, float]:

@@ -7,19 +7,32 @@ from typing import Annotated
 
 import typer
 
-from rgsynth.cli.common import arg, errors, opt, progress, settings
-from rgsynth.config import ModelConfig, TrainConfig
-from rgsynth.errors import UsageError
+from rgsynth.cli.common import (
+    AT_LEAST_ONE,
+    SEED,
+    arg,
+    errors,
+    opt,
+    output_folder,
+    positive,
+    progress,
+    settings,
+)
+from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig
+from rgsynth.errors import CacheError, UsageError
 from rgsynth.layout import LATEST_SAMPLE_PATH
 
 _M, _T = ModelConfig, TrainConfig  # their defaults are the options' defaults
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def train(
     cache: Annotated[Path, arg("A cache written by `rgsynth prepare`.")],
     run: Annotated[Path, arg("Run folder (checkpoints, stats, samples).")],
-    steps: Annotated[int | None, opt("Stop at this total step count")] = None,
-    minutes: Annotated[float | None, opt("Stop after this much time")] = None,
+    steps: Annotated[int | None, opt("Stop at this total step count", None, **AT_LEAST_ONE)] = None,
+    minutes: Annotated[float | None, opt("Stop after this much time", None, callback=positive)] = (
+        None
+    ),
     resume: Annotated[bool, opt("Continue RUN's checkpoint exactly")] = False,
     model: Annotated[
         str | None, opt("Architecture: the paper's GAN, or mcgan (the baseline)", _M.architecture)
@@ -38,7 +51,9 @@ def train(
     gene_hidden: Annotated[
         int | None, opt("Hidden width of the gene mapping", _M.gene_hidden)
     ] = None,
-    seed: Annotated[int | None, opt("Seed of weights, data order and noise", _T.seed)] = None,
+    seed: Annotated[
+        int | None, opt("Seed of weights, data order and noise", _T.seed, **SEED)
+    ] = None,
     log_every: Annotated[int | None, opt("Steps between stats lines", _T.log_every)] = None,
     sample_every: Annotated[int | None, opt("Steps between sample grids", _T.sample_every)] = None,
     checkpoint_every: Annotated[
@@ -50,6 +65,9 @@ def train(
     with errors():
         if steps is None and minutes is None:
             raise UsageError("give --steps N or --minutes M (or both)")
+        if device not in DEVICES:
+            raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
+        output_folder(run, "RUN")
         sizes = settings(
             ModelConfig,
             architecture=model,
@@ -83,6 +101,7 @@ def run_train(
     from rgsynth.train.distributed import setup, teardown
     from rgsynth.train.loop import Trainer
 
+    _check_cache_settings(cache)
     info = setup(device)
     try:
         trainer = Trainer(cache, run, config, info, resume=resume)
@@ -103,6 +122,23 @@ def run_train(
             _echo_training_summary(summary, run)
     finally:
         teardown(info)
+
+
+def _check_cache_settings(cache: Path) -> None:
+    """A cache made before ``prepare`` refused what the networks cannot be built for (an
+    edge such as --size 50) would fail deep in the trainer: refuse it here, in one line."""
+    from rgsynth.prepare.cache import Cache
+
+    stored = Cache(cache)
+    if not stored.is_complete:
+        return  # the trainer says so in its own words
+    settings = stored.manifest()["settings"]
+    try:
+        PrepareConfig.from_dict(settings)
+    except ValueError as error:
+        raise CacheError(
+            f"{cache}: cannot be trained on ({error}); run `rgsynth prepare` again"
+        ) from None
 
 
 def _echo_training_summary(summary: dict, run: Path) -> None:

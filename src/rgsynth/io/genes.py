@@ -10,6 +10,8 @@ subjects only, and those statistics are stored with the cache.
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,9 @@ CLINICAL_DATE_COLUMNS = (
 )
 CLINICAL_ID_COLUMN = "Case ID"
 _SD_FLOOR = 1e-8
+# A cut or damaged .gz: gzip's EOFError escapes pandas (and the CLI would print a bare
+# "Aborted!"); zlib.error is a corrupt stream; BadGzipFile is not gzip at all.
+_DAMAGED_GZIP = (EOFError, zlib.error, gzip.BadGzipFile)
 
 
 @dataclass
@@ -69,7 +74,8 @@ def read_expression_table(path: Path, image_subject_ids: Iterable[str] = ()) -> 
     """Read a CSV/TSV (optionally gzipped) expression table, either orientation.
 
     Raises:
-        InputError: unreadable file, duplicated gene names or subject IDs.
+        InputError: unreadable, truncated or damaged file, duplicated gene names or
+            subject IDs.
     """
     path = Path(path)
     separator = "," if ".csv" in path.suffixes else "\t"
@@ -77,6 +83,10 @@ def read_expression_table(path: Path, image_subject_ids: Iterable[str] = ()) -> 
         text = pd.read_csv(
             path, sep=separator, header=None, dtype=str, keep_default_na=False, compression="infer"
         )
+    except _DAMAGED_GZIP as error:
+        raise InputError(
+            "", path, f"unreadable expression table: truncated or damaged ({error})"
+        ) from None
     except (OSError, ValueError, UnicodeDecodeError) as error:
         raise InputError("", path, f"unreadable expression table ({error})") from None
     if text.shape[0] < 2 or text.shape[1] < 2:

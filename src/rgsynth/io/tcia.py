@@ -184,11 +184,10 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
             f"{ct_headers[0].frame_of_reference_uid}",
         )
     stack = read_ct_image(ct_headers, sid)
-    ct_image = stack.image
+    ct_folder = ct_headers[0].path.parent
+    ct_lps, orient_notes = to_axial_lps(stack.image, sid, ct_folder, max_slice_mm)  # first
     mask_image, segment_note = _largest_segment(seg, stack, sid)
     notes += stack.notes + segment_note
-    ct_folder = ct_headers[0].path.parent
-    ct_lps, orient_notes = to_axial_lps(ct_image, sid, ct_folder, max_slice_mm)
     mask_lps, _ = to_axial_lps(mask_image, sid, seg_header.path)
     spacing = tuple(ct_lps.GetSpacing()[::-1])
     mask, nodule_notes = keep_largest_nodule(

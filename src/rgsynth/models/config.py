@@ -45,12 +45,28 @@ class ModelConfig:
                 f"got {self.architecture!r}"
             )
         size, bottom = self.image_size, self.bottleneck_size
-        if size < bottom or size % bottom or (size // bottom) & (size // bottom - 1):
+        if not self.takes_image_size(size, bottom):
             raise ValueError(
                 f"image_size ({size}) must be bottleneck_size ({bottom}) times a power of two"
             )
-        if self.n_genes < 1 or self.base_channels < 1 or self.gene_code < 1:
-            raise ValueError("n_genes, base_channels and gene_code must be positive")
+        widths = ("n_genes", "base_channels", "max_channels", "gene_hidden", "gene_code")
+        if bad := [f"{name} {getattr(self, name)}" for name in widths if getattr(self, name) < 1]:
+            raise ValueError(f"model sizes must be positive, got {', '.join(bad)}")
+
+    @classmethod
+    def takes_image_size(cls, size: int, bottleneck_size: int | None = None) -> bool:
+        """Whether the networks can be built for ``size``: each level doubles the
+        bottleneck's edge, so the image edge is the bottleneck's times a power of two."""
+        bottom = cls.bottleneck_size if bottleneck_size is None else bottleneck_size
+        if bottom < 1 or size < bottom or size % bottom:
+            return False
+        ratio = size // bottom
+        return ratio & (ratio - 1) == 0
+
+    @classmethod
+    def image_sizes(cls, low: int, high: int) -> list[int]:
+        """The edges in ``low..high`` the default bottleneck takes, e.g. 16, 32, …, 512."""
+        return [size for size in range(low, high + 1) if cls.takes_image_size(size)]
 
     @property
     def resolutions(self) -> list[int]:

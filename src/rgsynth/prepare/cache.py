@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from rgsynth.config import PrepareConfig
-from rgsynth.errors import CacheMismatchError
+from rgsynth.errors import CacheError, CacheMismatchError
 from rgsynth.fsutil import atomic_write_bytes, atomic_write_json
 from rgsynth.layout import MANIFEST_FILENAME, STATE_FILENAME, SUBJECTS_DIRNAME
 
@@ -67,7 +67,16 @@ class Cache:
         return (self.root / MANIFEST_FILENAME).is_file()
 
     def manifest(self) -> dict[str, Any]:
-        return json.loads((self.root / MANIFEST_FILENAME).read_text())
+        """Raises CacheError: a manifest cut short or damaged (every reader of a cache
+        starts here, so each says so in one line)."""
+        path = self.root / MANIFEST_FILENAME
+        try:
+            return json.loads(path.read_text())
+        except ValueError as error:
+            raise CacheError(
+                f"{path}: damaged cache manifest ({error}); delete it and run "
+                "`rgsynth prepare` again to seal the cache anew"
+            ) from None
 
     def start(self, state: dict[str, Any], force: bool) -> bool:
         """Claim the folder for ``state``; True when a complete cache of it is already here.

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from rgsynth import __version__
 from rgsynth.config import PrepareConfig, fingerprint
@@ -26,6 +27,8 @@ from rgsynth.layout import (
     CLINICAL_FILENAME,
     GENE_STATS_FILENAME,
     GENES_FILENAME,
+    HOLDOUT_FILENAME,
+    HOLDOUT_SPLIT,
     MONTAGE_FILENAME,
     STATE_FILENAME,
 )
@@ -54,10 +57,15 @@ class PrepareInputs:
     clinical: Path | None
     sources: list[SubjectSource] = field(default_factory=list)
     problems: list[InputError] = field(default_factory=list)
+    holdout: Path | None = None  # a CSV of subject IDs kept out of training and validation
 
 
 def find_inputs(
-    cohort: Path, kind: str = "auto", expression: Path | None = None, clinical: Path | None = None
+    cohort: Path,
+    kind: str = "auto",
+    expression: Path | None = None,
+    clinical: Path | None = None,
+    holdout: Path | None = None,
 ) -> PrepareInputs:
     """Detect the layout (folder cohort when ``images/`` and ``masks/`` exist, else TCIA),
     list its subjects and locate the tables.
@@ -78,7 +86,31 @@ def find_inputs(
     if expression is None:
         raise InputError("", cohort, "no expression table found; pass --genes FILE")
     clinical = clinical or _find_one(cohort, CLINICAL_PATTERNS)
-    return PrepareInputs(cohort, kind, Path(expression), clinical, sources, problems)
+    if holdout is None and (cohort / HOLDOUT_FILENAME).is_file():
+        holdout = cohort / HOLDOUT_FILENAME
+    read_holdout(holdout)  # a bad list stops here, before any subject is read
+    return PrepareInputs(cohort, kind, Path(expression), clinical, sources, problems, holdout)
+
+
+def read_holdout(path: Path | None) -> list[str]:
+    """The subject IDs of a holdout CSV (a ``subject_id`` column), in file order.
+
+    Raises:
+        InputError: unreadable, no ``subject_id`` column, or an ID listed twice.
+    """
+    if path is None:
+        return []
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError, EOFError) as error:
+        raise InputError("", path, f"unreadable holdout list ({error})") from None
+    if "subject_id" not in table.columns:
+        raise InputError("", path, "the holdout list has no 'subject_id' column")
+    ids = [s.strip() for s in table["subject_id"] if s.strip()]
+    twice = sorted({s for s in ids if ids.count(s) > 1})
+    if twice:
+        raise InputError(twice[0], path, "listed twice in the holdout list")
+    return ids
 
 
 def _find_one(root: Path, patterns: tuple[str, ...]) -> Path | None:
@@ -155,6 +187,8 @@ def _inputs_state(inputs: PrepareInputs, fingerprints: dict[str, str]) -> dict[s
     tables = {"expression": _file_digest(inputs.expression)}
     if inputs.clinical is not None:
         tables["clinical"] = _file_digest(inputs.clinical)
+    if inputs.holdout is not None:
+        tables["holdout"] = _file_digest(inputs.holdout)
     return {"kind": inputs.kind, "tables": tables, "subjects": fingerprints}
 
 
@@ -281,11 +315,22 @@ def _seal(inputs, table, cache, config, records, problems, echo) -> dict[str, An
     ok = sorted(s for s, r in records.items() if r["status"] == "ok")
     usable_genes = set(table.subject_ids) - {p.subject_id for p in problems}
     with_genes = [s for s in ok if s in usable_genes]
-    train, val = _split(with_genes, config, salt=1)
-    image_only_train, image_only_val = _split(sorted(set(ok) - set(with_genes)), config, salt=2)
-    split = {s: "train" for s in train + image_only_train} | {
-        s: "val" for s in val + image_only_val
-    }
+    # Held-out donors: prepared like the others but in neither split, and the split of the
+    # others is what it would be without them.
+    held = sorted(set(read_holdout(inputs.holdout)) & set(ok))
+    main, main_with_genes = (
+        [s for s in ok if s not in held],
+        [s for s in with_genes if s not in held],
+    )
+    train, val = _split(main_with_genes, config, salt=1)
+    image_only_train, image_only_val = _split(
+        sorted(set(main) - set(main_with_genes)), config, salt=2
+    )
+    split = (
+        {s: "train" for s in train + image_only_train}
+        | {s: "val" for s in val + image_only_val}
+        | {s: HOLDOUT_SPLIT for s in held}
+    )
     gene_section = _write_genes(table, with_genes, train, cache, config, echo)
     clinical_section = _write_clinical(inputs.clinical, ok, cache)
     skipped = [p.to_dict() | {"status": "failed"} for p in problems] + [
@@ -323,6 +368,7 @@ def _seal(inputs, table, cache, config, records, problems, echo) -> dict[str, An
             "val_fraction": config.val_fraction,
             "train": sorted(split_ids(split, "train")),
             "val": sorted(split_ids(split, "val")),
+            **({HOLDOUT_SPLIT: held} if held else {}),
         },
         "totals": {
             "subjects": len(ok),
@@ -407,7 +453,13 @@ def _echo_summary(manifest: dict[str, Any], echo: Callable[[str], None]) -> None
     totals, unmatched = manifest["totals"], manifest["unmatched"]
     echo(
         f"subjects: {totals['subjects']} prepared ({totals['subjects_with_genes']} with genes), "
-        f"{len(manifest['split']['train'])} train / {len(manifest['split']['val'])} val; "
+        f"{len(manifest['split']['train'])} train / {len(manifest['split']['val'])} val"
+        + (
+            f" / {len(manifest['split'][HOLDOUT_SPLIT])} held out"
+            if HOLDOUT_SPLIT in manifest["split"]
+            else ""
+        )
+        + "; "
         f"{totals['nodule_slices']} nodule slices, {totals['background_slices']} background slices"
     )
     if unmatched["images_without_genes"]:

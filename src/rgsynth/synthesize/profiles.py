@@ -164,7 +164,7 @@ def read_gene_sets(path: Path) -> dict[str, GeneSet]:
             sets = _read_twin_programs(json.loads(path.read_text()))
         else:
             sets = _read_weighted_csv(pd.read_csv(path))
-    except (OSError, ValueError, KeyError) as error:
+    except (OSError, ValueError, KeyError, TypeError) as error:  # TypeError: JSON, not a truth
         raise InputError("", path, f"unreadable gene-set file ({error})") from None
     if not sets:
         raise InputError("", path, "no gene sets in this file")

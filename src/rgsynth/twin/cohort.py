@@ -30,8 +30,8 @@ import numpy as np
 import pydicom
 
 from rgsynth.config import TwinConfig
-from rgsynth.fsutil import atomic_write_json, staged_directory
-from rgsynth.layout import GROUND_TRUTH_FILENAME
+from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
+from rgsynth.layout import GROUND_TRUTH_FILENAME, HOLDOUT_FILENAME
 from rgsynth.twin import biology, quirks, tables
 from rgsynth.twin.dicom_write import (
     COLLECTION,
@@ -148,7 +148,62 @@ def plan_cohort(config: TwinConfig) -> CohortPlan:
                 patient_age_years=int(rng.integers(45, 88)),
             )
         )
+    if config.n_holdout:
+        cohort = _add_holdout(config, model, cohort, plans, studies)
     return CohortPlan(config=config, model=model, biology=cohort, subjects=plans, studies=studies)
+
+
+def holdout_ids(n: int) -> list[str]:
+    """IDs of the held-out donors: ``R01-H001`` … (never an ID of the collection)."""
+    return [f"R01-H{i:03d}" for i in range(1, n + 1)]
+
+
+def _add_holdout(
+    config: TwinConfig,
+    model: biology.GeneProgramModel,
+    cohort: biology.CohortBiology,
+    plans: list[SubjectPlan],
+    studies: list[StudyInfo],
+) -> biology.CohortBiology:
+    """Append ``config.n_holdout`` donors of the same gene model and trait map, each with
+    genes and a SEG, drawn from streams of their own so the cohort's other subjects stay
+    exactly what they are without them. Returns the biology of all subjects."""
+    bio_seq, choice_seq, subject_seq = np.random.SeedSequence([config.seed, 41]).spawn(3)
+    held = biology.draw_cohort_biology(np.random.default_rng(bio_seq), model, config.n_holdout)
+    rng = np.random.default_rng(choice_seq)
+    seeds = [int(s.generate_state(1)[0]) for s in subject_seq.spawn(config.n_holdout)]
+    first = len(plans)
+    for k, sid in enumerate(holdout_ids(config.n_holdout)):
+        plans.append(
+            dataclasses.replace(
+                plans[0],
+                subject_id=sid,
+                index=first + k,
+                seed=seeds[k],
+                traits=held.traits[k],
+                has_seg=True,
+                seg_flavour="slicer" if rng.random() < config.slicer_seg_fraction else "epad",
+                has_rnaseq=True,
+            )
+        )
+        studies.append(
+            StudyInfo(
+                subject_id=sid,
+                seed=config.seed,
+                study_date=dt.date(1990, 1, 1) + dt.timedelta(days=int(rng.integers(0, 3650))),
+                study_description=str(
+                    rng.choice(["CT CHEST WITHOUT CONTRAST", "CT CHEST WITH CONTRAST", "CHEST"])
+                ),
+                patient_sex=str(rng.choice(["M", "F"], p=[0.7, 0.3])),
+                patient_age_years=int(rng.integers(45, 88)),
+            )
+        )
+    return biology.CohortBiology(
+        subtype=np.concatenate([cohort.subtype, held.subtype]),
+        activities=np.vstack([cohort.activities, held.activities]),
+        trait_latents=np.vstack([cohort.trait_latents, held.trait_latents]),
+        traits=cohort.traits + held.traits,
+    )
 
 
 def generate_cohort(
@@ -274,8 +329,8 @@ def _render_and_write(job: tuple[SubjectPlan, StudyInfo, Path, str]) -> dict:
 
 
 def _duplicate_reference(plan: SubjectPlan) -> bool:
-    """Which collection SEGs name a CT instance twice: every third Slicer SEG (as R01-003's
-    does in the real download) and every fourth ePAD one."""
+    """Which collection SEGs name a CT instance twice: Slicer SEGs of subjects whose cohort
+    index is 2 mod 3 (R01-003 is one, as in the real download), ePAD SEGs of those 3 mod 4."""
     if plan.seg_flavour == "slicer":
         return plan.index % 3 == 2
     return plan.seg_flavour == "epad" and plan.index % 4 == 3
@@ -342,7 +397,8 @@ def _write_tables(plan: CohortPlan, results: list[dict], staging: Path) -> None:
     # The genes are drawn for the clean twin's subjects (so every value is the clean twin's);
     # the collection's table then keeps only the subjects it really has (R01).
     drawn = _drawn_rnaseq(plan)
-    rnaseq_index = [i for i, s in enumerate(plan.subjects) if drawn[i]]
+    n_main = config.n_subjects
+    rnaseq_index = [i for i, s in enumerate(plan.subjects[:n_main]) if drawn[i]]
     rnaseq_ids = [plan.subjects[i].subject_id for i in rnaseq_index]
     log2 = biology.log2_expression(table_rng, plan.model, plan.biology.activities[rnaseq_index])
     values, missing = tables.rnaseq_values(
@@ -350,6 +406,12 @@ def _write_tables(plan: CohortPlan, results: list[dict], staging: Path) -> None:
     )
     if not rnaseq_index:
         missing = np.zeros_like(missing)
+    if config.n_holdout:  # the held-out donors' columns: their own draws, nothing missing
+        values, missing, rnaseq_ids = _holdout_expression(plan, values, missing, rnaseq_ids)
+        atomic_write_text(
+            staging / HOLDOUT_FILENAME,
+            "subject_id\n" + "".join(f"{sid}\n" for sid in holdout_ids(config.n_holdout)),
+        )
     gene_names, all_na_rows = list(plan.model.gene_names), None
     if collection:
         keep = [n for n, sid in enumerate(rnaseq_ids) if tables.collection_has_rnaseq(sid, True)]
@@ -412,6 +474,22 @@ def _write_tables(plan: CohortPlan, results: list[dict], staging: Path) -> None:
         truth["genes"]["names"] = gene_names
         truth["genes"]["all_na_rows"] = all_na_rows
     atomic_write_json(staging / GROUND_TRUTH_FILENAME, truth)
+
+
+def _holdout_expression(
+    plan: CohortPlan, values: np.ndarray, missing: np.ndarray, ids: list[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The table with the held-out donors' columns appended. They miss no value, so the
+    genes complete over the cohort's subjects stay the complete ones."""
+    n_main, n_held = plan.config.n_subjects, plan.config.n_holdout
+    rng = np.random.default_rng(np.random.SeedSequence([plan.config.seed, 43]))
+    log2 = biology.log2_expression(rng, plan.model, plan.biology.activities[n_main:])
+    held, _ = tables.rnaseq_values(rng, log2, plan.config.n_genes)
+    return (
+        np.hstack([values, held]),
+        np.hstack([missing, np.zeros((missing.shape[0], n_held), dtype=bool)]),
+        ids + holdout_ids(n_held),
+    )
 
 
 def _drawn_rnaseq(plan: CohortPlan) -> list[bool]:
@@ -484,6 +562,7 @@ def _ground_truth(plan: CohortPlan, results: list[dict], complete: np.ndarray) -
                 "acquisition": result["acquisition"],
                 "patient": {"sex": study.patient_sex, "age": study.patient_age_years},
                 **({"quirks": result["quirks"]} if "quirks" in result else {}),
+                **({"holdout": True} if i >= plan.config.n_subjects else {}),
             }
         )
     return {
