@@ -136,21 +136,24 @@ def plan_cohort(config: TwinConfig) -> CohortPlan:
                 slice_thickness_mm=config.slice_thickness_mm,
             )
         )
-        studies.append(
-            StudyInfo(
-                subject_id=sid,
-                seed=config.seed,
-                study_date=dt.date(1990, 1, 1) + dt.timedelta(days=int(rng.integers(0, 3650))),
-                study_description=str(
-                    rng.choice(["CT CHEST WITHOUT CONTRAST", "CT CHEST WITH CONTRAST", "CHEST"])
-                ),
-                patient_sex=str(rng.choice(["M", "F"], p=[0.7, 0.3])),
-                patient_age_years=int(rng.integers(45, 88)),
-            )
-        )
+        studies.append(_draw_study(rng, sid, config.seed))
     if config.n_holdout:
         cohort = _add_holdout(config, model, cohort, plans, studies)
     return CohortPlan(config=config, model=model, biology=cohort, subjects=plans, studies=studies)
+
+
+def _draw_study(rng: np.random.Generator, subject_id: str, seed: int) -> StudyInfo:
+    """A subject's study: date, description and the patient's sex and age."""
+    return StudyInfo(
+        subject_id=subject_id,
+        seed=seed,
+        study_date=dt.date(1990, 1, 1) + dt.timedelta(days=int(rng.integers(0, 3650))),
+        study_description=str(
+            rng.choice(["CT CHEST WITHOUT CONTRAST", "CT CHEST WITH CONTRAST", "CHEST"])
+        ),
+        patient_sex=str(rng.choice(["M", "F"], p=[0.7, 0.3])),
+        patient_age_years=int(rng.integers(45, 88)),
+    )
 
 
 def holdout_ids(n: int) -> list[str]:
@@ -186,18 +189,7 @@ def _add_holdout(
                 has_rnaseq=True,
             )
         )
-        studies.append(
-            StudyInfo(
-                subject_id=sid,
-                seed=config.seed,
-                study_date=dt.date(1990, 1, 1) + dt.timedelta(days=int(rng.integers(0, 3650))),
-                study_description=str(
-                    rng.choice(["CT CHEST WITHOUT CONTRAST", "CT CHEST WITH CONTRAST", "CHEST"])
-                ),
-                patient_sex=str(rng.choice(["M", "F"], p=[0.7, 0.3])),
-                patient_age_years=int(rng.integers(45, 88)),
-            )
-        )
+        studies.append(_draw_study(rng, sid, config.seed))
     return biology.CohortBiology(
         subtype=np.concatenate([cohort.subtype, held.subtype]),
         activities=np.vstack([cohort.activities, held.activities]),
