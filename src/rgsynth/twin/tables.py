@@ -254,13 +254,6 @@ COLLECTION_CLINICAL_COLUMNS = (
     "Days between CT and surgery",
     "PET Date",
 )
-CLINICAL_DATE_COLUMNS = (
-    "Date of Recurrence",
-    "Date of Last Known Alive",
-    "Date of Death",
-    "CT Date",
-    "PET Date",
-)
 # Headers written with stray spaces (besides ``Histology ``, which is so in every twin).
 COLLECTION_HEADER_SPELLING = {
     "Survival Status": "Survival Status ",
