@@ -18,7 +18,8 @@ import numpy as np
 from rgsynth.intensity import LUNG_WINDOW
 from rgsynth.io.dicom_read import read_ct_series, read_header, read_seg_mask
 from rgsynth.io.seg_read import read_seg_frames
-from rgsynth.io.tcia import metadata_location
+from rgsynth.io.source import InputError
+from rgsynth.io.tcia import metadata_location, referenced_ct
 from rgsynth.layout import GROUND_TRUTH_FILENAME, METADATA_FILENAME
 from rgsynth.plotting import pyplot, save_png
 
@@ -40,8 +41,8 @@ class NoduleView:
 def cohort_series(cohort: Path) -> dict[str, dict[str, Path]]:
     """Subject → {"CT": series folder, "SEG": file} from the cohort's metadata.csv.
 
-    Of a subject's CT series the one its SEG references is shown; without a SEG (or
-    when the SEG names no series) the one with the most images (a download also holds
+    Of a subject's CT series the one ``prepare`` would read with its SEG is shown; without
+    a SEG (or when none fits) the one with the most images (a download also holds
     localizers, reformats, CTAC and earlier studies).
     """
     rows: dict[str, list[dict[str, str]]] = {}
@@ -62,23 +63,24 @@ def cohort_series(cohort: Path) -> dict[str, dict[str, Path]]:
         if not cts:
             continue
         folders = [metadata_location(cohort, r["File Location"]) for r in cts]
-        chosen = _seg_series(entry["SEG"], [r["Series UID"] for r in cts], folders) if segs else 0
-        entry["CT"] = folders[chosen]
+        entry["CT"] = _seg_series(entry["SEG"], folders) if segs else folders[0]
     return series
 
 
-def _seg_series(seg_path: Path, series_uids: list[str], folders: list[Path]) -> int:
-    """Which of the CT series the SEG was drawn on, as ``prepare`` decides: the series it
-    references, else the one holding the instances it names; else the largest (0)."""
-    seg = read_seg_frames(seg_path)
-    for k, uid in enumerate(series_uids):
-        if uid in seg.referenced_series:
-            return k
-    for k, folder in enumerate(folders):
-        uids = {h.sop_instance_uid for p in sorted(folder.iterdir()) if (h := read_header(p))}
-        if uids & seg.referenced_instances:
-            return k
-    return 0
+def _seg_series(seg_path: Path, folders: list[Path]) -> Path:
+    """The CT series folder the SEG was drawn on, chosen as ``prepare`` chooses it
+    (:func:`rgsynth.io.tcia.referenced_ct`); the largest when that finds none."""
+    series = {}
+    for folder in folders:
+        headers = [h for p in sorted(folder.iterdir()) if (h := read_header(p))]
+        if headers and not all(h.is_localizer for h in headers):
+            series[headers[0].series_instance_uid] = [h for h in headers if not h.is_localizer]
+    seg_header = read_header(seg_path)
+    try:
+        chosen, _ = referenced_ct(read_seg_frames(seg_path), seg_header, series, "")
+    except InputError:
+        return folders[0]
+    return chosen[0].path.parent
 
 
 def load_views(

@@ -173,7 +173,7 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
     seg_header = segs[0]
     seg = read_seg_frames(seg_header.path, sid)
     notes += seg.notes
-    ct_headers, choice = _referenced_ct(seg, seg_header, cts, sid)
+    ct_headers, choice = referenced_ct(seg, seg_header, cts, sid)
     notes += choice
     if ct_headers[0].frame_of_reference_uid != seg_header.frame_of_reference_uid:
         raise InputError(
@@ -205,7 +205,7 @@ def load(source: SubjectSource, max_slice_mm: float | None = None) -> SubjectIma
     )
 
 
-def _referenced_ct(
+def referenced_ct(
     seg: SegFrames, seg_header: Header, cts: dict[str, list[Header]], subject_id: str
 ) -> tuple[list[Header], list[str]]:
     """The CT series the SEG was drawn on (module docstring: three ways, in order), and a
