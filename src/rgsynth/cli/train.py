@@ -103,6 +103,7 @@ def run_train(
 
     _check_cache_settings(cache)
     info = setup(device)
+    finished, trainer = False, None
     try:
         trainer = Trainer(cache, run, config, info, resume=resume)
         if info.is_main:
@@ -120,8 +121,12 @@ def run_train(
             summary = trainer.run(steps, minutes, on_step=on_step)
         if info.is_main:
             _echo_training_summary(summary, run)
+        finished = True
     finally:
-        teardown(info)
+        # The DDP wrappers hold the process group: drop them first so that its gloo threads
+        # end inside destroy_process_group, not at interpreter exit.
+        del trainer
+        teardown(info, finished=finished)
 
 
 def _check_cache_settings(cache: Path) -> None:

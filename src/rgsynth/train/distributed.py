@@ -40,6 +40,13 @@ def setup(device: str = "auto") -> DistInfo:
     return DistInfo(rank, world_size, local_rank, chosen)
 
 
-def teardown(info: DistInfo) -> None:
+def teardown(info: DistInfo, *, finished: bool = True) -> None:
+    """Leave the process group. After a finished run every rank first waits for the others:
+    rank 0 still writes samples and plots while rank 1 is done, and a gloo peer that exits
+    while the other still holds its connection makes that one abort in C++ ("terminate called
+    without an active exception"), seen under CPU contention. After an error the barrier is
+    skipped, because the other rank may never reach it."""
     if info.enabled and dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
