@@ -184,6 +184,7 @@ def _below(name: str, value: int, least: int) -> list[str]:
 
 
 PREPARE_ON_ERROR = ("fail", "skip")
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,8 @@ class TrainConfig:
         ema_decay: decay of the generator's exponential moving average (after a warm-up
             where the decay is (1 + step) / (10 + step), whichever is smaller).
         seed: seed of initialisation, data order and noise.
-        precision: ``fp32`` or ``bf16`` (CPU/GPU autocast).
+        precision†: ``fp32``, ``bf16`` (CPU/GPU autocast) or ``auto`` (bf16 where the
+            device computes it natively, else fp32; the trainer stores its choice).
         log_every, sample_every, checkpoint_every: in steps.
         n_samples: columns of the sample grid.
     """
@@ -309,15 +311,15 @@ class TrainConfig:
     erosion_px: int | None = None
     ema_decay: float = 0.999
     seed: int = 0
-    precision: str = "fp32"
+    precision: str | None = None
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 200
     n_samples: int = 8
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in (None, *PRECISIONS):
+            raise ValueError(f"precision must be fp32, bf16 or auto, got {self.precision!r}")
         if self.batch_size is not None and self.batch_size < 2:
             raise ValueError("batch_size must be >= 2 (batch norm and mismatched pairs)")
         if self.erosion_px is not None and (self.erosion_px < 1 or self.erosion_px % 2 == 0):

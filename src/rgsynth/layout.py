@@ -34,6 +34,7 @@ SAMPLES_DIRNAME = "samples"
 LATEST_SAMPLE_PATH = Path(SAMPLES_DIRNAME) / "latest.png"
 LOSSES_FILENAME = "losses.png"
 RANKS_FILENAME = "ranks.json"
+DIAGNOSTICS_FILENAME = "diagnostics.jsonl"  # D_ISG shortcut and D_I on unseen reals, per checkpoint
 DEMO_TRAINING_FILENAME = "demo_training.json"  # what a demo training was started with
 EVALUATION_FILENAME = "evaluation.json"  # built from the records below
 SCORES_FILENAME = "evaluation_scores.jsonl"  # every score, one flat record a line

@@ -16,6 +16,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rgsynth.cli import app
+from rgsynth.metrics.records import Score, ScoreTable, read_scores
+from rgsynth.report.inputs import RunFiles
+from rgsynth.report.tables import CLASSIC_MAPS, verdict
 
 runner = CliRunner()
 SMALL_MAPS = ["--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "1"]
@@ -185,4 +188,92 @@ def test_report_of_a_cohort_without_truth(
     shown = set(json.loads((copy / "report" / "report.json").read_text())["figures"])
     assert {"fig3", "fig2", "embedding", "perturbation"} <= shown
     assert not shown & {"maps", "subtypes"}
-    assert "No ground truth was given" in (copy / "report" / "index.html").read_text()
+    page = (copy / "report" / "index.html").read_text()
+    assert "No ground truth was given" in page
+    assert 'class="verdict"' not in page and "found the map best" not in page
+
+
+def _score(model: str, condition: str, value: float, low: float, high: float) -> Score:
+    return Score(model, condition, "auroc", value, low, high)
+
+
+def _files(*scores: Score, truth: str | None = "ground_truth.json") -> RunFiles:
+    """A run's files as far as the verdict reads them: evaluation.json and the records."""
+    models = {"xu": {"checkpoint_step": 10}, "mcgan": {"checkpoint_step": 10}, "reference": {}}
+    evaluation = {"models": models, "truth": truth}
+    table = ScoreTable(scores)
+    return RunFiles(Path("run"), evaluation, {}, table, {}, None, None, None, None)  # type: ignore[arg-type]
+
+
+HAND_BUILT = (
+    _score("xu", "perturbation map", 0.71, 0.52, 0.88),
+    _score("mcgan", "perturbation map", 0.54, 0.27, 0.79),
+    _score("reference", "perturbation map", 0.99, 0.95, 1.0),
+    _score("conventional", "as_discovered", 0.62, 0.41, 0.80),
+    _score("conventional", "with_true_programs", 1.0, 1.0, 1.0),
+    _score("conventional", "sampling_bound", 1.0, 1.0, 1.0),
+)
+
+
+def test_verdict_names_the_best_map_and_the_unresolved_differences() -> None:
+    assert verdict(_files(*HAND_BUILT)) == (
+        "Against the twin's truth, the classic pipeline (true programs as metagenes) found "
+        "the map best: AUROC 1.00 [1.00, 1.00]; ours 0.71 [0.52, 0.88], MC-GAN 0.54 "
+        "[0.27, 0.79], the classic pipeline (metagenes as discovered) 0.62 [0.41, 0.80], "
+        "the reference generator (the twin's own painter: an upper bound) 0.99 [0.95, 1.00]. "
+        "Its interval overlaps no other's: the lead is resolved. "
+        "Ours and MC-GAN are not told apart: their intervals overlap."
+    )
+
+
+def test_the_reference_is_quoted_never_the_winner() -> None:
+    text = verdict(
+        _files(
+            _score("xu", "perturbation map", 0.81, 0.70, 0.90),
+            _score("mcgan", "perturbation map", 0.40, 0.20, 0.55),
+            _score("reference", "perturbation map", 0.99, 0.95, 1.0),
+            _score("conventional", "with_true_programs", 0.76, 0.62, 0.86),
+        )
+    )
+    assert text is not None
+    assert text.startswith(
+        "Against the twin's truth, ours found the map best: AUROC 0.81 [0.70, 0.90];"
+    )
+    assert "upper bound) 0.99 [0.95, 1.00]" in text
+    assert "Ours is not told apart from the classic pipeline (true programs as metagenes)" in text
+    assert "MC-GAN are not told apart" not in text  # ours vs MC-GAN: resolved, said above
+
+
+def test_no_truth_no_verdict() -> None:
+    assert verdict(_files(*HAND_BUILT, truth=None)) is None
+    assert verdict(_files()) is None  # a truth but no map scored
+
+
+def test_report_leads_with_the_verdict_maps_and_sweeps(evaluated_runs: tuple[Path, Path]) -> None:
+    """The headline shows which map won, then the maps beside the truth and the sweeps,
+    before any table; each of those figures is on the page once."""
+    run, _ = evaluated_runs
+    assert runner.invoke(app, ["report", str(run)]).exit_code == 0
+    text = (run / "report" / "index.html").read_text()
+    headline = text[text.index('id="headline"') : text.index('id="nodules"')]
+    scores = ScoreTable(read_scores(run / "evaluation_scores.jsonl"))
+    maps = {
+        "ours": scores.get("xu", "perturbation map", "auroc"),
+        "MC-GAN": scores.get("mcgan", "perturbation map", "auroc"),
+        CLASSIC_MAPS["discovered"]: scores.get("conventional", "as_discovered", "auroc"),
+        CLASSIC_MAPS["true programs"]: scores.get("conventional", "with_true_programs", "auroc"),
+    }
+    best = max(maps, key=lambda name: maps[name].value)  # ties: the verdict's order
+    start = headline.index('<p class="verdict">')
+    sentence = headline[start : headline.index("</p>", start)].replace("&#39;", "'")
+    lead = f"Against the twin's truth, {best} "
+    assert sentence.removeprefix('<p class="verdict">').startswith(lead), sentence
+    assert f"AUROC {maps[best].value:.2f} [{maps[best].ci_low:.2f}, " in sentence
+    first_table = headline.index("<table")
+    maps_image = 'alt="Radiogenomic maps beside the ground truth"'
+    assert start < headline.index(maps_image) < first_table
+    assert headline.index(maps_image) < headline.index("Realism (validation split")
+    for sweep in ("The map as a picture: our program sweep", "MC-GAN&#39;s program sweep"):
+        assert start < headline.index(f'alt="{sweep}"') < first_table
+        assert text.count(f'alt="{sweep}"') == 1
+    assert text.count(maps_image) == 1  # moved up, not shown twice

@@ -18,9 +18,10 @@ from rgsynth.cli.common import (
     progress,
     settings,
 )
-from rgsynth.config import ModelConfig, PrepareConfig, TrainConfig
+from rgsynth.config import PRECISIONS, ModelConfig, PrepareConfig, TrainConfig
 from rgsynth.errors import CacheError, UsageError
 from rgsynth.layout import LATEST_SAMPLE_PATH
+from rgsynth.models.config import DEFAULT_RECIPE
 
 _M, _T = ModelConfig, TrainConfig  # their defaults are the options' defaults
 DEVICES = ("auto", "cpu", "cuda")
@@ -35,9 +36,17 @@ def train(
     ),
     resume: Annotated[bool, opt("Continue RUN's checkpoint exactly")] = False,
     model: Annotated[
-        str | None, opt("Architecture: the paper's GAN, or mcgan (the baseline)", _M.architecture)
+        str | None,
+        opt(
+            "Recipe: focus (the default: D_ISG on the nodule region, genes through 10 "
+            "principal components, bf16 where native), xu2019 (the paper as published) or "
+            "mcgan (the baseline)",
+            DEFAULT_RECIPE,
+        ),
     ] = None,
-    precision: Annotated[str | None, opt("fp32, or bf16 autocast", _T.precision)] = None,
+    precision: Annotated[
+        str | None, opt("fp32, bf16 autocast, or auto (bf16 where native)", "the recipe's")
+    ] = None,
     batch_size: Annotated[
         int | None, opt("Examples per step per process", "the model's: 16 / 32")
     ] = None,
@@ -68,9 +77,13 @@ def train(
         if device not in DEVICES:
             raise UsageError(f"--device must be auto, cpu or cuda, got {device!r}")
         output_folder(run, "RUN")
+        from rgsynth.models.registry import canonical_name
+
+        if precision is not None and precision not in PRECISIONS:
+            raise UsageError(f"--precision must be fp32, bf16 or auto, got {precision!r}")
         sizes = settings(
             ModelConfig,
-            architecture=model,
+            architecture=canonical_name(model or DEFAULT_RECIPE),
             base_channels=base_channels,
             max_channels=max_channels,
             gene_hidden=gene_hidden,
@@ -112,7 +125,8 @@ def run_train(
                 f"training {model.architecture} {model.image_size}² on {len(trainer.dataset)} "
                 f"nodule slices of "
                 f"{len(trainer.data.subject_ids)} subjects, {model.n_genes} genes, "
-                f"{info.world_size} process(es) on {info.device}, from step "
+                f"{info.world_size} process(es) on {info.device} in "
+                f"{trainer.config.precision}, from step "
                 f"{trainer.position.step}" + (" (settings from the checkpoint)" if resume else "")
             )
         total = steps if steps is not None else trainer.position.step + 10**6

@@ -102,6 +102,51 @@ class GeneMapping(nn.Module):
         return self.layers(genes)
 
 
+class ProjectedGeneMapping(nn.Module):
+    """genes (B, G) → fixed whitened principal components (B, k) → two FC layers → (B, code).
+
+    The projection is a buffer (saved with the weights, never trained), fitted once on the
+    training donors' profiles by :meth:`fit`: with a few dozen donors a G → hidden layer
+    can memorise each donor's profile, while k ≪ donors components make every code a
+    smooth function of where a donor sits among the others. Components beyond the number
+    the donors can support (donors − 1) stay zero.
+    """
+
+    def __init__(self, n_genes: int, components: int, hidden: int, code: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_genes))
+        self.register_buffer("components", torch.zeros(components, n_genes))
+        self.layers = nn.Sequential(
+            nn.Linear(components, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, code)
+        )
+        self.n_genes = n_genes
+
+    @torch.no_grad()
+    def fit(self, genes: torch.Tensor) -> None:
+        """Fit mean and whitened components on (donors, G) profiles, one row per donor
+        (``torch.pca_lowrank`` would add randomness for no gain at this size: exact SVD)."""
+        genes = genes.to(self.mean.device, torch.float32)
+        mean = genes.mean(dim=0)
+        _, singular, vectors = torch.linalg.svd(genes - mean, full_matrices=False)
+        kept = min(len(self.components), int((singular > 1e-6 * singular[0]).sum()))
+        scale = singular[:kept] / max(len(genes) - 1, 1) ** 0.5  # each component's SD
+        self.mean.copy_(mean)
+        self.components.zero_()
+        self.components[:kept] = vectors[:kept] / scale[:, None]
+
+    def project(self, genes: torch.Tensor) -> torch.Tensor:
+        assert_shape(genes, (None, self.n_genes), "genes")
+        return (genes - self.mean.to(genes.dtype)) @ self.components.to(genes.dtype).T
+
+    def forward(self, genes: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.project(genes))
+
+    def input_weight(self) -> torch.Tensor:
+        """(hidden, G): the first layer seen from the genes (its weights times the
+        projection), the counterpart of :class:`GeneMapping`'s first layer."""
+        return self.layers[0].weight @ self.components
+
+
 def orthogonal_init(module: nn.Module) -> None:
     """Orthogonal weights for every conv and linear layer (the prototype's choice)."""
     for layer in module.modules():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_ARCHITECTURE = "xu"  # the paper's model
+DEFAULT_ARCHITECTURE = "xu"  # the paper's model: ModelConfig's default
+DEFAULT_RECIPE = "focus"  # what `rgsynth train` and the demo train unless told
 
 
 @dataclass(frozen=True)

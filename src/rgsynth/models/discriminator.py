@@ -54,6 +54,12 @@ class ScoreDiscriminator(nn.Module):
     ) -> torch.Tensor:
         raise NotImplementedError
 
+    def gene_pair_features(
+        self, image: torch.Tensor, mask: torch.Tensor, pair_features: torch.Tensor
+    ) -> torch.Tensor:
+        """What D_ISG scores with the genes: the D_IS features unless a design says else."""
+        return pair_features
+
     def score_i(self, image_features: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -80,10 +86,11 @@ class ScoreDiscriminator(nn.Module):
         assert_shape(fake_mask, tuple(fake_image.shape), "fake mask")
         fake_image_features = self.image_features(fake_image)
         fake_pair = self.pair_features(fake_image, fake_image_features, fake_mask)
+        fake_gene_pair = self.gene_pair_features(fake_image, fake_mask, fake_pair)
         scores = {
             "i_fake": self.score_i(fake_image_features),
             "is_fake": self.score_is(fake_pair),
-            "isg_fake": self.score_isg(fake_pair, genes),
+            "isg_fake": self.score_isg(fake_gene_pair, genes),
         }
         if real_image is None:
             return scores
@@ -91,20 +98,22 @@ class ScoreDiscriminator(nn.Module):
         real_image_features = self.image_features(real_image)
         real_pair = self.pair_features(real_image, real_image_features, real_mask)
         wrong_pair = self.pair_features(real_image, real_image_features, wrong_mask)
+        real_gene_pair = self.gene_pair_features(real_image, real_mask, real_pair)
+        wrong_gene_pair = self.gene_pair_features(real_image, wrong_mask, wrong_pair)
         return scores | {
             "i_real": self.score_i(real_image_features),
             "is_real": self.score_is(real_pair),
             "is_wrong_mask": self.score_is(wrong_pair),
-            "isg_real": self.score_isg(real_pair, genes),
-            "isg_wrong_mask": self.score_isg(wrong_pair, genes),
-            "isg_wrong_genes": self.score_isg(real_pair, wrong_genes),
+            "isg_real": self.score_isg(real_gene_pair, genes),
+            "isg_wrong_mask": self.score_isg(wrong_gene_pair, genes),
+            "isg_wrong_genes": self.score_isg(real_gene_pair, wrong_genes),
         }
 
 
 class Discriminators(ScoreDiscriminator):
     """D_I, D_IS and D_ISG of the paper."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, mapping: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
         width = config.channels(config.bottleneck_size)
@@ -112,7 +121,7 @@ class Discriminators(ScoreDiscriminator):
         self.encode_is = PatchEncoder(2, config)
         self.head_i = nn.Conv2d(width, 1, 3, padding=1)
         self.head_is = nn.Conv2d(width, 1, 3, padding=1)
-        self.mapping = GeneMapping(config.n_genes, config.gene_hidden, config.gene_code)
+        self.mapping = mapping or GeneMapping(config.n_genes, config.gene_hidden, config.gene_code)
         self.head_isg = nn.Sequential(
             conv_bn_act(width + config.gene_code, width), nn.Conv2d(width, 1, 3, padding=1)
         )

@@ -109,10 +109,10 @@ class Generator(nn.Module):
         ((2, 1, 32, 32), (2, 1, 32, 32))
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, mapping: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
-        self.mapping = GeneMapping(config.n_genes, config.gene_hidden, config.gene_code)
+        self.mapping = mapping or GeneMapping(config.n_genes, config.gene_hidden, config.gene_code)
         self.synthesis = SynthesisPath(
             config, lambda channels: FusionBlock(channels, config.style_dim)
         )
@@ -123,7 +123,9 @@ class Generator(nn.Module):
         return self.mapping(genes)
 
     def gene_input_weight(self) -> torch.Tensor:
-        """(gene_hidden, n_genes): the gene mapping's first layer."""
+        """(gene_hidden, n_genes): the gene mapping's first layer (seen from the genes)."""
+        if hasattr(self.mapping, "input_weight"):
+            return self.mapping.input_weight()
         return self.mapping.layers[0].weight
 
     def forward(

@@ -172,7 +172,7 @@ def _condition_sample_dim(config: ModelConfig) -> int:
 PUBLISHED_SETTINGS = dict(
     batch_size=32, lr=2e-4,
     weight_i=1.0, weight_is=1.0, weight_isg=1.0,
-    weight_background=15.0, weight_kl=2.0, erosion_px=1,
+    weight_background=15.0, weight_kl=2.0, erosion_px=1, precision="fp32",
 )
 # fmt: on
 

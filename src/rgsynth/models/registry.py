@@ -9,15 +9,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rgsynth.models import mcgan, xu
-from rgsynth.models.config import ModelConfig
+from rgsynth.models import focus, mcgan, xu
+from rgsynth.models.config import DEFAULT_RECIPE, ModelConfig
 from rgsynth.models.spec import GanNetworks, ModelSpec
 
-_BUILT_IN = (xu.SPEC, mcgan.SPEC)
+_BUILT_IN = (xu.SPEC, focus.SPEC, mcgan.SPEC)
 _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in _BUILT_IN}
 
-PROPOSED = xu.SPEC.name  # the paper's model: what the demo trains and reports first
+PROPOSED = focus.SPEC.name  # the default recipe: what `train` and the demo train first
+assert PROPOSED == DEFAULT_RECIPE
+PAPER = xu.SPEC.name  # the paper's model as published
 BASELINE = mcgan.SPEC.name  # what the demo compares it with
+# Names a user may give for a registered architecture (`train --model xu2019`).
+ALIASES = {"xu2019": xu.SPEC.name}
+
+
+def canonical_name(name: str) -> str:
+    """The registered name of ``name`` (an alias such as ``xu2019`` → ``xu``)."""
+    return ALIASES.get(name, name)
 
 
 def register(spec: ModelSpec) -> ModelSpec:

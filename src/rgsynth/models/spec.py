@@ -57,6 +57,8 @@ MODEL_DEFAULTED_SETTINGS = (
     "weight_kl",
     "erosion_px",
 )
+# Settings a spec may give; without one, the value here.
+OPTIONAL_DEFAULTS = {"precision": "fp32"}
 
 
 def _no_condition_sample(config: ModelConfig) -> int:
@@ -78,13 +80,17 @@ class ModelSpec:
         build: ModelConfig → the generator and the discriminator module.
         loss: the resolved TrainConfig → the loss object that trains them.
         training_defaults: a value for each of ``MODEL_DEFAULTED_SETTINGS``: the
-            model's own published settings, used where the user set none.
+            model's own published settings, used where the user set none (and optionally
+            ``precision``: ``fp32`` unless it says).
         noise_dim: ModelConfig → width of the noise input n (0: no noise).
         condition_sample_dim: ModelConfig → width of a seeded draw of a sampled
             condition (MC-GAN's conditioning augmentation), 0 for none.
         description: one line for ``--help`` and the report.
         own_code_file_stem: the file of its gene codes in ``RUN/maps`` when the run is
             mapped with another run's codes beside it [``gene_codes_<name>``].
+        fit_to_genes: (networks, training donors' genes (donors, G)) → None, run once
+            before the first step of a new run: for parts fitted on the data rather than
+            trained (a fixed gene projection). None: nothing to fit.
     """
 
     name: str
@@ -97,6 +103,7 @@ class ModelSpec:
     condition_sample_dim: Callable[[ModelConfig], int] = _no_condition_sample
     description: str = ""
     own_code_file_stem: str | None = None
+    fit_to_genes: Callable[[GanNetworks, Any], None] | None = None
 
     def __post_init__(self) -> None:
         missing = [k for k in MODEL_DEFAULTED_SETTINGS if k not in self.training_defaults]
@@ -114,9 +121,10 @@ class ModelSpec:
     def resolve(self, config: TrainConfig) -> TrainConfig:
         """``config`` with every setting left to the model (None) given this model's own
         value: what is trained, stored in the checkpoint and reported."""
+        defaults = {**OPTIONAL_DEFAULTS, **self.training_defaults}
         own = {
-            key: self.training_defaults[key]
-            for key in MODEL_DEFAULTED_SETTINGS
+            key: defaults[key]
+            for key in (*MODEL_DEFAULTED_SETTINGS, *OPTIONAL_DEFAULTS)
             if getattr(config, key) is None
         }
         return dataclasses.replace(config, **own) if own else config

@@ -21,7 +21,7 @@ def build(config: ModelConfig) -> GanNetworks:
 PROTOTYPE_SETTINGS = dict(
     batch_size=16, lr=1e-4,
     weight_i=8.0, weight_is=1.0, weight_isg=10.0,
-    weight_background=100.0, weight_kl=0.0, erosion_px=5,
+    weight_background=100.0, weight_kl=0.0, erosion_px=5, precision="fp32",
 )
 # fmt: on
 

@@ -49,7 +49,7 @@ from rgsynth.layout import (
 )
 from rgsynth.report import figures
 from rgsynth.report.inputs import RunFiles, input_digest, read_run
-from rgsynth.report.tables import sections, summary_rows
+from rgsynth.report.tables import sections, summary_rows, verdict
 
 
 @dataclass
@@ -213,6 +213,18 @@ FIGURES = (
 )
 
 
+# the figures the page leads with under its verdict (with the compared run's "*_sweep")
+LEAD_FIGURES = ("maps", "sweep", "sweep_reference")
+
+
+def _lead(shown: list[Figure], has_truth: bool) -> list[Figure]:
+    """The maps beside the truth and every program sweep, in page order: the result the
+    headline shows before any table. Without a truth the page keeps its old order."""
+    if not has_truth:
+        return []
+    return [f for f in shown if f.key in LEAD_FIGURES or f.key.endswith("_sweep")]
+
+
 def _figures(files: RunFiles, drawn: dict[str, Path]) -> list[Figure]:
     shown = []
     for key, where, title, caption in FIGURES:
@@ -258,20 +270,24 @@ def _render(files: RunFiles, shown: list[Figure], summary: pd.DataFrame, out: Pa
     template = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
         resources.files("rgsynth.report").joinpath("page.html.j2").read_text()
     )
-    by_key = {f.key: f for f in shown}
-    evaluation = files.evaluation
+    has_truth = files.evaluation.get("truth") is not None
+    lead = _lead(shown, has_truth)
+    led = {f.key for f in lead}
+    by_key = {f.key: f for f in shown if f.key not in led}  # each figure shown once
     return template.render(
         title=f"rgsynth report: {files.run_dir.resolve().name}",
         run=str(files.run_dir.resolve()),
         created=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         facts=_facts(files),
+        verdict=verdict(files),
+        lead_figures=lead,
         figures=by_key,
         training_figures=[f for f in shown if f.training],
         sections={s.key: s for s in sections(summary)},
         table_html=_table_html,
         extra_tables=_extra_tables(files),
         links=_links(files, out),
-        has_truth=evaluation.get("truth") is not None,
+        has_truth=has_truth,
     )
 
 

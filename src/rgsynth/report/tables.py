@@ -12,6 +12,8 @@ import pandas as pd
 
 from rgsynth.analysis.evaluate import map_label
 from rgsynth.analysis.ground_truth import TRAIT_FEATURES
+from rgsynth.analysis.reference import REFERENCE
+from rgsynth.metrics.builtin import CONVENTIONAL_VARIANTS, PERTURBATION_MAP
 from rgsynth.metrics.records import (
     CONVENTIONAL,
     EMBEDDING,
@@ -173,6 +175,109 @@ SECTIONS = (
     ),
     ("training", "Training", "Compute is the sum of logged step times."),
 )
+
+
+# the classic pipeline's variants that compete in the verdict, in plain words (the sampling
+# bound also uses the true traits: a bound, like the reference, and left to the table)
+CLASSIC_MAPS = {
+    "discovered": "the classic pipeline (metagenes as discovered)",
+    "true programs": "the classic pipeline (true programs as metagenes)",
+}
+REFERENCE_PHRASE = "the reference generator (the twin's own painter: an upper bound)"
+
+
+def verdict(files: RunFiles) -> str | None:
+    """The page's lead: which map recovered the twin's true gene→trait pairs best, by map
+    AUROC with its interval, in plain words, so a reader need not search the tables.
+
+    The winner is chosen among the trained models and the classic pipeline; the reference
+    generator paints the twin's own map, so it is quoted beside as an upper bound. None
+    without a truth (a real cohort's maps are discoveries, not scored)."""
+    if files.evaluation.get("truth") is None:
+        return None
+    competitors = _competing_maps(files)
+    if not competitors:
+        return None
+    top = max(score.value for _, score in competitors)
+    best = [(n, s) for n, s in competitors if math.isclose(s.value, top)]
+    others = [c for c in competitors if c not in best]
+    names = _join([name for name, _ in best])
+    claim = "found the map best" if len(best) == 1 else "tie for the best map"
+    quoted = [f"{name} {_auroc(score)}" for name, score in others]
+    reference = files.scores.get(REFERENCE, PERTURBATION_MAP, "auroc")
+    if reference is not None and not _nan(reference.value):
+        quoted.append(f"{REFERENCE_PHRASE} {_auroc(reference)}")
+    distinct = list(dict.fromkeys(_auroc(score) for _, score in best))
+    tied = len(best) > 1 and len(distinct) == 1
+    aurocs = f"{distinct[0]} each" if tied else " and ".join(distinct)
+    text = f"Against the twin's truth, {names} {claim}: AUROC {aurocs}"
+    text += ("; " + ", ".join(quoted) if quoted else "") + "."
+    return " ".join([text, *_unresolved(best, others, _trained(files))])
+
+
+def _competing_maps(files: RunFiles) -> list[tuple[str, Score]]:
+    """(display name, map AUROC) of each trained model's perturbation map and of the
+    classic pipeline's variants, where the evaluation scored one."""
+    candidates = [
+        (map_label(name), files.scores.get(name, PERTURBATION_MAP, "auroc"))
+        for name in _trained(files)
+    ]
+    candidates += [
+        (phrase, files.scores.get(CONVENTIONAL, CONVENTIONAL_VARIANTS[variant], "auroc"))
+        for variant, phrase in CLASSIC_MAPS.items()
+    ]
+    return [(n, s) for n, s in candidates if s is not None and not _nan(s.value)]
+
+
+def _trained(files: RunFiles) -> list[str]:
+    return [name for name in files.evaluation["models"] if name != REFERENCE]
+
+
+def _unresolved(
+    best: list[tuple[str, Score]], others: list[tuple[str, Score]], trained: list[str]
+) -> list[str]:
+    """Sentences on the differences the intervals do not resolve: the winner against the
+    rest, and the trained models among themselves (the paper's question)."""
+    sentences = []
+    if len(best) == 1:
+        winner, score = best[0]
+        rest = [name for name, other in others if _overlap(score, other)]
+        if rest:
+            apart = f"{winner} is not told apart from {_join(rest)}"
+            sentences.append(f"{apart}: the intervals overlap.")
+        elif others and all(_overlap(score, other) is False for _, other in others):
+            sentences.append("Its interval overlaps no other's: the lead is resolved.")
+    labels = {map_label(name) for name in trained}
+    said = best if len(best) == 1 else []  # the winner's overlaps are said above
+    models = [(n, s) for n, s in best + others if n in labels and (n, s) not in said]
+    for i, (first, a) in enumerate(models):
+        for second, b in models[i + 1 :]:
+            if _overlap(a, b):
+                pair = f"{first} and {second} are not told apart"
+                sentences.append(f"{pair}: their intervals overlap.")
+    return [sentence[0].upper() + sentence[1:] for sentence in sentences]
+
+
+def _overlap(a: Score, b: Score) -> bool | None:
+    """Whether two AUROC intervals overlap; None if either has no interval."""
+    if not (_interval(a) and _interval(b)):
+        return None
+    return a.ci_low <= b.ci_high and b.ci_low <= a.ci_high  # type: ignore[operator]
+
+
+def _interval(score: Score) -> bool:
+    return not any(x is None or _nan(x) for x in (score.ci_low, score.ci_high))
+
+
+def _auroc(score: Score) -> str:
+    text = f"{score.value:.2f}"
+    if _interval(score):
+        text += f" [{score.ci_low:.2f}, {score.ci_high:.2f}]"
+    return text
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def sections(summary: pd.DataFrame) -> list[Section]:

@@ -7,6 +7,7 @@ Run folder::
     RUN/config.yaml            the training settings (the checkpoint's copy wins on resume)
     RUN/checkpoints/last.pt    one dict, written atomically (see train/checkpoint.py)
     RUN/stats.jsonl            every loss term, D outputs on real/fake, step time, images/s
+    RUN/diagnostics.jsonl      at each checkpoint: D_ISG's shortcut, D_I on unseen reals
     RUN/tensorboard/           the same scalars for TensorBoard
     RUN/samples/step-NNNNNN.png and latest.png   background, synthesis, weight map, mask
 """
@@ -41,13 +42,15 @@ from rgsynth.fsutil import atomic_write_text
 from rgsynth.layout import (
     CHECKPOINT_PATH,
     CONFIG_FILENAME,
+    DIAGNOSTICS_FILENAME,
     LATEST_SAMPLE_PATH,
     RANKS_FILENAME,
     SAMPLES_DIRNAME,
 )
 from rgsynth.models.registry import get_spec
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from rgsynth.train.distributed import DistInfo
+from rgsynth.train.diagnostics import discriminator_diagnostics
+from rgsynth.train.distributed import DistInfo, native_bf16
 from rgsynth.train.samples import save_sample_grid
 from rgsynth.train.stats import StatsWriter, save_loss_plot
 
@@ -111,10 +114,10 @@ class Trainer:
                     f"{self.run_dir / CHECKPOINT_PATH}: made from another cache "
                     f"({state['cache_fingerprint']}, this one is {self.data.fingerprint})"
                 )
+        self.device = self.dist.device
         self.config = self._fit_to_data(config.resolved())  # the model's own defaults
         self.spec = get_spec(self.config.model.architecture)
         self.noise_dim = self.spec.noise_dim(self.config.model)
-        self.device = self.dist.device
         self._build(state)
         self.sample_batch = self._sample_batch(cache_root)
         if self.dist.is_main:
@@ -136,16 +139,23 @@ class Trainer:
         return load_checkpoint(path)
 
     def _fit_to_data(self, config: TrainConfig) -> TrainConfig:
-        """The model's image size and gene count come from the cache."""
+        """The model's image size and gene count come from the cache; ``auto`` precision
+        becomes this device's choice (stored, so a resumed run keeps it)."""
         model = dataclasses.replace(
             config.model, image_size=self.data.image_size, n_genes=self.data.genes.shape[1]
         )
-        return dataclasses.replace(config, model=model)
+        precision = config.precision
+        if precision == "auto":
+            precision = "bf16" if native_bf16(self.device) else "fp32"
+            log.info("precision auto: %s on %s", precision, self.device)
+        return dataclasses.replace(config, model=model, precision=precision)
 
     def _build(self, state: dict[str, Any] | None) -> None:
         config = self.config
         torch.manual_seed(config.seed)  # identical initial weights on every rank
         networks = self.spec.build(config.model)
+        if state is None and self.spec.fit_to_genes is not None:
+            self.spec.fit_to_genes(networks, self.data.genes)  # training donors only
         self.generator = networks.generator.to(self.device)
         self.discriminators = networks.discriminators.to(self.device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
@@ -280,10 +290,20 @@ class Trainer:
     def _sample_batch(self, cache_root: Path) -> dict[str, torch.Tensor]:
         """A fixed batch for sample grids: validation subjects when there are two or more."""
         try:
-            data = load_split(cache_root, "val")
+            self.val_data: CacheSplit | None = load_split(cache_root, "val")
         except CacheError:
-            data = self.data
+            self.val_data = None
+        data = self.val_data or self.data
         return _fixed_examples(data, self.config.n_samples, self.config.seed)
+
+    def write_diagnostics(self) -> dict[str, float]:
+        """D_ISG's matched-vs-mismatched AUROC (as is, nodule filled) and D_I's mean real
+        score, on training and validation slices, appended to RUN/diagnostics.jsonl."""
+        splits = {"train": self.data} | ({"val": self.val_data} if self.val_data else {})
+        values = discriminator_diagnostics(self.discriminators, splits, seed=self.config.seed)
+        with (self.run_dir / DIAGNOSTICS_FILENAME).open("a") as out:
+            out.write(json.dumps({"step": self.position.step, **values}) + "\n")
+        return values
 
     @torch.no_grad()
     def save_samples(self) -> Path:
@@ -313,6 +333,7 @@ class Trainer:
     def save_checkpoint(self) -> None:
         if self.dist.is_main:
             save_checkpoint(self.run_dir / CHECKPOINT_PATH, self.checkpoint_state())
+            self.write_diagnostics()
 
     def run(
         self,

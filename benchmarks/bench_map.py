@@ -1,0 +1,194 @@
+"""Learning curves of the radiogenomic map (issue 16): map AUROC, donor AUROC and FRD
+against training budget, for both recipes, MC-GAN, the classic pipeline and the reference.
+
+    python benchmarks/bench_map.py cohort --seed 1 [--holdout 64] [--work DIR]
+    python benchmarks/bench_map.py train --seed 1 --recipe focus --at 675 2000
+    python benchmarks/bench_map.py score --seed 1 [--recipe focus]
+    python benchmarks/bench_map.py table
+
+Budgets are **fixed step counts**, converted from minutes by each recipe's steps per minute
+measured alone on the 2 cores (``STEPS_PER_MINUTE``, the ``speed`` sub-command measures
+them), so a run shares the machine without changing what it reaches. One run per recipe
+and seed; ``--at`` keeps a snapshot (a complete run folder) at each budget, and ``score``
+scores every snapshot on the held-out donors (``synth-cohort --holdout``), which no run
+trains or selects on:
+
+- donor AUROC with the donors' own genes and with another held-out donor's (shuffled),
+  per donor, and the paired difference with a bootstrap interval over donors;
+- FRD and the empty-mask rate of those syntheses;
+- the perturbation map of the truth's programs (``rgsynth map``'s own code, its default
+  settings) scored against the truth: AUROC with its interval over pairs;
+- per seed once: the reference generator (the twin's painter) through the same scores,
+  and the classic pipeline with the true programs on the training donors.
+
+Slices: up to ``SLICES_PER_DONOR`` per held-out donor, drawn with a fixed seed (every
+snapshot sees the same ones). Rows go to ``benchmarks/results/map_curves.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+RESULTS = Path(__file__).parent / "results"
+CURVES_CSV = RESULTS / "map_curves.csv"
+RESULTS_PNG = RESULTS / "map_curves.png"
+WIDTHS = dict(base_channels=16, max_channels=128, gene_hidden=256)  # the demo's CPU model
+SLICES_PER_DONOR = 4
+# Steps per minute alone on the 2 cores of this machine (`bench_map.py speed`, demo widths,
+# 64² demo cache, 2026-12-02): xu fp32 130, xu bf16 183, focus bf16 135, MC-GAN fp32 45.
+RECIPES = {
+    # name: (architecture, precision, steps per quiet minute)
+    "xu2019": ("xu", "fp32", 130),
+    "xu2019-bf16": ("xu", "bf16", 183),
+    "focus-region": ("focus-region", "bf16", 135),
+    "focus": ("focus", "bf16", 135),
+    "mcgan": ("mcgan", "fp32", 45),
+}
+
+
+def register_ablations() -> None:
+    """The ablation between the two recipes: D_ISG on the nodule region, genes as given
+    (no projection). Registered here: it is an experiment, not a recipe users train."""
+    from rgsynth.models import focus, registry
+    from rgsynth.models.generator import Generator
+    from rgsynth.models.spec import GanNetworks, ModelSpec
+
+    if "focus-region" in registry.architecture_names():
+        return
+    registry.register(
+        ModelSpec(
+            name="focus-region",
+            display_name="focus, region only",
+            code_name="φ(g)",
+            build=lambda c: GanNetworks(Generator(c), focus.FocusDiscriminators(c)),
+            loss=focus.SPEC.loss,
+            training_defaults=dict(focus.SPEC.training_defaults),
+            own_code_file_stem="gene_codes",
+        )
+    )
+
+
+def paths(work: Path, seed: int) -> tuple[Path, Path]:
+    return work / f"seed-{seed}" / "cohort", work / f"seed-{seed}" / "cache"
+
+
+def make_cohort(work: Path, seed: int, holdout: int) -> None:
+    cohort, cache = paths(work, seed)
+    rgsynth = [sys.executable, "-m", "rgsynth.cli"]
+    if not (cohort / "ground_truth.json").is_file():
+        subprocess.run(
+            [*rgsynth, "synth-cohort", str(cohort), "--seed", str(seed), "--holdout",
+             str(holdout), "--force"],
+            check=True,
+        )  # fmt: skip
+    if not (cache / "manifest.json").is_file():
+        subprocess.run([*rgsynth, "prepare", str(cohort), "--out", str(cache)], check=True)
+
+
+def train(work: Path, seed: int, recipe: str, at: list[int]) -> None:
+    """One run of ``recipe`` on the seed's cache, a snapshot folder at each step of ``at``."""
+    import yaml
+
+    from rgsynth.config import ModelConfig, TrainConfig
+    from rgsynth.train.loop import Trainer
+
+    register_ablations()
+    architecture, precision, _ = RECIPES[recipe]
+    _, cache = paths(work, seed)
+    root = work / f"seed-{seed}" / recipe
+    config = TrainConfig(
+        model=ModelConfig(architecture=architecture, **WIDTHS),
+        precision=precision,
+        seed=0,
+        log_every=20,
+        sample_every=10**6,
+        checkpoint_every=10**6,
+    )
+    live = root / "live"
+    trainer = Trainer(cache, live, config, resume=(live / "checkpoints" / "last.pt").is_file())
+    for step in sorted(at):
+        snapshot = root / f"at-{step:06d}"
+        if (snapshot / "checkpoints" / "last.pt").is_file():
+            continue
+        start = time.perf_counter()
+        if trainer.position.step < step:
+            trainer.run(step, None)
+        seconds = time.perf_counter() - start
+        (snapshot / "checkpoints").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(live / "checkpoints" / "last.pt", snapshot / "checkpoints" / "last.pt")
+        shutil.copy2(live / "config.yaml", snapshot / "config.yaml")
+        for name in ("stats.jsonl", "diagnostics.jsonl"):
+            if (live / name).is_file():
+                shutil.copy2(live / name, snapshot / name)
+        (snapshot / "timing.yaml").write_text(
+            yaml.safe_dump({"step": step, "seconds_this_leg": round(seconds, 1)})
+        )
+        print(f"seed {seed} {recipe}: step {step} in {seconds:.0f} s → {snapshot}", flush=True)
+
+
+def speed(work: Path, seed: int, steps: int = 40) -> None:
+    """Steps per minute of each recipe alone on this machine (run with nothing else)."""
+    from rgsynth.config import ModelConfig, TrainConfig
+    from rgsynth.train.loop import Trainer
+
+    register_ablations()
+    _, cache = paths(work, seed)
+    for recipe, (architecture, precision, _) in RECIPES.items():
+        config = TrainConfig(
+            model=ModelConfig(architecture=architecture, **WIDTHS),
+            precision=precision,
+            log_every=10**6,
+            sample_every=10**6,
+            checkpoint_every=10**6,
+        )
+        folder = work / "speed" / recipe
+        shutil.rmtree(folder, ignore_errors=True)
+        trainer = Trainer(cache, folder, config)
+        batches = trainer.batches()
+        for _ in range(10):  # warm-up
+            trainer.train_step(next(batches))
+        start = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step(next(batches))
+        per_step = (time.perf_counter() - start) / steps
+        print(f"{recipe}: {per_step:.3f} s/step, {60 / per_step:.0f} steps/min", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("cohort", "train", "speed", "score", "table", "plot"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout", type=int, default=64)
+    parser.add_argument("--recipe", choices=tuple(RECIPES), default=None, help="[all, to score]")
+    parser.add_argument("--at", type=int, nargs="+", default=[])
+    args = parser.parse_args()
+    if args.command == "cohort":
+        make_cohort(args.work, args.seed, args.holdout)
+    elif args.command == "train":
+        train(args.work, args.seed, args.recipe or "focus", args.at)
+    elif args.command == "speed":
+        speed(args.work, args.seed)
+    elif args.command == "score":
+        from bench_map_score import score_seed
+
+        score_seed(args.work, args.seed, [args.recipe] if args.recipe else list(RECIPES))
+    elif args.command == "plot":
+        from bench_map_score import plot
+
+        print(plot())
+    else:
+        from bench_map_score import print_table
+
+        print_table()
+
+
+if __name__ == "__main__":
+    main()

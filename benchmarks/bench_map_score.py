@@ -1,0 +1,302 @@
+"""Scores of ``bench_map.py``'s snapshots on the held-out donors (see its docstring).
+
+Every number comes from the package's own code: the realism and donor-AUROC metrics of
+``rgsynth evaluate``, the perturbation map of ``rgsynth map`` (programs only, its default
+settings) scored by ``score_against_truth``, the reference generator and the classic
+pipeline of ``rgsynth evaluate``. Only the real slices are fewer: up to
+``SLICES_PER_DONOR`` per held-out donor, so a snapshot scores in about a minute.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench_map import CURVES_CSV, RECIPES, RESULTS_PNG, SLICES_PER_DONOR, paths, register_ablations
+from rgsynth.analysis.cohort import CohortView, load_cohort
+from rgsynth.analysis.evaluate import _backgrounds, conventional_tables
+from rgsynth.analysis.features import FEATURES, MIN_PIXELS, FeatureExtractor
+from rgsynth.analysis.ground_truth import (
+    Truth,
+    load_truth,
+    program_trait_table,
+    score_against_truth,
+)
+from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
+from rgsynth.analysis.perturbation import program_matrix
+from rgsynth.analysis.realism import bootstrap_mean
+from rgsynth.analysis.reference import ReferenceGenerator
+from rgsynth.config import EvaluationSettings, MapSettings
+from rgsynth.inference import Synthesizer, load_run
+from rgsynth.intensity import unit_to_hu
+from rgsynth.metrics.builtin import realism
+from rgsynth.metrics.context import ConditionSample, ModelContext, RealSlices
+from rgsynth.prepare.cache import Cache, cache_prepare_config
+
+FIELDS = [
+    "seed", "model", "step", "quiet_minutes", "donor_auroc", "donor_auroc_lo",
+    "donor_auroc_hi", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo", "donor_gain_hi",
+    "frd", "frd_lo", "frd_hi", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
+    "true_pairs_found", "false_positive_rate", "n_donors", "n_slices", "seconds",
+    "donor_auroc_train", "isg_auroc_train", "isg_auroc_filled_train", "isg_auroc_val",
+    "isg_auroc_filled_val", "d_i_real_train", "d_i_real_val",
+]  # fmt: skip
+DIAGNOSTICS = ("isg_auroc", "isg_auroc_filled", "d_i_real")
+
+
+def held_out_slices(
+    cache_root: Path, cohort: CohortView, extractor: FeatureExtractor, split: str | None = None
+):
+    """Up to SLICES_PER_DONOR nodule slices of each donor of ``split`` (the held-out
+    donors by default), fixed seed."""
+    config = cache_prepare_config(cache_root)
+    split = split or cohort.scoring_split()
+    donors = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == split]
+    cache, rng = Cache(cache_root), np.random.default_rng(16)
+    hu, masks, owners = [], [], []
+    for sid in donors:
+        shard = cache.load_shard(sid)
+        usable = [n for n, m in enumerate(shard["nodule_mask"]) if m.sum() >= MIN_PIXELS]
+        picks = rng.choice(usable, size=min(SLICES_PER_DONOR, len(usable)), replace=False)
+        for n in sorted(picks):
+            hu.append(unit_to_hu(shard["nodule_image"][n], config.hu_window))
+            masks.append(shard["nodule_mask"][n].astype(bool))
+            owners.append(sid)
+    table = extractor.table(np.stack(hu), np.stack(masks))
+    return RealSlices(np.stack(hu), np.stack(masks), owners, table.to_numpy()), split
+
+
+def per_donor_auroc(context: ModelContext, features: np.ndarray) -> pd.Series:
+    """The donor AUROC metric's per-donor values (rgsynth.metrics.builtin.donor_auroc)."""
+    owners = context.real.owner
+    columns = list(FEATURES)
+    frame = pd.DataFrame(features[:, : len(FEATURES)], columns=columns).assign(owner=owners)
+    real = pd.DataFrame(context.real.features[:, : len(FEATURES)], columns=columns)
+    real = real.assign(owner=owners)
+    sd = real[columns].std().replace(0, 1)
+    synthetic_mean = (frame.groupby("owner")[columns].mean() / sd).dropna()
+    real_mean = (real.groupby("owner")[columns].mean() / sd).dropna()
+    donors = [d for d in real_mean.index]
+    values = {}
+    for donor in donors:
+        if donor not in synthetic_mean.index:
+            values[donor] = np.nan  # no usable synthesis for this donor
+            continue
+        distance = np.linalg.norm(real_mean.loc[donors] - synthetic_mean.loc[donor], axis=1)
+        own = distance[donors.index(donor)]
+        others = np.delete(distance, donors.index(donor))
+        values[donor] = float((others > own).mean() + 0.5 * (others == own).mean())
+    return pd.Series(values)
+
+
+def score(
+    context: ModelContext, truth: Truth, maps_settings: MapSettings, fixed: np.ndarray,
+    programs: pd.DataFrame, features_real: pd.DataFrame, shuffled_too: bool = True,
+) -> dict:  # fmt: skip
+    rng = np.random.default_rng(0)
+    owners = context.real.owner
+    n = len(owners)
+    picks = rng.integers(len(context.backgrounds), size=n)
+    seeds = [int(s) for s in rng.integers(2**31, size=n)]
+    donors = sorted(set(owners))
+    others = {d: [o for o in donors if o != d] for d in donors}
+    shuffled = [others[o][int(rng.integers(len(others[o])))] for o in owners]
+    backgrounds = context.backgrounds[picks]
+    row: dict = {"n_donors": len(donors), "n_slices": n}
+    per = {}
+    for condition, who in (("matched", owners), ("shuffled genes", shuffled)):
+        if condition != "matched" and not shuffled_too:
+            continue
+        synthesis = context.synthesizer(backgrounds, context.genes(who), seeds)
+        features, masks = context.measure(synthesis)
+        per[condition] = per_donor_auroc(context, features)
+        if condition == "matched":
+            sample = ConditionSample(condition, synthesis, backgrounds, features, masks)
+            for s in realism(context, sample, rng):
+                if s.metric == "frd":
+                    row |= {"frd": s.value, "frd_lo": s.ci_low, "frd_hi": s.ci_high}
+                if s.metric == "empty_or_tiny_mask_rate":
+                    row["empty_rate"] = s.value
+    matched = per["matched"].fillna(0.5)  # a donor with no nodule is matched at chance
+    estimate = bootstrap_mean(matched.to_numpy(), rng)
+    row |= {"donor_auroc": estimate.value, "donor_auroc_lo": estimate.ci_low,
+            "donor_auroc_hi": estimate.ci_high}  # fmt: skip
+    if "shuffled genes" in per:
+        shuffled_values = per["shuffled genes"].fillna(0.5)
+        gain = bootstrap_mean((matched - shuffled_values).to_numpy(), rng)
+        row |= {"donor_auroc_shuffled": float(shuffled_values.mean()), "donor_gain": gain.value,
+                "donor_gain_lo": gain.ci_low, "donor_gain_hi": gain.ci_high}  # fmt: skip
+    maps = perturbation_maps(
+        context.synthesizer, context.cohort, features_real, programs, fixed,
+        context.config.hu_window, maps_settings,
+    )  # fmt: skip
+    table = program_trait_table(maps["programs"].table, "effect_sd")
+    recovery = score_against_truth(table, truth, 500, 0)
+    row |= {
+        "map_auroc": recovery["auroc"], "map_auroc_lo": recovery["auroc_ci_low"],
+        "map_auroc_hi": recovery["auroc_ci_high"],
+        "true_pairs_found": recovery.get("true_pairs_found"),
+        "false_positive_rate": recovery.get("false_positive_rate"),
+    }  # fmt: skip
+    return row
+
+
+def memorisation(context: ModelContext, train_real: RealSlices) -> dict:
+    """The donor AUROC on the training donors (their own slices): far above the held-out
+    one, the generator learned its donors, not the map."""
+    rng = np.random.default_rng(0)
+    n = len(train_real.owner)
+    picks = rng.integers(len(context.backgrounds), size=n)
+    seeds = [int(s) for s in rng.integers(2**31, size=n)]
+    synthesis = context.synthesizer(
+        context.backgrounds[picks], context.genes(train_real.owner), seeds
+    )
+    features, _ = context.measure(synthesis)
+    saved, context.real = context.real, train_real
+    try:
+        per = per_donor_auroc(context, features).fillna(0.5)
+    finally:
+        context.real = saved
+    return {"donor_auroc_train": float(per.mean())}
+
+
+def diagnostics(snapshot: Path, cache: Path) -> dict:
+    """The trainer's discriminator diagnostics (rgsynth.train.diagnostics) of the
+    snapshot's D, on training and validation slices."""
+    from rgsynth.config import TrainConfig
+    from rgsynth.data import load_split
+    from rgsynth.models.registry import get_spec
+    from rgsynth.train.checkpoint import load_checkpoint
+    from rgsynth.train.diagnostics import discriminator_diagnostics
+
+    state = load_checkpoint(snapshot / "checkpoints" / "last.pt")
+    config = TrainConfig.from_dict(state["config"])
+    networks = get_spec(config.model.architecture).build(config.model)
+    networks.discriminators.load_state_dict(state["discriminators"])
+    splits = {"train": load_split(cache, "train"), "val": load_split(cache, "val")}
+    values = discriminator_diagnostics(networks.discriminators, splits)
+    return {
+        f"{name}_{split}": values[f"{name}/{split}"]
+        for name in DIAGNOSTICS
+        for split in ("train", "val")
+    }
+
+
+def _done() -> set[tuple[str, str, str]]:
+    if not CURVES_CSV.is_file():
+        return set()
+    table = pd.read_csv(CURVES_CSV)
+    return {
+        (str(s), m, str(k)) for s, m, k in zip(table.seed, table.model, table.step, strict=True)
+    }
+
+
+def _append(row: dict) -> None:
+    new = not CURVES_CSV.is_file()
+    CURVES_CSV.parent.mkdir(parents=True, exist_ok=True)
+    with CURVES_CSV.open("a", newline="") as out:
+        writer = csv.DictWriter(out, FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k) for k in FIELDS})
+    print(json.dumps({k: row.get(k) for k in FIELDS}), flush=True)
+
+
+def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
+    register_ablations()
+    cohort_dir, cache = paths(work, seed)
+    truth_path = cohort_dir / "ground_truth.json"
+    truth = load_truth(truth_path)
+    cohort = load_cohort(cache)
+    config = cache_prepare_config(cache)
+    settings, maps_settings = EvaluationSettings(), MapSettings()
+    extractor = FeatureExtractor(cohort.pixel_mm)
+    real, split = held_out_slices(cache, cohort, extractor)
+    train_real, _ = held_out_slices(cache, cohort, extractor, "train")
+    backgrounds = _backgrounds(cache, split, settings)
+    features_real = cohort.features()
+    programs = program_matrix(truth.gene_sets, cohort.gene_names)
+    fixed = _fixed_backgrounds(cache, maps_settings)
+    done = _done()
+    if (str(seed), "reference", "0") not in done:
+        start = time.perf_counter()
+        reference = ReferenceGenerator(truth_path, cache)
+        context = ModelContext(
+            None, cohort, real, backgrounds, extractor, config, settings,
+            synthesizer=reference, name="reference", maps_dir=work / f"seed-{seed}" / "reference",
+        )  # fmt: skip
+        row = score(context, truth, maps_settings, fixed, programs, features_real, False)
+        _append(row | {"seed": seed, "model": "reference", "step": 0,
+                       "seconds": round(time.perf_counter() - start)})  # fmt: skip
+        tables = conventional_tables(cohort, features_real, truth, maps_settings)
+        recovery = score_against_truth(tables["true programs"], truth, 500, 0)
+        _append({"seed": seed, "model": "classic (true programs)", "step": 0,
+                 "map_auroc": recovery["auroc"], "map_auroc_lo": recovery["auroc_ci_low"],
+                 "map_auroc_hi": recovery["auroc_ci_high"],
+                 "true_pairs_found": recovery.get("true_pairs_found"),
+                 "false_positive_rate": recovery.get("false_positive_rate"),
+                 "n_donors": tables["n_donors"]})  # fmt: skip
+    for recipe in recipes:
+        per_minute = RECIPES[recipe][2]
+        for snapshot in sorted((work / f"seed-{seed}" / recipe).glob("at-*")):
+            step = int(snapshot.name.removeprefix("at-"))
+            if (str(seed), recipe, str(step)) in done:
+                continue
+            start = time.perf_counter()
+            run = load_run(snapshot, cache)
+            context = ModelContext(
+                run, cohort, real, backgrounds, extractor, config, settings,
+                synthesizer=Synthesizer(run.generator),
+            )  # fmt: skip
+            row = score(context, truth, maps_settings, fixed, programs, features_real)
+            row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
+            _append(row | {"seed": seed, "model": recipe, "step": step,
+                           "quiet_minutes": round(step / per_minute, 2),
+                           "seconds": round(time.perf_counter() - start)})  # fmt: skip
+
+
+def print_table() -> None:
+    table = pd.read_csv(CURVES_CSV)
+    keep = ["seed", "model", "step", "quiet_minutes", "donor_auroc", "donor_auroc_shuffled",
+            "donor_gain", "donor_gain_lo", "donor_gain_hi", "frd", "empty_rate", "map_auroc",
+            "map_auroc_lo", "map_auroc_hi", "true_pairs_found", "false_positive_rate"]  # fmt: skip
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(table[keep].round(3).to_string(index=False))
+
+
+def plot(path: Path = RESULTS_PNG) -> Path:
+    """Map AUROC, donor AUROC gain and FRD against quiet training minutes, one line per
+    recipe and seed; the reference and the classic pipeline as horizontal marks."""
+    from rgsynth.plotting import pyplot, save_png
+
+    table = pd.read_csv(CURVES_CSV)
+    trained = table[table["quiet_minutes"].notna()]
+    plt = pyplot()
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    colours = {"focus": "C0", "xu2019": "C1", "focus-region": "C2", "mcgan": "C3",
+               "xu2019-bf16": "C4"}  # fmt: skip
+    panels = (
+        ("map_auroc", "map AUROC (true pairs, held-out bases)"),
+        ("donor_gain", "donor AUROC − shuffled (held-out donors)"),
+        ("frd", "FRD (held-out donors)"),
+    )
+    for ax, (column, title) in zip(axes, panels, strict=True):
+        for (model, seed), rows in trained.groupby(["model", "seed"]):
+            rows = rows.sort_values("quiet_minutes")
+            ax.plot(rows["quiet_minutes"], rows[column], "o-", color=colours.get(model, "k"),
+                    alpha=0.8, label=f"{model}, seed {seed}")  # fmt: skip
+        for model, style in (("reference", "--"), ("classic (true programs)", ":")):
+            values = table.loc[table["model"] == model, column].dropna()
+            if len(values) and column != "donor_gain":
+                ax.axhline(values.mean(), color="grey", linestyle=style, label=f"{model} (mean)")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training minutes (quiet 2 cores, from steps)")
+    axes[1].axhline(0, color="grey", linewidth=0.8)
+    axes[0].legend(fontsize=6, loc="lower right")
+    figure.tight_layout()
+    return save_png(figure, path, dpi=110)
