@@ -208,6 +208,15 @@ def _append(row: dict) -> None:
 
 
 def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
+    done = _done()
+    todo = [
+        snapshot
+        for recipe in recipes
+        for snapshot in (work / f"seed-{seed}" / recipe).glob("at-*")
+        if (str(seed), recipe, str(int(snapshot.name.removeprefix("at-")))) not in done
+    ]
+    if not todo and (str(seed), "reference", "0") in done:
+        return  # nothing new: skip loading the cohort
     register_ablations()
     cohort_dir, cache = paths(work, seed)
     truth_path = cohort_dir / "ground_truth.json"

@@ -63,7 +63,9 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="rgsynth-quirks-"))
     sources = {
         "clean": cohort(work, f"clean-{args.seed}", args.seed, args.subjects, "none"),
-        "collection": cohort(work, f"collection-{args.seed}", args.seed, args.subjects, "collection"),
+        "collection": cohort(
+            work, f"collection-{args.seed}", args.seed, args.subjects, "collection"
+        ),
     }
     files = {k: sum(1 for p in v.rglob("*.dcm")) for k, v in sources.items()}
     rows = []
