@@ -46,8 +46,13 @@ def lung_value(hu_window: tuple[float, float] = DEFAULT_HU_WINDOW) -> float:
 def nodule_region(image: torch.Tensor, mask: torch.Tensor, grow_px: int = FOCUS_GROW_PX):
     """``image`` inside ``mask`` grown by ``grow_px`` (a soft max-pool dilation, so a
     generated mask still gets gradients), lung outside. Shapes (B, 1, H, W)."""
-    region = F.max_pool2d(mask, 2 * grow_px + 1, stride=1, padding=grow_px)
+    region = grown_mask(mask, grow_px)
     return image * region + lung_value() * (1 - region)
+
+
+def grown_mask(mask: torch.Tensor, grow_px: int = FOCUS_GROW_PX) -> torch.Tensor:
+    """A (soft) mask (B, 1, H, W) dilated by ``grow_px`` pixels with a max-pool."""
+    return F.max_pool2d(mask, 2 * grow_px + 1, stride=1, padding=grow_px)
 
 
 class FocusDiscriminators(Discriminators):

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from rgsynth.data import CacheSplit
-from rgsynth.models.focus import lung_value
+from rgsynth.models.focus import grown_mask, lung_value
 
 GROW_PX = 3
 
 
 def _fill_nodule(image: torch.Tensor, mask: torch.Tensor, grow_px: int = GROW_PX) -> torch.Tensor:
-    grown = F.max_pool2d(mask, 2 * grow_px + 1, stride=1, padding=grow_px)
+    """The inverse of D_ISG's view: the nodule region filled with lung, the rest kept."""
+    grown = grown_mask(mask, grow_px)
     return image * (1 - grown) + lung_value() * grown
 
 
