@@ -90,8 +90,10 @@ def place_nodule(
     """Choose a nodule centre for the wanted location type near slice height ``z_target_mm``.
 
     Returns (centre xyz mm, radius mm, realised location). When the lung has no room for
-    the wanted placement the radius shrinks (10 % a step) and, last, ``juxta-vascular``
-    falls back to ``free``; the realised values go into the ground truth.
+    the wanted placement the radius shrinks (10 % a step); ``juxta-vascular`` falls back to
+    ``free`` at each step, ``juxta-pleural`` after the last (its band, 1.5 mm to 0.75 radii
+    from the pleura, is empty below a 2 mm radius). The realised values go into the ground
+    truth.
     """
     # Distance to the pleura on a half-resolution grid: plenty for choosing a centre.
     step = 2
@@ -100,7 +102,10 @@ def place_nodule(
     pleura_mm = ndimage.distance_transform_edt(lung_lowres, sampling=(dz, dy * step, dx * step))
     z_mm, y_mm, x_mm = grid.axis_mm()
     near_z = np.abs(z_mm - z_target_mm) <= max(2.0, dz)
-    for _ in range(12):
+    wanted_radius_mm = radius_mm
+    for attempt in range(24 if location == "juxta-pleural" else 12):
+        if attempt == 12:  # only reached when the pleural band never had room
+            location, radius_mm = "free", wanted_radius_mm
         if location == "juxta-vascular":
             centre = _juxta_vascular_centre(
                 rng, phantom, pleura_mm, grid, step, radius_mm, z_target_mm
