@@ -44,13 +44,22 @@ SLICES_PER_DONOR = 4
 # Steps per minute alone on the 2 cores of this machine (`bench_map.py speed`, demo widths,
 # 64² demo cache, 2026-12-02): xu fp32 130, xu bf16 183, focus bf16 135, MC-GAN fp32 45.
 RECIPES = {
-    # name: (architecture, precision, steps per quiet minute)
+    # name: (architecture, precision, steps per quiet minute[, other TrainConfig settings])
     "xu2019": ("xu", "fp32", 130),
     "xu2019-bf16": ("xu", "bf16", 183),
     "focus-region": ("focus-region", "bf16", 135),
     "focus": ("focus", "bf16", 135),
+    # one change each on top of focus (gene noise and cross-fitting add no measurable time)
+    "focus-noise": ("focus", "bf16", 135, {"gene_noise": 0.5}),
+    "focus-crossfit": ("focus", "bf16", 135, {"cross_fit_genes": True}),
     "mcgan": ("mcgan", "fp32", 45),
 }
+
+
+def recipe_settings(recipe: str) -> tuple[str, str, dict]:
+    """(architecture, precision, other TrainConfig settings) of ``recipe``."""
+    architecture, precision, _, *other = RECIPES[recipe]
+    return architecture, precision, other[0] if other else {}
 
 
 def register_ablations() -> None:
@@ -100,12 +109,13 @@ def train(work: Path, seed: int, recipe: str, at: list[int]) -> None:
     from rgsynth.train.loop import Trainer
 
     register_ablations()
-    architecture, precision, _ = RECIPES[recipe]
+    architecture, precision, other = recipe_settings(recipe)
     _, cache = paths(work, seed)
     root = work / f"seed-{seed}" / recipe
     config = TrainConfig(
         model=ModelConfig(architecture=architecture, **WIDTHS),
         precision=precision,
+        **other,
         seed=0,
         log_every=20,
         sample_every=10**6,
@@ -140,10 +150,12 @@ def speed(work: Path, seed: int, steps: int = 40) -> None:
 
     register_ablations()
     _, cache = paths(work, seed)
-    for recipe, (architecture, precision, _) in RECIPES.items():
+    for recipe in RECIPES:
+        architecture, precision, other = recipe_settings(recipe)
         config = TrainConfig(
             model=ModelConfig(architecture=architecture, **WIDTHS),
             precision=precision,
+            **other,
             log_every=10**6,
             sample_every=10**6,
             checkpoint_every=10**6,

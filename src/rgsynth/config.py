@@ -295,6 +295,11 @@ class TrainConfig:
         seed: seed of initialisation, data order and noise.
         precision†: ``fp32``, ``bf16`` (CPU/GPU autocast) or ``auto`` (bf16 where the
             device computes it natively, else fp32; the trainer stores its choice).
+        gene_noise†: standard deviation of Gaussian noise added to every training gene
+            profile along the model's whitened gene components, in units of the training
+            donors' spread (0: none; only models with a fitted gene projection take it).
+        cross_fit_genes†: train on each training donor's profile as the other donors'
+            gene projection sees it (leave-one-out), where unseen donors' codes fall.
         log_every, sample_every, checkpoint_every: in steps.
         n_samples: columns of the sample grid.
     """
@@ -312,6 +317,8 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 0
     precision: str | None = None
+    gene_noise: float | None = None
+    cross_fit_genes: bool | None = None
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 200
@@ -326,6 +333,8 @@ class TrainConfig:
             raise ValueError(f"erosion_px must be an odd number >= 1, got {self.erosion_px}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.gene_noise is not None and not self.gene_noise >= 0:
+            raise ValueError(f"gene_noise must be >= 0, got {self.gene_noise}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         problems = _below("seed", self.seed, 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,96 @@ def test_recipe_names() -> None:
     assert get_spec("xu").resolve(TrainConfig()).precision == "fp32"
     with pytest.raises(ValueError, match="precision must be"):
         TrainConfig(precision="fp16")
+
+
+def test_gene_noise_moves_the_projection_by_the_noise_and_nothing_outside_it():
+    donors = torch.randn(12, 30, generator=torch.Generator().manual_seed(2)) * 2
+    mapping = ProjectedGeneMapping(30, components=5, hidden=16, code=8)
+    mapping.fit(donors)
+    torch.manual_seed(3)
+    moved = mapping.jitter(donors, 0.5)
+    torch.manual_seed(3)
+    noise = 0.5 * torch.randn(12, 5)
+    torch.testing.assert_close(mapping.project(moved) - mapping.project(donors), noise,
+                               atol=1e-4, rtol=0)  # fmt: skip
+    # The move lies in the components' span: a direction orthogonal to it is untouched.
+    _, _, vectors = torch.linalg.svd(donors - donors.mean(0), full_matrices=True)
+    outside = vectors[5:]
+    torch.testing.assert_close((moved - donors) @ outside.T, torch.zeros(12, 25),
+                               atol=1e-4, rtol=0)  # fmt: skip
+    assert torch.equal(mapping.jitter(donors, 0.0), donors)
+
+
+def test_gene_noise_is_the_focus_recipes_option_and_a_clear_error_elsewhere(
+    train_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert get_spec("focus").resolve(TrainConfig()).gene_noise == 0.0
+    with pytest.raises(ValueError, match="'xu' takes no gene_noise"):
+        TrainConfig(gene_noise=0.5).resolved()
+    with pytest.raises(ValueError, match="gene_noise must be >= 0"):
+        TrainConfig(gene_noise=-1.0)
+    config = TrainConfig(**{**TINY_TRAIN.__dict__, "gene_noise": 0.5, "model": dataclasses.replace(
+        TINY_TRAIN.model, architecture="focus")})  # fmt: skip
+    trainer = Trainer(train_cache, tmp_path / "run", config)
+    seen = []
+    loss_type = type(trainer.loss)
+    monkeypatch.setattr(loss_type, "accumulate_discriminator",
+                        _spy(loss_type.accumulate_discriminator, seen))  # fmt: skip
+    batch = next(trainer.batches())
+    trainer.train_step(batch)
+    (moved,) = seen
+    mapping = trainer.generator.mapping
+    fitted = mapping.components.abs().sum(dim=1) > 0  # the tiny cache's donors span few
+    for key in ("genes", "wrong_genes"):  # both sides of D_ISG's question move
+        shift = mapping.project(moved[key]) - mapping.project(batch[key])
+        assert 0.2 < float(shift[:, fitted].std()) < 1.0
+        assert float(shift[:, ~fitted].abs().max()) == 0.0
+    assert torch.equal(moved["background"], batch["background"])
+
+
+def _spy(method, seen):
+    def wrapped(self, generator, discriminators, batch, *args, **kwargs):
+        seen.append(batch)
+        return method(self, generator, discriminators, batch, *args, **kwargs)
+
+    return wrapped
+
+
+def test_cross_fitted_genes_are_each_donor_seen_by_the_others_components():
+    generator = torch.Generator().manual_seed(4)
+    programs = torch.randn(3, 40, generator=generator)
+    donors = torch.randn(20, 3, generator=generator) @ programs + torch.randn(
+        20, 40, generator=generator
+    )  # three programs under gene noise, as in the twin
+    mapping = ProjectedGeneMapping(40, components=3, hidden=16, code=8)
+    mapping.fit(donors)
+    views = mapping.cross_fitted(donors)
+    # Donor 0's view is its projection onto the other 19 donors' mean and top 3 directions.
+    others = donors[1:]
+    _, _, vectors = torch.linalg.svd(others - others.mean(0), full_matrices=False)
+    basis = vectors[:3]
+    expected = others.mean(0) + ((donors[0] - others.mean(0)) @ basis.T) @ basis
+    torch.testing.assert_close(views[0], expected, atol=1e-4, rtol=0)
+    # In-sample scores have SD 1 by construction; the leave-one-out views' are smaller,
+    # as an unseen donor's are.
+    in_sample, cross = mapping.project(donors).std(0), mapping.project(views).std(0)
+    torch.testing.assert_close(in_sample, torch.ones(3), atol=1e-4, rtol=0)
+    assert bool((cross < 0.999).all()) and bool((cross > 0.3).all())
+
+
+def test_trainer_trains_on_cross_fitted_genes_and_keeps_the_cache_genes(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="'xu' cannot cross-fit genes"):
+        TrainConfig(cross_fit_genes=True).resolved()
+    focus = dataclasses.replace(TINY_TRAIN.model, architecture="focus")
+    config = TrainConfig(**{**TINY_TRAIN.__dict__, "cross_fit_genes": True, "model": focus})
+    trainer = Trainer(train_cache, tmp_path / "run", config)
+    trained = trainer.dataset.data.genes
+    assert trained.shape == trainer.data.genes.shape and trained.dtype == np.float32
+    assert not np.allclose(trained, trainer.data.genes)  # the diagnostics keep the real ones
+    expected = trainer.generator.mapping.cross_fitted(torch.as_tensor(trainer.data.genes))
+    np.testing.assert_allclose(trained, expected.numpy(), atol=1e-5)
+    trainer.run(max_steps=2, max_minutes=None)
+    resumed = Trainer(train_cache, tmp_path / "run", config, resume=True)
+    np.testing.assert_array_equal(resumed.dataset.data.genes, trained)

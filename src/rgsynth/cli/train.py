@@ -47,6 +47,10 @@ def train(
     precision: Annotated[
         str | None, opt("fp32, bf16 autocast, or auto (bf16 where native)", "the recipe's")
     ] = None,
+    gene_noise: Annotated[
+        float | None,
+        opt("SD of noise on the training genes along the gene components (focus)", "the recipe's"),
+    ] = None,
     batch_size: Annotated[
         int | None, opt("Examples per step per process", "the model's: 16 / 32")
     ] = None,
@@ -89,16 +93,17 @@ def train(
             gene_hidden=gene_hidden,
         )
         config = settings(  # batch size, lr and loss weights left None are the model's own
-            TrainConfig,
+            lambda **given: TrainConfig(**given).resolved(),
             model=sizes,
             seed=seed,
             precision=precision,
+            gene_noise=gene_noise,
             log_every=log_every,
             sample_every=sample_every,
             checkpoint_every=checkpoint_every,
             batch_size=batch_size,
             lr=lr,
-        ).resolved()
+        )
         run_train(cache, run, config, steps, minutes, resume, device)
 
 
@@ -120,13 +125,16 @@ def run_train(
     try:
         trainer = Trainer(cache, run, config, info, resume=resume)
         if info.is_main:
-            model = trainer.config.model
+            model, resolved = trainer.config.model, trainer.config
+            genes = (f", gene noise {resolved.gene_noise:g}" if resolved.gene_noise else "") + (
+                ", cross-fitted genes" if resolved.cross_fit_genes else ""
+            )
             typer.echo(
                 f"training {model.architecture} {model.image_size}² on {len(trainer.dataset)} "
                 f"nodule slices of "
                 f"{len(trainer.data.subject_ids)} subjects, {model.n_genes} genes, "
                 f"{info.world_size} process(es) on {info.device} in "
-                f"{trainer.config.precision}, from step "
+                f"{trainer.config.precision}{genes}, from step "
                 f"{trainer.position.step}" + (" (settings from the checkpoint)" if resume else "")
             )
         total = steps if steps is not None else trainer.position.step + 10**6

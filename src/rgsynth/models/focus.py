@@ -88,6 +88,17 @@ def fit_to_genes(networks: GanNetworks, donor_genes: np.ndarray) -> None:
         module.mapping.fit(genes)
 
 
+def jitter_genes(generator: nn.Module, genes: torch.Tensor, sd: float) -> torch.Tensor:
+    """Gene noise along G's fitted components (D_ISG's projection is the same fit)."""
+    return generator.mapping.jitter(genes, sd)
+
+
+def cross_fit_genes(networks: GanNetworks, donor_genes: np.ndarray) -> np.ndarray:
+    """The training donors' profiles as leave-one-out views of G's projection."""
+    genes = torch.as_tensor(np.asarray(donor_genes, dtype=np.float32))
+    return networks.generator.mapping.cross_fitted(genes).numpy()
+
+
 SPEC = ModelSpec(
     name="focus",
     display_name="ours",
@@ -100,5 +111,7 @@ SPEC = ModelSpec(
     loss=GanLoss.from_config,
     training_defaults={**PROTOTYPE_SETTINGS, "precision": "auto"},
     fit_to_genes=fit_to_genes,
+    jitter_genes=jitter_genes,
+    cross_fit_genes=cross_fit_genes,
     own_code_file_stem="gene_codes",
 )

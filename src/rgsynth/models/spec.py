@@ -58,7 +58,7 @@ MODEL_DEFAULTED_SETTINGS = (
     "erosion_px",
 )
 # Settings a spec may give; without one, the value here.
-OPTIONAL_DEFAULTS = {"precision": "fp32"}
+OPTIONAL_DEFAULTS = {"precision": "fp32", "gene_noise": 0.0, "cross_fit_genes": False}
 
 
 def _no_condition_sample(config: ModelConfig) -> int:
@@ -91,6 +91,13 @@ class ModelSpec:
         fit_to_genes: (networks, training donors' genes (donors, G)) → None, run once
             before the first step of a new run: for parts fitted on the data rather than
             trained (a fixed gene projection). None: nothing to fit.
+        jitter_genes: (generator, genes (B, G), sd) → genes moved by Gaussian noise of
+            that standard deviation along the generator's whitened gene components: what
+            ``TrainConfig.gene_noise`` does to every training batch. None: the model takes
+            no gene noise.
+        cross_fit_genes: (fitted networks, training donors' genes) → the genes to train
+            on instead, one row per donor: what ``TrainConfig.cross_fit_genes`` does.
+            None: the model cannot.
     """
 
     name: str
@@ -104,6 +111,8 @@ class ModelSpec:
     description: str = ""
     own_code_file_stem: str | None = None
     fit_to_genes: Callable[[GanNetworks, Any], None] | None = None
+    jitter_genes: Callable[[Any, Any, float], Any] | None = None
+    cross_fit_genes: Callable[[GanNetworks, Any], Any] | None = None
 
     def __post_init__(self) -> None:
         missing = [k for k in MODEL_DEFAULTED_SETTINGS if k not in self.training_defaults]
@@ -127,4 +136,14 @@ class ModelSpec:
             for key in (*MODEL_DEFAULTED_SETTINGS, *OPTIONAL_DEFAULTS)
             if getattr(config, key) is None
         }
-        return dataclasses.replace(config, **own) if own else config
+        resolved = dataclasses.replace(config, **own) if own else config
+        if resolved.gene_noise and self.jitter_genes is None:
+            raise ValueError(
+                f"model {self.name!r} takes no gene_noise (it has no fitted gene "
+                f"projection to add the noise along), got {resolved.gene_noise}"
+            )
+        if resolved.cross_fit_genes and self.cross_fit_genes is None:
+            raise ValueError(
+                f"model {self.name!r} cannot cross-fit genes (it has no fitted gene projection)"
+            )
+        return resolved

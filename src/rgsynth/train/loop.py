@@ -173,7 +173,11 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
             self.d_train = DistributedDataParallel(self.discriminators, device_ids=ids)
-        self.dataset = NoduleDataset(self.data, seed=config.seed)
+        trained_on = self.data
+        if config.cross_fit_genes:  # a function of the training genes: same on resume
+            views = self.spec.cross_fit_genes(networks, self.data.genes)
+            trained_on = dataclasses.replace(self.data, genes=views.astype(np.float32))
+        self.dataset = NoduleDataset(trained_on, seed=config.seed)
         self.sampler = DistributedSampler(
             self.dataset,
             num_replicas=self.dist.world_size,
@@ -241,6 +245,13 @@ class Trainer:
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One D update then one G update (the loss runs both phases), then the EMA of G.
         Returns the loss terms as detached tensors on the device."""
+        if self.config.gene_noise:
+            # the same moved genes for the real pair, G's input and the fake pair; the
+            # mismatched negatives move too, or D could tell them by sitting on a donor
+            batch = batch | {
+                key: self.spec.jitter_genes(self.generator, batch[key], self.config.gene_noise)
+                for key in ("genes", "wrong_genes")
+            }
         noise = torch.randn(len(batch["genes"]), self.noise_dim).to(self.device)
         self.optimizer_d.zero_grad(set_to_none=True)
         fake, _, d_terms = self.loss.accumulate_discriminator(
