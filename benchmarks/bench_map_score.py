@@ -44,7 +44,7 @@ FIELDS = [
     "frd", "frd_lo", "frd_hi", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
     "true_pairs_found", "false_positive_rate", "n_donors", "n_slices", "seconds",
     "donor_auroc_train", "isg_auroc_train", "isg_auroc_filled_train", "isg_auroc_val",
-    "isg_auroc_filled_val", "d_i_real_train", "d_i_real_val",
+    "isg_auroc_filled_val", "d_i_real_train", "d_i_real_val", "code_spread",
 ]  # fmt: skip
 DIAGNOSTICS = ("isg_auroc", "isg_auroc_filled", "d_i_real")
 
@@ -165,6 +165,29 @@ def memorisation(context: ModelContext, train_real: RealSlices) -> dict:
     return {"donor_auroc_train": float(per.mean())}
 
 
+def code_spread(run, cache: Path) -> dict:
+    """Held-out donors' gene codes φ(g) against the codes G trained on: the RMS distance
+    from the training codes' mean, held-out over training. Near 1: unseen donors' codes
+    fall where G learned; well below 1: G meets them in a region it never trained on."""
+    import torch
+
+    from rgsynth.data import load_split
+    from rgsynth.models.registry import get_spec
+    from rgsynth.models.spec import GanNetworks
+
+    trained = load_split(cache, "train").genes
+    if run.config.cross_fit_genes:
+        trained = get_spec(run.config.model.architecture).cross_fit_genes(
+            GanNetworks(run.generator, None), trained
+        )
+    with torch.no_grad():
+        codes = run.generator.encode_genes(torch.as_tensor(trained, dtype=torch.float32))
+        held = run.generator.encode_genes(torch.as_tensor(load_split(cache, "holdout").genes))
+    centre = codes.mean(dim=0)
+    spread = lambda c: float(((c - centre) ** 2).sum(dim=1).mean().sqrt())  # noqa: E731
+    return {"code_spread": spread(held) / spread(codes)}
+
+
 def diagnostics(snapshot: Path, cache: Path) -> dict:
     """The trainer's discriminator diagnostics (rgsynth.train.diagnostics) of the
     snapshot's D, on training and validation slices."""
@@ -197,6 +220,9 @@ def _done() -> set[tuple[str, str, str]]:
 
 
 def _append(row: dict) -> None:
+    if CURVES_CSV.is_file() and list(pd.read_csv(CURVES_CSV, nrows=0).columns) != FIELDS:
+        # a column was added since these rows were written: widen them (empty cells)
+        pd.read_csv(CURVES_CSV).reindex(columns=FIELDS).to_csv(CURVES_CSV, index=False)
     new = not CURVES_CSV.is_file()
     CURVES_CSV.parent.mkdir(parents=True, exist_ok=True)
     with CURVES_CSV.open("a", newline="") as out:
@@ -264,6 +290,7 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
             )  # fmt: skip
             row = score(context, truth, maps_settings, fixed, programs, features_real)
             row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
+            row |= code_spread(run, cache)
             _append(row | {"seed": seed, "model": recipe, "step": step,
                            "quiet_minutes": round(step / per_minute, 2),
                            "seconds": round(time.perf_counter() - start)})  # fmt: skip
