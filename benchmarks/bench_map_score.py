@@ -32,6 +32,7 @@ from rgsynth.analysis.perturbation import program_matrix
 from rgsynth.analysis.realism import bootstrap_mean
 from rgsynth.analysis.reference import ReferenceGenerator
 from rgsynth.config import EvaluationSettings, MapSettings
+from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.intensity import unit_to_hu
 from rgsynth.metrics.builtin import realism
@@ -165,24 +166,23 @@ def memorisation(context: ModelContext, train_real: RealSlices) -> dict:
     return {"donor_auroc_train": float(per.mean())}
 
 
-def code_spread(run, cache: Path) -> dict:
+def code_spread(run, train_genes: np.ndarray, held_genes: np.ndarray) -> dict:
     """Held-out donors' gene codes φ(g) against the codes G trained on: the RMS distance
     from the training codes' mean, held-out over training. Near 1: unseen donors' codes
     fall where G learned; well below 1: G meets them in a region it never trained on."""
     import torch
 
-    from rgsynth.data import load_split
     from rgsynth.models.registry import get_spec
     from rgsynth.models.spec import GanNetworks
 
-    trained = load_split(cache, "train").genes
+    trained = train_genes
     if run.config.cross_fit_genes:
         trained = get_spec(run.config.model.architecture).cross_fit_genes(
             GanNetworks(run.generator, None), trained
         )
     with torch.no_grad():
         codes = run.generator.encode_genes(torch.as_tensor(trained, dtype=torch.float32))
-        held = run.generator.encode_genes(torch.as_tensor(load_split(cache, "holdout").genes))
+        held = run.generator.encode_genes(torch.as_tensor(held_genes))
     centre = codes.mean(dim=0)
     spread = lambda c: float(((c - centre) ** 2).sum(dim=1).mean().sqrt())  # noqa: E731
     return {"code_spread": spread(held) / spread(codes)}
@@ -254,6 +254,8 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
     real, split = held_out_slices(cache, cohort, extractor)
     train_real, _ = held_out_slices(cache, cohort, extractor, "train")
     backgrounds = _backgrounds(cache, split, settings)
+    train_genes = load_split(cache, "train").genes  # the trainer's donors, in its order
+    held_genes = cohort.genes[[s == split for s in cohort.split]]
     features_real = cohort.features()
     programs = program_matrix(truth.gene_sets, cohort.gene_names)
     fixed = _fixed_backgrounds(cache, maps_settings)
@@ -290,7 +292,7 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
             )  # fmt: skip
             row = score(context, truth, maps_settings, fixed, programs, features_real)
             row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
-            row |= code_spread(run, cache)
+            row |= code_spread(run, train_genes, held_genes)
             _append(row | {"seed": seed, "model": recipe, "step": step,
                            "quiet_minutes": round(step / per_minute, 2),
                            "seconds": round(time.perf_counter() - start)})  # fmt: skip

@@ -126,8 +126,7 @@ class ProjectedGeneMapping(nn.Module):
         """Fit mean and whitened components on (donors, G) profiles, one row per donor
         (``torch.pca_lowrank`` would add randomness for no gain at this size: exact SVD)."""
         genes = genes.to(self.mean.device, torch.float32)
-        mean = genes.mean(dim=0)
-        _, singular, vectors = torch.linalg.svd(genes - mean, full_matrices=False)
+        mean, singular, vectors = _principal_axes(genes)
         kept = min(len(self.components), int((singular > 1e-6 * singular[0]).sum()))
         scale = singular[:kept] / max(len(genes) - 1, 1) ** 0.5  # each component's SD
         self.mean.copy_(mean)
@@ -158,8 +157,7 @@ class ProjectedGeneMapping(nn.Module):
         views = torch.empty_like(genes)
         for donor in range(len(genes)):
             others = torch.cat([genes[:donor], genes[donor + 1 :]])
-            mean = others.mean(dim=0)
-            _, _, vectors = torch.linalg.svd(others - mean, full_matrices=False)
+            mean, _, vectors = _principal_axes(others)
             basis = vectors[: min(kept, len(others) - 1)]
             views[donor] = mean + ((genes[donor] - mean) @ basis.T) @ basis
         return views.to(self.mean.dtype)
@@ -180,6 +178,13 @@ class ProjectedGeneMapping(nn.Module):
         """(hidden, G): the first layer seen from the genes (its weights times the
         projection), the counterpart of :class:`GeneMapping`'s first layer."""
         return self.layers[0].weight @ self.components
+
+
+def _principal_axes(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(mean, singular values, principal directions as rows) of ``rows`` (n, G)."""
+    mean = rows.mean(dim=0)
+    _, singular, vectors = torch.linalg.svd(rows - mean, full_matrices=False)
+    return mean, singular, vectors
 
 
 def orthogonal_init(module: nn.Module) -> None:
