@@ -52,6 +52,7 @@ RECIPES = {
     # one change each on top of focus (gene noise and cross-fitting add no measurable time)
     "focus-noise": ("focus", "bf16", 135, {"gene_noise": 0.5}),
     "focus-crossfit": ("focus", "bf16", 135, {"cross_fit_genes": True}),
+    "focus-shrink": ("focus", "bf16", 135, {"shrink_genes": True}),
     "mcgan": ("mcgan", "fp32", 45),
 }
 

@@ -175,11 +175,9 @@ def code_spread(run, train_genes: np.ndarray, held_genes: np.ndarray) -> dict:
     from rgsynth.models.registry import get_spec
     from rgsynth.models.spec import GanNetworks
 
-    trained = train_genes
-    if run.config.cross_fit_genes:
-        trained = get_spec(run.config.model.architecture).cross_fit_genes(
-            GanNetworks(run.generator, None), trained
-        )
+    trained = get_spec(run.config.model.architecture).training_genes(
+        run.config, GanNetworks(run.generator, None), train_genes
+    )
     with torch.no_grad():
         codes = run.generator.encode_genes(torch.as_tensor(trained, dtype=torch.float32))
         held = run.generator.encode_genes(torch.as_tensor(held_genes))

@@ -300,6 +300,9 @@ class TrainConfig:
             donors' spread (0: none; only models with a fitted gene projection take it).
         cross_fit_genes†: train on each training donor's profile as the other donors'
             gene projection sees it (leave-one-out), where unseen donors' codes fall.
+        shrink_genes†: train on each training donor's profile with its whitened gene
+            scores shrunk by the leave-one-out factor of each component: its own
+            direction, the spread unseen donors' codes have (not with cross_fit_genes).
         log_every, sample_every, checkpoint_every: in steps.
         n_samples: columns of the sample grid.
     """
@@ -319,6 +322,7 @@ class TrainConfig:
     precision: str | None = None
     gene_noise: float | None = None
     cross_fit_genes: bool | None = None
+    shrink_genes: bool | None = None
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 200

@@ -180,10 +180,55 @@ def test_cross_fitted_genes_are_each_donor_seen_by_the_others_components():
     assert bool((cross < 0.999).all()) and bool((cross > 0.3).all())
 
 
+def test_shrunk_genes_keep_each_donors_direction_at_the_leave_one_out_spread():
+    generator = torch.Generator().manual_seed(5)
+    programs = torch.randn(3, 200, generator=generator)
+    donors = torch.randn(20, 3, generator=generator) @ programs + torch.randn(
+        20, 200, generator=generator
+    )  # many more genes than donors, as in the twin
+    mapping = ProjectedGeneMapping(200, components=4, hidden=16, code=8)
+    mapping.fit(donors)
+    factors = mapping.shrinkage(donors)
+    # Component 0's factor by hand: each donor's whitened score among the other 19.
+    loo = []
+    for donor in range(20):
+        others = torch.cat([donors[:donor], donors[donor + 1 :]])
+        _, singular, vectors = torch.linalg.svd(others - others.mean(0), full_matrices=False)
+        score = (donors[donor] - others.mean(0)) @ vectors[0]
+        loo.append(float(score) / float(singular[0] / 18**0.5))
+    assert abs(float(factors[0]) - float(np.sqrt(np.mean(np.square(loo))))) < 1e-4
+    # The three programs' components stay near 1; the fourth fits noise: an unseen donor
+    # has far less of it.
+    assert bool((factors[:3] > 0.8).all()) and float(factors[3]) < 0.3
+    shrunk = mapping.shrunk(donors)
+    torch.testing.assert_close(
+        mapping.project(shrunk), mapping.project(donors) * factors, atol=1e-4, rtol=0
+    )
+    # Nothing moves outside the fitted components.
+    basis = mapping.components / mapping.components.norm(dim=1, keepdim=True)
+    outside = lambda g: (g - mapping.mean) - ((g - mapping.mean) @ basis.T) @ basis  # noqa: E731
+    torch.testing.assert_close(outside(shrunk), outside(donors), atol=1e-4, rtol=0)
+
+
+def test_trainer_trains_on_shrunk_genes_and_refuses_both_views(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    focus = dataclasses.replace(TINY_TRAIN.model, architecture="focus")
+    with pytest.raises(ValueError, match="two alternatives"):
+        TrainConfig(model=focus, cross_fit_genes=True, shrink_genes=True).resolved()
+    with pytest.raises(ValueError, match="'xu' cannot take shrink_genes"):
+        TrainConfig(shrink_genes=True).resolved()
+    config = TrainConfig(**{**TINY_TRAIN.__dict__, "shrink_genes": True, "model": focus})
+    trainer = Trainer(train_cache, tmp_path / "run", config)
+    expected = trainer.generator.mapping.shrunk(torch.as_tensor(trainer.data.genes))
+    np.testing.assert_allclose(trainer.dataset.data.genes, expected.numpy(), atol=1e-5)
+    assert not np.allclose(trainer.dataset.data.genes, trainer.data.genes)
+
+
 def test_trainer_trains_on_cross_fitted_genes_and_keeps_the_cache_genes(
     train_cache: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match="'xu' cannot cross-fit genes"):
+    with pytest.raises(ValueError, match="'xu' cannot take cross_fit_genes"):
         TrainConfig(cross_fit_genes=True).resolved()
     focus = dataclasses.replace(TINY_TRAIN.model, architecture="focus")
     config = TrainConfig(**{**TINY_TRAIN.__dict__, "cross_fit_genes": True, "model": focus})

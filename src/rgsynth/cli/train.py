@@ -126,8 +126,10 @@ def run_train(
         trainer = Trainer(cache, run, config, info, resume=resume)
         if info.is_main:
             model, resolved = trainer.config.model, trainer.config
-            genes = (f", gene noise {resolved.gene_noise:g}" if resolved.gene_noise else "") + (
-                ", cross-fitted genes" if resolved.cross_fit_genes else ""
+            genes = (
+                (f", gene noise {resolved.gene_noise:g}" if resolved.gene_noise else "")
+                + (", cross-fitted genes" if resolved.cross_fit_genes else "")
+                + (", shrunk genes" if resolved.shrink_genes else "")
             )
             typer.echo(
                 f"training {model.architecture} {model.image_size}² on {len(trainer.dataset)} "

@@ -162,16 +162,49 @@ class ProjectedGeneMapping(nn.Module):
             views[donor] = mean + ((genes[donor] - mean) @ basis.T) @ basis
         return views.to(self.mean.dtype)
 
+    @torch.no_grad()
+    def shrinkage(self, genes: torch.Tensor) -> torch.Tensor:
+        """(k,): how much smaller an unseen donor's whitened score is in each fitted
+        component than a training donor's, estimated by leave-one-out on ``genes`` (the
+        donors :meth:`fit` saw): the RMS of each donor's score in the whitened components
+        of the other donors, per component (in-sample the RMS is 1 by construction).
+        Components beyond the fitted ones get 0."""
+        genes = genes.to(torch.float64)
+        kept = int((self.components.abs().sum(dim=1) > 0).sum())
+        squares = torch.zeros(len(self.components), dtype=torch.float64)
+        for donor in range(len(genes)):
+            others = torch.cat([genes[:donor], genes[donor + 1 :]])
+            mean, singular, vectors = _principal_axes(others)
+            k = min(kept, len(others) - 1)
+            scale = singular[:k] / max(len(others) - 1, 1) ** 0.5
+            squares[:k] += (((genes[donor] - mean) @ vectors[:k].T) / scale) ** 2
+        return (squares / len(genes)).sqrt().to(self.mean.dtype)
+
+    @torch.no_grad()
+    def shrunk(self, genes: torch.Tensor) -> torch.Tensor:
+        """The training donors' profiles (rows of ``genes``, the donors :meth:`fit` saw)
+        moved along the fitted components so that each whitened score is multiplied by
+        that component's :meth:`shrinkage`, and unchanged outside them: the training
+        codes keep each donor's direction but get the spread unseen donors' codes have.
+        Unlike :meth:`cross_fitted` no donor's own component is thrown away."""
+        factors = self.shrinkage(genes)
+        scores = self.project(genes.to(self.mean.dtype))
+        return genes - (scores * (1 - factors)) @ self._unit_directions(genes.dtype)
+
+    def _unit_directions(self, dtype: torch.dtype) -> torch.Tensor:
+        """(k, G): row k moves a profile by one unit of component k and by none of the
+        others (row k of the buffer is v_k / s_k, so row k / |row k|² = s_k v_k)."""
+        components = self.components.to(dtype)
+        squared = (components**2).sum(dim=1, keepdim=True)
+        return torch.where(squared > 0, components / squared.clamp_min(1e-30), 0.0)
+
     def jitter(self, genes: torch.Tensor, sd: float) -> torch.Tensor:
         """``genes`` moved so that their projection moves by N(0, sd²) in every fitted
         component, and not at all outside them: noise in units of the training donors'
         spread, along the directions they span (vicinal training, as for continuous
         labels in CcGAN, Ding et al. 2021). Uses the global torch generator."""
-        components = self.components.to(genes.dtype)
-        squared = (components**2).sum(dim=1, keepdim=True)
-        # row k is v_k / s_k, so row k / |row k|² = s_k v_k: one unit of component k
-        directions = torch.where(squared > 0, components / squared.clamp_min(1e-30), 0.0)
-        noise = torch.randn(len(genes), len(components), device=genes.device, dtype=genes.dtype)
+        directions = self._unit_directions(genes.dtype)
+        noise = torch.randn(len(genes), len(directions), device=genes.device, dtype=genes.dtype)
         return genes + (sd * noise) @ directions
 
     def input_weight(self) -> torch.Tensor:

@@ -93,10 +93,13 @@ def jitter_genes(generator: nn.Module, genes: torch.Tensor, sd: float) -> torch.
     return generator.mapping.jitter(genes, sd)
 
 
-def cross_fit_genes(networks: GanNetworks, donor_genes: np.ndarray) -> np.ndarray:
-    """The training donors' profiles as leave-one-out views of G's projection."""
+def gene_views(networks: GanNetworks, donor_genes: np.ndarray, view: str) -> np.ndarray:
+    """The training donors' profiles as G's projection's leave-one-out views
+    (``"cross-fit"``) or with their scores shrunk to unseen donors' spread (``"shrink"``)."""
     genes = torch.as_tensor(np.asarray(donor_genes, dtype=np.float32))
-    return networks.generator.mapping.cross_fitted(genes).numpy()
+    mapping = networks.generator.mapping
+    views = {"cross-fit": mapping.cross_fitted, "shrink": mapping.shrunk}[view](genes)
+    return views.numpy().astype(np.float32)
 
 
 SPEC = ModelSpec(
@@ -112,6 +115,6 @@ SPEC = ModelSpec(
     training_defaults={**PROTOTYPE_SETTINGS, "precision": "auto"},
     fit_to_genes=fit_to_genes,
     jitter_genes=jitter_genes,
-    cross_fit_genes=cross_fit_genes,
+    gene_views=gene_views,
     own_code_file_stem="gene_codes",
 )

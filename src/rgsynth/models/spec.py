@@ -58,7 +58,12 @@ MODEL_DEFAULTED_SETTINGS = (
     "erosion_px",
 )
 # Settings a spec may give; without one, the value here.
-OPTIONAL_DEFAULTS = {"precision": "fp32", "gene_noise": 0.0, "cross_fit_genes": False}
+OPTIONAL_DEFAULTS = {
+    "precision": "fp32",
+    "gene_noise": 0.0,
+    "cross_fit_genes": False,
+    "shrink_genes": False,
+}
 
 
 def _no_condition_sample(config: ModelConfig) -> int:
@@ -95,9 +100,9 @@ class ModelSpec:
             that standard deviation along the generator's whitened gene components: what
             ``TrainConfig.gene_noise`` does to every training batch. None: the model takes
             no gene noise.
-        cross_fit_genes: (fitted networks, training donors' genes) → the genes to train
-            on instead, one row per donor: what ``TrainConfig.cross_fit_genes`` does.
-            None: the model cannot.
+        gene_views: (fitted networks, training donors' genes, ``"cross-fit"`` or
+            ``"shrink"``) → the genes to train on instead, one row per donor: what
+            ``TrainConfig.cross_fit_genes`` and ``shrink_genes`` do. None: the model cannot.
     """
 
     name: str
@@ -112,7 +117,7 @@ class ModelSpec:
     own_code_file_stem: str | None = None
     fit_to_genes: Callable[[GanNetworks, Any], None] | None = None
     jitter_genes: Callable[[Any, Any, float], Any] | None = None
-    cross_fit_genes: Callable[[GanNetworks, Any], Any] | None = None
+    gene_views: Callable[[GanNetworks, Any, str], Any] | None = None
 
     def __post_init__(self) -> None:
         missing = [k for k in MODEL_DEFAULTED_SETTINGS if k not in self.training_defaults]
@@ -142,8 +147,21 @@ class ModelSpec:
                 f"model {self.name!r} takes no gene_noise (it has no fitted gene "
                 f"projection to add the noise along), got {resolved.gene_noise}"
             )
-        if resolved.cross_fit_genes and self.cross_fit_genes is None:
-            raise ValueError(
-                f"model {self.name!r} cannot cross-fit genes (it has no fitted gene projection)"
-            )
+        if resolved.cross_fit_genes and resolved.shrink_genes:
+            raise ValueError("cross_fit_genes and shrink_genes are two alternatives: set one")
+        for view in ("cross_fit_genes", "shrink_genes"):
+            if getattr(resolved, view) and self.gene_views is None:
+                raise ValueError(
+                    f"model {self.name!r} cannot take {view} (it has no fitted gene projection)"
+                )
         return resolved
+
+    def training_genes(self, config: TrainConfig, networks: GanNetworks, genes: Any) -> Any:
+        """The training donors' genes (donors, G) the resolved ``config`` trains on: the
+        cache's, or the view its ``cross_fit_genes`` / ``shrink_genes`` asks for (a
+        function of the fitted networks and those genes only, so the same on resume)."""
+        if config.cross_fit_genes:
+            return self.gene_views(networks, genes, "cross-fit")
+        if config.shrink_genes:
+            return self.gene_views(networks, genes, "shrink")
+        return genes

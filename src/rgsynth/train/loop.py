@@ -174,8 +174,8 @@ class Trainer:
             self.g_train = DistributedDataParallel(self.generator, device_ids=ids)
             self.d_train = DistributedDataParallel(self.discriminators, device_ids=ids)
         trained_on = self.data
-        if config.cross_fit_genes:  # a function of the training genes: same on resume
-            views = self.spec.cross_fit_genes(networks, self.data.genes)
+        if config.cross_fit_genes or config.shrink_genes:
+            views = self.spec.training_genes(config, networks, self.data.genes)
             trained_on = dataclasses.replace(self.data, genes=views.astype(np.float32))
         self.dataset = NoduleDataset(trained_on, seed=config.seed)
         self.sampler = DistributedSampler(
