@@ -163,33 +163,38 @@ class ProjectedGeneMapping(nn.Module):
         return views.to(self.mean.dtype)
 
     @torch.no_grad()
-    def shrinkage(self, genes: torch.Tensor) -> torch.Tensor:
-        """(k,): how much smaller an unseen donor's whitened score is in each fitted
-        component than a training donor's, estimated by leave-one-out on ``genes`` (the
-        donors :meth:`fit` saw): the RMS of each donor's score in the whitened components
-        of the other donors, per component (in-sample the RMS is 1 by construction).
-        Components beyond the fitted ones get 0."""
+    def shrinkage(self, genes: torch.Tensor) -> float:
+        """How much smaller an unseen donor's whitened scores are than a training donor's,
+        estimated by leave-one-out on ``genes`` (the donors :meth:`fit` saw): the RMS over
+        donors and fitted components of each donor's scores in the whitened components of
+        the other donors (in-sample that RMS is 1 by construction).
+
+        One factor for all components: per component the leave-one-out components rotate
+        among near-equal variances, so their factors are noise (twin seed 3: 0.22 for the
+        first component where held-out donors' SD is 0.57), while the total is stable
+        (median norm 1.35 shrunk against 1.37 held out, training 3.03)."""
         genes = genes.to(torch.float64)
         kept = int((self.components.abs().sum(dim=1) > 0).sum())
-        squares = torch.zeros(len(self.components), dtype=torch.float64)
+        squares, count = 0.0, 0
         for donor in range(len(genes)):
             others = torch.cat([genes[:donor], genes[donor + 1 :]])
             mean, singular, vectors = _principal_axes(others)
             k = min(kept, len(others) - 1)
             scale = singular[:k] / max(len(others) - 1, 1) ** 0.5
-            squares[:k] += (((genes[donor] - mean) @ vectors[:k].T) / scale) ** 2
-        return (squares / len(genes)).sqrt().to(self.mean.dtype)
+            squares += float(((((genes[donor] - mean) @ vectors[:k].T) / scale) ** 2).sum())
+            count += kept
+        return (squares / max(count, 1)) ** 0.5
 
     @torch.no_grad()
     def shrunk(self, genes: torch.Tensor) -> torch.Tensor:
         """The training donors' profiles (rows of ``genes``, the donors :meth:`fit` saw)
-        moved along the fitted components so that each whitened score is multiplied by
-        that component's :meth:`shrinkage`, and unchanged outside them: the training
-        codes keep each donor's direction but get the spread unseen donors' codes have.
-        Unlike :meth:`cross_fitted` no donor's own component is thrown away."""
-        factors = self.shrinkage(genes)
+        moved along the fitted components so that their whitened scores are multiplied
+        by :meth:`shrinkage`, and unchanged outside them: the training codes keep each
+        donor's direction but get the spread unseen donors' codes have. Unlike
+        :meth:`cross_fitted` no part of a donor's own profile is thrown away."""
+        factor = self.shrinkage(genes)
         scores = self.project(genes.to(self.mean.dtype))
-        return genes - (scores * (1 - factors)) @ self._unit_directions(genes.dtype)
+        return genes - ((1 - factor) * scores) @ self._unit_directions(genes.dtype)
 
     def _unit_directions(self, dtype: torch.dtype) -> torch.Tensor:
         """(k, G): row k moves a profile by one unit of component k and by none of the
