@@ -315,7 +315,9 @@ def plot(path: Path = RESULTS_PNG) -> Path:
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     colours = {"focus": "C0", "xu2019": "C1", "focus-region": "C2", "mcgan": "C3",
-               "xu2019-bf16": "C4"}  # fmt: skip
+               "xu2019-bf16": "C4", "focus-noise": "C5", "focus-crossfit": "C6",
+               "focus-shrink": "C9"}  # fmt: skip
+    markers = "os^Dv"  # one per seed
     panels = (
         ("map_auroc", "map AUROC (true pairs, held-out bases)"),
         ("donor_gain", "donor AUROC − shuffled (held-out donors)"),
@@ -324,8 +326,9 @@ def plot(path: Path = RESULTS_PNG) -> Path:
     for ax, (column, title) in zip(axes, panels, strict=True):
         for (model, seed), rows in trained.groupby(["model", "seed"]):
             rows = rows.sort_values("quiet_minutes")
-            ax.plot(rows["quiet_minutes"], rows[column], "o-", color=colours.get(model, "k"),
-                    alpha=0.8, label=f"{model}, seed {seed}")  # fmt: skip
+            ax.plot(rows["quiet_minutes"], rows[column], "-", marker=markers[int(seed) % 5],
+                    color=colours.get(model, "k"), alpha=0.8,
+                    label=f"{model}, seed {seed}")  # fmt: skip
         for model, style in (("reference", "--"), ("classic (true programs)", ":")):
             values = table.loc[table["model"] == model, column].dropna()
             if len(values) and column != "donor_gain":
