@@ -301,7 +301,7 @@ class TrainConfig:
         cross_fit_genes†: train on each training donor's profile as the other donors'
             gene projection sees it (leave-one-out), where unseen donors' codes fall.
         shrink_genes†: train on each training donor's profile with its whitened gene
-            scores shrunk by the leave-one-out factor of each component: its own
+            scores shrunk by one leave-one-out factor shared by all components: its own
             direction, the spread unseen donors' codes have (not with cross_fit_genes).
         log_every, sample_every, checkpoint_every: in steps.
         n_samples: columns of the sample grid.

@@ -208,6 +208,24 @@ def test_shrunk_genes_keep_each_donors_direction_at_the_leave_one_out_spread():
     basis = mapping.components / mapping.components.norm(dim=1, keepdim=True)
     outside = lambda g: (g - mapping.mean) - ((g - mapping.mean) @ basis.T) @ basis  # noqa: E731
     torch.testing.assert_close(outside(shrunk), outside(donors), atol=1e-4, rtol=0)
+    # Any float dtype in, the same dtype out.
+    shrunk64 = mapping.shrunk(donors.double())
+    assert shrunk64.dtype == torch.float64
+    torch.testing.assert_close(shrunk64.float(), shrunk, atol=1e-4, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gene_views_of_networks_on_the_gpu_come_back_as_numpy() -> None:
+    from rgsynth.models import focus as focus_model
+
+    networks = focus_model.build(dataclasses.replace(TINY_TRAIN.model, architecture="focus"))
+    donors = np.random.default_rng(0).normal(size=(12, TINY_TRAIN.model.n_genes))
+    focus_model.fit_to_genes(networks, donors)
+    on_cpu = {v: focus_model.gene_views(networks, donors, v) for v in ("cross-fit", "shrink")}
+    networks.generator.cuda()
+    for view, expected in on_cpu.items():
+        got = focus_model.gene_views(networks, donors, view)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 def test_trainer_trains_on_shrunk_genes_and_refuses_both_views(

@@ -167,7 +167,7 @@ class ProjectedGeneMapping(nn.Module):
         """How much smaller an unseen donor's whitened scores are than a training donor's,
         estimated by leave-one-out on ``genes`` (the donors :meth:`fit` saw): the RMS over
         donors and fitted components of each donor's scores in the whitened components of
-        the other donors (in-sample that RMS is 1 by construction).
+        the other donors (in-sample it is √((n − 1)/n) ≈ 1 by construction).
 
         One factor for all components: per component the leave-one-out components rotate
         among near-equal variances, so their factors are noise (twin seed 3: 0.22 for the
@@ -179,10 +179,10 @@ class ProjectedGeneMapping(nn.Module):
         for donor in range(len(genes)):
             others = torch.cat([genes[:donor], genes[donor + 1 :]])
             mean, singular, vectors = _principal_axes(others)
-            k = min(kept, len(others) - 1)
+            k = min(kept, int((singular > 1e-6 * singular[0]).sum()))  # as fit keeps them
             scale = singular[:k] / max(len(others) - 1, 1) ** 0.5
             squares += float(((((genes[donor] - mean) @ vectors[:k].T) / scale) ** 2).sum())
-            count += kept
+            count += k
         return (squares / max(count, 1)) ** 0.5
 
     @torch.no_grad()
@@ -193,7 +193,7 @@ class ProjectedGeneMapping(nn.Module):
         donor's direction but get the spread unseen donors' codes have. Unlike
         :meth:`cross_fitted` no part of a donor's own profile is thrown away."""
         factor = self.shrinkage(genes)
-        scores = self.project(genes.to(self.mean.dtype))
+        scores = self.project(genes)
         return genes - ((1 - factor) * scores) @ self._unit_directions(genes.dtype)
 
     def _unit_directions(self, dtype: torch.dtype) -> torch.Tensor:

@@ -96,10 +96,10 @@ def jitter_genes(generator: nn.Module, genes: torch.Tensor, sd: float) -> torch.
 def gene_views(networks: GanNetworks, donor_genes: np.ndarray, view: str) -> np.ndarray:
     """The training donors' profiles as G's projection's leave-one-out views
     (``"cross-fit"``) or with their scores shrunk to unseen donors' spread (``"shrink"``)."""
-    genes = torch.as_tensor(np.asarray(donor_genes, dtype=np.float32))
     mapping = networks.generator.mapping
+    genes = torch.as_tensor(np.asarray(donor_genes, dtype=np.float32), device=mapping.mean.device)
     views = {"cross-fit": mapping.cross_fitted, "shrink": mapping.shrunk}[view](genes)
-    return views.numpy().astype(np.float32)
+    return views.cpu().numpy().astype(np.float32)
 
 
 SPEC = ModelSpec(
