@@ -313,7 +313,7 @@ def plot(path: Path = RESULTS_PNG) -> Path:
     table = pd.read_csv(CURVES_CSV)
     trained = table[table["quiet_minutes"].notna()]
     plt = pyplot()
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    figure, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     colours = {"focus": "C0", "xu2019": "C1", "focus-region": "C2", "mcgan": "C3",
                "xu2019-bf16": "C4", "focus-noise": "C5", "focus-crossfit": "C6",
                "focus-shrink": "C9"}  # fmt: skip
@@ -336,6 +336,7 @@ def plot(path: Path = RESULTS_PNG) -> Path:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training minutes (quiet 2 cores, from steps)")
     axes[1].axhline(0, color="grey", linewidth=0.8)
-    axes[0].legend(fontsize=6, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()  # the panel with every line
+    axes[2].legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.tight_layout()
     return save_png(figure, path, dpi=110)
