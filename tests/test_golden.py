@@ -16,7 +16,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
-from outputs import GOLDEN_FILE, compute
+from outputs import GOLDEN_FILE, compute, cpu_features
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +30,16 @@ def now(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _same_kernels(golden: dict[str, Any]) -> None:
-    """Float results are bit-equal only where torch picks the same CPU kernels."""
+    """Float results are bit-equal only where torch picks the same CPU kernels: the same
+    torch, capability and kernel-relevant extensions (a recording without the list was made
+    on a CPU without any of them)."""
     capability = torch.backends.cpu.get_cpu_capability()
-    if (golden["torch"], golden["cpu_capability"]) != (torch.__version__, capability):
+    recorded = (golden["torch"], golden["cpu_capability"], golden.get("cpu_features", []))
+    here = (torch.__version__, capability, cpu_features())
+    if recorded != here:
         pytest.skip(
-            f"recorded with torch {golden['torch']} on {golden['cpu_capability']}, "
-            f"this is {torch.__version__} on {capability}"
+            f"recorded with torch {recorded[0]} on {recorded[1]} {recorded[2]}, "
+            f"this is {here[0]} on {here[1]} {here[2]}"
         )
 
 

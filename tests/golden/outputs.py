@@ -84,6 +84,21 @@ def _numbers(value: Any, prefix: str = "") -> dict[str, float]:
     return found
 
 
+# CPU extensions that make oneDNN/MKL pick other float kernels than the same torch
+# capability string ("AVX512") gets without them: a Sapphire Rapids core with AMX and
+# AVX512-FP16 trained the 20 golden steps to other bits than the machine that recorded them.
+KERNEL_FEATURES = ("amx_bf16", "amx_int8", "amx_tile", "avx512_fp16")
+
+
+def cpu_features() -> list[str]:
+    """The ``KERNEL_FEATURES`` this CPU has (from /proc/cpuinfo; none where it is absent)."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        flags = set()
+    return sorted(feature for feature in KERNEL_FEATURES if feature in flags)
+
+
 def compute(work: Path) -> dict[str, Any]:
     """Run the chain in ``work`` (an empty folder) and return the golden facts."""
     cohort, cache = work / "cohort", work / "cache"
@@ -113,6 +128,7 @@ def compute(work: Path) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "torch": torch.__version__,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_features": cpu_features(),
         "twin": twin,
         "cache_fingerprint": f"{manifest['settings_fingerprint']}-{manifest['inputs_fingerprint']}",
         "cache_arrays": array_digests(cache),
