@@ -158,12 +158,16 @@ def _spy(method, seen):
     return wrapped
 
 
+def _program_donors(seed: int, n_genes: int) -> torch.Tensor:
+    """20 donors' profiles: three programs under gene noise, as in the twin."""
+    generator = torch.Generator().manual_seed(seed)
+    programs = torch.randn(3, n_genes, generator=generator)
+    loadings = torch.randn(20, 3, generator=generator)
+    return loadings @ programs + torch.randn(20, n_genes, generator=generator)
+
+
 def test_cross_fitted_genes_are_each_donor_seen_by_the_others_components():
-    generator = torch.Generator().manual_seed(4)
-    programs = torch.randn(3, 40, generator=generator)
-    donors = torch.randn(20, 3, generator=generator) @ programs + torch.randn(
-        20, 40, generator=generator
-    )  # three programs under gene noise, as in the twin
+    donors = _program_donors(seed=4, n_genes=40)
     mapping = ProjectedGeneMapping(40, components=3, hidden=16, code=8)
     mapping.fit(donors)
     views = mapping.cross_fitted(donors)
@@ -181,11 +185,7 @@ def test_cross_fitted_genes_are_each_donor_seen_by_the_others_components():
 
 
 def test_shrunk_genes_keep_each_donors_direction_at_the_leave_one_out_spread():
-    generator = torch.Generator().manual_seed(5)
-    programs = torch.randn(3, 200, generator=generator)
-    donors = torch.randn(20, 3, generator=generator) @ programs + torch.randn(
-        20, 200, generator=generator
-    )  # many more genes than donors, as in the twin
+    donors = _program_donors(seed=5, n_genes=200)  # many more genes than donors
     mapping = ProjectedGeneMapping(200, components=4, hidden=16, code=8)
     mapping.fit(donors)
     factor = mapping.shrinkage(donors)

@@ -153,12 +153,10 @@ class ProjectedGeneMapping(nn.Module):
         & Wright 2010). Training on these leave-one-out views puts the training codes where
         unseen donors' codes fall (cross-fitting)."""
         genes = genes.to(torch.float64)
-        kept = int((self.components.abs().sum(dim=1) > 0).sum())
+        kept = self._kept()
         views = torch.empty_like(genes)
-        for donor in range(len(genes)):
-            others = torch.cat([genes[:donor], genes[donor + 1 :]])
-            mean, _, vectors = _principal_axes(others)
-            basis = vectors[: min(kept, len(others) - 1)]
+        for donor, (mean, _, vectors) in enumerate(_leave_one_out_axes(genes)):
+            basis = vectors[: min(kept, len(genes) - 2)]
             views[donor] = mean + ((genes[donor] - mean) @ basis.T) @ basis
         return views.to(self.mean.dtype)
 
@@ -174,13 +172,11 @@ class ProjectedGeneMapping(nn.Module):
         first component where held-out donors' SD is 0.57), while the total is stable
         (median norm 1.35 shrunk against 1.37 held out, training 3.03)."""
         genes = genes.to(torch.float64)
-        kept = int((self.components.abs().sum(dim=1) > 0).sum())
+        kept = self._kept()
         squares, count = 0.0, 0
-        for donor in range(len(genes)):
-            others = torch.cat([genes[:donor], genes[donor + 1 :]])
-            mean, singular, vectors = _principal_axes(others)
+        for donor, (mean, singular, vectors) in enumerate(_leave_one_out_axes(genes)):
             k = min(kept, int((singular > 1e-6 * singular[0]).sum()))  # as fit keeps them
-            scale = singular[:k] / max(len(others) - 1, 1) ** 0.5
+            scale = singular[:k] / max(len(genes) - 2, 1) ** 0.5
             squares += float(((((genes[donor] - mean) @ vectors[:k].T) / scale) ** 2).sum())
             count += k
         return (squares / max(count, 1)) ** 0.5
@@ -195,6 +191,10 @@ class ProjectedGeneMapping(nn.Module):
         factor = self.shrinkage(genes)
         scores = self.project(genes)
         return genes - ((1 - factor) * scores) @ self._unit_directions(genes.dtype)
+
+    def _kept(self) -> int:
+        """How many components :meth:`fit` filled (the rest stay zero)."""
+        return int((self.components.abs().sum(dim=1) > 0).sum())
 
     def _unit_directions(self, dtype: torch.dtype) -> torch.Tensor:
         """(k, G): row k moves a profile by one unit of component k and by none of the
@@ -223,6 +223,12 @@ def _principal_axes(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
     mean = rows.mean(dim=0)
     _, singular, vectors = torch.linalg.svd(rows - mean, full_matrices=False)
     return mean, singular, vectors
+
+
+def _leave_one_out_axes(rows: torch.Tensor):
+    """For each row of ``rows`` (n, G): :func:`_principal_axes` of the other n − 1 rows."""
+    for row in range(len(rows)):
+        yield _principal_axes(torch.cat([rows[:row], rows[row + 1 :]]))
 
 
 def orthogonal_init(module: nn.Module) -> None:
