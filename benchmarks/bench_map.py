@@ -53,6 +53,8 @@ RECIPES = {
     "focus-noise": ("focus", "bf16", 135, {"gene_noise": 0.5}),
     "focus-crossfit": ("focus", "bf16", 135, {"cross_fit_genes": True}),
     "focus-shrink": ("focus", "bf16", 135, {"shrink_genes": True}),
+    "focus-proj": ("focus-proj", "bf16", 135),
+    "focus-q": ("focus-q", "bf16", 135),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
@@ -61,6 +63,86 @@ def recipe_settings(recipe: str) -> tuple[str, str, dict]:
     """(architecture, precision, other TrainConfig settings) of ``recipe``."""
     architecture, precision, _, *other = RECIPES[recipe]
     return architecture, precision, other[0] if other else {}
+
+
+def _projection_discriminators():
+    """``focus`` with D_ISG as a projection discriminator (Miyato & Koyama 2018): an
+    unconditional score of the nodule region plus ⟨W z, pooled features⟩, z the donor's
+    fixed whitened gene scores and W linear, so D_ISG can only reward a linear relation
+    between gene components and nodule features, not look a donor up by its profile."""
+    import torch
+    from torch import nn
+
+    from rgsynth.models import focus
+    from rgsynth.models.blocks import orthogonal_init
+
+    class ProjectionFocusDiscriminators(focus.FocusDiscriminators):
+        def __init__(self, config) -> None:
+            super().__init__(config, focus._mapping(config))
+            width = config.channels(config.bottleneck_size)
+            self.head_isg = nn.Conv2d(width, 1, 3, padding=1)
+            self.embed_isg = nn.Linear(focus.GENE_COMPONENTS, width, bias=False)
+            orthogonal_init(self.head_isg), orthogonal_init(self.embed_isg)
+
+        def score_isg(self, pair_features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+            pooled = pair_features.mean(dim=(2, 3))  # (B, C)
+            scores = self.mapping.project(genes).to(pooled.dtype)  # (B, k), fixed
+            projection = (self.embed_isg(scores) * pooled).sum(dim=1)
+            return self.head_isg(pair_features).mean(dim=(1, 2, 3)) + projection
+
+    return ProjectionFocusDiscriminators
+
+
+WEIGHT_Q = 10.0  # focus-q: weight of the gene-score regression, D_ISG's own weight
+
+
+def _regressor_arm():
+    """``focus`` plus an auxiliary regressor Q (AC-GAN's auxiliary classifier, with
+    continuous targets as in InfoGAN's): a linear map from D_ISG's pooled nodule-region
+    features to the donor's fixed whitened gene scores z, fitted on real slices in D's
+    phase; G's phase asks Q to read each fake nodule's own z back. Returns (the
+    discriminator class, the loss class)."""
+    import dataclasses
+
+    import torch
+    from torch import nn
+
+    from rgsynth.losses import GanLoss
+    from rgsynth.models import focus
+    from rgsynth.models.blocks import orthogonal_init
+
+    class RegressorFocusDiscriminators(focus.FocusDiscriminators):
+        def __init__(self, config) -> None:
+            super().__init__(config, focus._mapping(config))
+            width = config.channels(config.bottleneck_size)
+            self.head_q = nn.Linear(width, focus.GENE_COMPONENTS)
+            orthogonal_init(self.head_q)
+
+        def _q_error(self, image, mask, genes):
+            pooled = self.encode_isg(torch.cat([focus.nodule_region(image, mask), mask], 1))
+            z = self.mapping.project(genes.float()).detach()
+            return ((self.head_q(pooled.mean(dim=(2, 3))).float() - z) ** 2).mean(dim=1)
+
+        def forward(self, fake_image, fake_mask, genes, real_image=None, *rest):
+            scores = super().forward(fake_image, fake_mask, genes, real_image, *rest)
+            scores["q_fake"] = self._q_error(fake_image, fake_mask, genes)
+            if real_image is not None:
+                scores["q_real"] = self._q_error(real_image, rest[0], genes)
+            return scores
+
+    @dataclasses.dataclass(frozen=True)
+    class RegressorLoss(GanLoss):
+        def discriminator(self, scores):
+            total, terms = super().discriminator(scores)
+            q = scores["q_real"].float().mean()
+            return total + WEIGHT_Q * q, terms | {"D/Q": q.detach()}
+
+        def generator(self, fake_scores, *args, **kwargs):
+            total, terms = super().generator(fake_scores, *args, **kwargs)
+            q = fake_scores["q_fake"].float().mean()
+            return total + WEIGHT_Q * q, terms | {"G/Q": q.detach()}
+
+    return RegressorFocusDiscriminators, RegressorLoss
 
 
 def register_ablations() -> None:
@@ -72,6 +154,37 @@ def register_ablations() -> None:
 
     if "focus-region" in registry.architecture_names():
         return
+    regressor, regressor_loss = _regressor_arm()
+    registry.register(
+        ModelSpec(
+            name="focus-q",
+            display_name="focus + code regressor",
+            code_name="φ(g)",
+            build=lambda c: GanNetworks(Generator(c, focus._mapping(c)), regressor(c)),
+            loss=regressor_loss.from_config,
+            training_defaults=dict(focus.SPEC.training_defaults),
+            fit_to_genes=focus.fit_to_genes,
+            jitter_genes=focus.jitter_genes,
+            gene_views=focus.gene_views,
+            own_code_file_stem="gene_codes",
+        )
+    )
+    registry.register(
+        ModelSpec(
+            name="focus-proj",
+            display_name="focus, projection D_ISG",
+            code_name="φ(g)",
+            build=lambda c: GanNetworks(
+                Generator(c, focus._mapping(c)), _projection_discriminators()(c)
+            ),
+            loss=focus.SPEC.loss,
+            training_defaults=dict(focus.SPEC.training_defaults),
+            fit_to_genes=focus.fit_to_genes,
+            jitter_genes=focus.jitter_genes,
+            gene_views=focus.gene_views,
+            own_code_file_stem="gene_codes",
+        )
+    )
     registry.register(
         ModelSpec(
             name="focus-region",
