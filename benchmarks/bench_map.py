@@ -28,6 +28,7 @@ snapshot sees the same ones). Rows go to ``benchmarks/results/map_curves.csv``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -101,7 +102,9 @@ def _regressor_arm():
     continuous targets as in InfoGAN's): a linear map from D_ISG's pooled nodule-region
     features to the donor's fixed whitened gene scores z, fitted on real slices in D's
     phase; G's phase asks Q to read each fake nodule's own z back. Returns (the
-    discriminator class, the loss class)."""
+    discriminator class, the loss class). Q runs D_ISG's region encoder a second time
+    (forward does not hand its features out): about 25 % slower per step, which the
+    step budgets do not see; fold it into ``gene_pair_features`` if the arm is kept."""
     import dataclasses
 
     import torch
@@ -146,45 +149,36 @@ def _regressor_arm():
 
 
 def register_ablations() -> None:
-    """The ablation between the two recipes: D_ISG on the nodule region, genes as given
-    (no projection). Registered here: it is an experiment, not a recipe users train."""
+    """The ablations: between the two recipes (D_ISG on the nodule region, genes as given,
+    no projection) and the two D_ISG arms on top of focus (projection D_ISG, gene-score
+    regressor). Registered here: experiments, not recipes users train."""
     from rgsynth.models import focus, registry
     from rgsynth.models.generator import Generator
     from rgsynth.models.spec import GanNetworks, ModelSpec
 
     if "focus-region" in registry.architecture_names():
         return
+    # The two D_ISG arms: focus's spec (its fitted gene projection, defaults and code
+    # file) with other discriminators, and for focus-q another loss.
     regressor, regressor_loss = _regressor_arm()
-    registry.register(
-        ModelSpec(
-            name="focus-q",
-            display_name="focus + code regressor",
-            code_name="φ(g)",
-            build=lambda c: GanNetworks(Generator(c, focus._mapping(c)), regressor(c)),
-            loss=regressor_loss.from_config,
-            training_defaults=dict(focus.SPEC.training_defaults),
-            fit_to_genes=focus.fit_to_genes,
-            jitter_genes=focus.jitter_genes,
-            gene_views=focus.gene_views,
-            own_code_file_stem="gene_codes",
+    projection = _projection_discriminators()
+    for name, display_name, discriminators, loss in (
+        ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config),
+        ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss),
+    ):
+        registry.register(
+            dataclasses.replace(
+                focus.SPEC,
+                name=name,
+                display_name=display_name,
+                code_name="φ(g)",
+                description=f"bench arm: {display_name}",
+                build=lambda c, d=discriminators: GanNetworks(
+                    Generator(c, focus._mapping(c)), d(c)
+                ),
+                loss=loss,
+            )
         )
-    )
-    registry.register(
-        ModelSpec(
-            name="focus-proj",
-            display_name="focus, projection D_ISG",
-            code_name="φ(g)",
-            build=lambda c: GanNetworks(
-                Generator(c, focus._mapping(c)), _projection_discriminators()(c)
-            ),
-            loss=focus.SPEC.loss,
-            training_defaults=dict(focus.SPEC.training_defaults),
-            fit_to_genes=focus.fit_to_genes,
-            jitter_genes=focus.jitter_genes,
-            gene_views=focus.gene_views,
-            own_code_file_stem="gene_codes",
-        )
-    )
     registry.register(
         ModelSpec(
             name="focus-region",
