@@ -46,6 +46,7 @@ FIELDS = [
     "true_pairs_found", "false_positive_rate", "n_donors", "n_slices", "seconds",
     "donor_auroc_train", "isg_auroc_train", "isg_auroc_filled_train", "isg_auroc_val",
     "isg_auroc_filled_val", "d_i_real_train", "d_i_real_val", "code_spread",
+    "null_program_false_positives",
 ]  # fmt: skip
 DIAGNOSTICS = ("isg_auroc", "isg_auroc_filled", "d_i_real")
 
@@ -98,6 +99,7 @@ def per_donor_auroc(context: ModelContext, features: np.ndarray) -> pd.Series:
 def score(
     context: ModelContext, truth: Truth, maps_settings: MapSettings, fixed: np.ndarray,
     programs: pd.DataFrame, features_real: pd.DataFrame, shuffled_too: bool = True,
+    pairs_csv: Path | None = None,
 ) -> dict:  # fmt: skip
     rng = np.random.default_rng(0)
     owners = context.real.owner
@@ -138,7 +140,12 @@ def score(
     )  # fmt: skip
     table = program_trait_table(maps["programs"].table, "effect_sd")
     recovery = score_against_truth(table, truth, 500, 0)
+    if pairs_csv is not None:  # each (program, trait) pair's effect, for a look by hand
+        table.assign(true_effect=[truth.effects.at[p, t] if p in truth.effects.index else 0.0
+                                  for p, t in zip(table.program, table.trait, strict=True)],
+                     ).to_csv(pairs_csv, index=False)  # fmt: skip
     row |= {
+        "null_program_false_positives": recovery.get("null_program_false_positives"),
         "map_auroc": recovery["auroc"], "map_auroc_lo": recovery["auroc_ci_low"],
         "map_auroc_hi": recovery["auroc_ci_high"],
         "true_pairs_found": recovery.get("true_pairs_found"),
@@ -288,7 +295,8 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
                 run, cohort, real, backgrounds, extractor, config, settings,
                 synthesizer=Synthesizer(run.generator),
             )  # fmt: skip
-            row = score(context, truth, maps_settings, fixed, programs, features_real)
+            row = score(context, truth, maps_settings, fixed, programs, features_real,
+                        pairs_csv=snapshot / "pairs.csv")  # fmt: skip
             row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
             row |= code_spread(run, train_genes, held_genes)
             _append(row | {"seed": seed, "model": recipe, "step": step,
