@@ -52,11 +52,15 @@ RECIPES = {
     "focus": ("focus", "bf16", 135),
     # one change each on top of focus (gene noise and cross-fitting add no measurable time)
     "focus-noise": ("focus", "bf16", 135, {"gene_noise": 0.5}),
+    # input noise as large as the donors' own spread: Tikhonov-strength smoothing (Bishop
+    # 1995) of the gene → nodule function, against memorising 38 donors
+    "focus-noise1": ("focus", "bf16", 135, {"gene_noise": 1.0}),
     "focus-crossfit": ("focus", "bf16", 135, {"cross_fit_genes": True}),
     "focus-shrink": ("focus", "bf16", 135, {"shrink_genes": True}),
     "focus-proj": ("focus-proj", "bf16", 135),
     "focus-q": ("focus-q", "bf16", 135),
     "focus-lecam": ("focus-lecam", "bf16", 135),
+    "focus-linear": ("focus-linear", "bf16", 135),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
@@ -202,6 +206,23 @@ def _lecam_loss():
     return LeCamLoss
 
 
+def _linear_mapping(config):
+    """G's gene mapping without its hidden layer: φ(g) linear in the 10 whitened PCs.
+
+    Why: a linear model on exactly focus's input, fitted on the training donors and read by
+    the same program-axis rule, recovers the map at the classic pipeline's level
+    (``bench_linear_map.py``), while focus's map is far below it; this arm asks whether G
+    loses it in the MLP between the PCs and the code (it can give each of 38 donors its
+    own code, and a program's move then bends the code wherever that fit happens to)."""
+    from torch import nn
+
+    from rgsynth.models import focus
+
+    mapping = focus._mapping(config)
+    mapping.layers = nn.Sequential(nn.Linear(focus.GENE_COMPONENTS, config.gene_code))
+    return mapping
+
+
 def _focus_discriminators(config):
     from rgsynth.models import focus
 
@@ -222,11 +243,13 @@ def register_ablations() -> None:
     # file) with other discriminators, and for focus-q another loss.
     regressor, regressor_loss = _regressor_arm()
     projection = _projection_discriminators()
-    for name, display_name, discriminators, loss in (
-        ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config),
-        ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss),
-        ("focus-lecam", "focus + LeCam", _focus_discriminators, _lecam_loss().from_config),
-    ):
+    for name, display_name, discriminators, loss, mapping in (
+        ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
+        ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss, None),
+        ("focus-lecam", "focus + LeCam", _focus_discriminators, _lecam_loss().from_config, None),
+        ("focus-linear", "focus, linear G code", _focus_discriminators, focus.SPEC.loss,
+         _linear_mapping),
+    ):  # fmt: skip
         registry.register(
             dataclasses.replace(
                 focus.SPEC,
@@ -234,8 +257,8 @@ def register_ablations() -> None:
                 display_name=display_name,
                 code_name="φ(g)",
                 description=f"bench arm: {display_name}",
-                build=lambda c, d=discriminators: GanNetworks(
-                    Generator(c, focus._mapping(c)), d(c)
+                build=lambda c, d=discriminators, m=mapping or focus._mapping: GanNetworks(
+                    Generator(c, m(c)), d(c)
                 ),
                 loss=loss,
             )
