@@ -61,6 +61,9 @@ RECIPES = {
     "focus-q": ("focus-q", "bf16", 135),
     "focus-lecam": ("focus-lecam", "bf16", 135),
     "focus-linear": ("focus-linear", "bf16", 135),
+    # focus once more, same settings and seed: its per-pair table (rows scored before
+    # `pairs.csv` existed are skipped by `score`) and how far a repeat run lands
+    "focus-repeat": ("focus", "bf16", 135),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
