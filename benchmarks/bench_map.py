@@ -64,6 +64,8 @@ RECIPES = {
     # focus once more, same settings and seed: its per-pair table (rows scored before
     # `pairs.csv` existed are skipped by `score`) and how far a repeat run lands
     "focus-repeat": ("focus", "bf16", 135),
+    # focus with another training seed (initial weights, noise, batches): run-to-run spread
+    "focus-seed1": ("focus", "bf16", 135, {"seed": 1}),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
@@ -310,8 +312,7 @@ def train(work: Path, seed: int, recipe: str, at: list[int]) -> None:
     config = TrainConfig(
         model=ModelConfig(architecture=architecture, **WIDTHS),
         precision=precision,
-        **other,
-        seed=0,
+        **({"seed": 0} | other),
         log_every=20,
         sample_every=10**6,
         checkpoint_every=10**6,
