@@ -5,7 +5,7 @@ generator sees, read by the perturbation map's own rule (issue 16 diagnostic).
 
 On each seed's ``bench_map.py cohort`` cache: the training donors' profiles go through the
 projection focus fits (the first k whitened principal components of those donors,
-``ProjectedGeneMapping.fit``'s arithmetic), each trait readout of the donor's widest
+``ProjectedGeneMapping.fit`` itself), each trait readout of the donor's widest
 nodule slice (the classic pipeline's targets) is regressed on them by ordinary least
 squares, and each true program's effect is the fitted model's change when the profile moves
 one SD along the program's axis (``program_axes``, the ``axis`` rule of ``rgsynth map``),
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -38,6 +39,7 @@ from rgsynth.analysis.ground_truth import (
 )
 from rgsynth.analysis.perturbation import program_axes, program_matrix
 from rgsynth.analysis.statistics import fdr
+from rgsynth.models.blocks import ProjectedGeneMapping
 from rgsynth.models.focus import GENE_COMPONENTS
 
 OUT_CSV = RESULTS / "linear_map.csv"
@@ -46,12 +48,11 @@ OUT_CSV = RESULTS / "linear_map.csv"
 def linear_map(genes: np.ndarray, readouts: pd.DataFrame, axes: pd.DataFrame, k: int):
     """(program, trait, effect, p, q): OLS of each standardised readout on the first k
     whitened PCs of ``genes`` (donors, G), each program axis pushed through the fit."""
-    genes = genes.astype(np.float64)
-    mean = genes.mean(axis=0)
-    _, singular, vectors = np.linalg.svd(genes - mean, full_matrices=False)
-    kept = min(k, int((singular > 1e-6 * singular[0]).sum()))
-    whiten = vectors[:kept].T / (singular[:kept] / np.sqrt(len(genes) - 1))  # (G, k)
-    scores = (genes - mean) @ whiten
+    projection = ProjectedGeneMapping(genes.shape[1], k, 1, 1)  # only its fitted buffers
+    projection.fit(torch.as_tensor(genes, dtype=torch.float32))
+    mean = projection.mean.numpy().astype(np.float64)
+    whiten = projection.components.numpy().astype(np.float64).T  # (G, k)
+    scores = (genes.astype(np.float64) - mean) @ whiten
     moves = axes.to_numpy() @ whiten  # (P, k): each program's one-SD move in the PCs
     rows = []
     for trait, (feature, sign) in TRAIT_FEATURES.items():
