@@ -66,6 +66,9 @@ RECIPES = {
     "focus-repeat": ("focus", "bf16", 135),
     # focus with another training seed (initial weights, noise, batches): run-to-run spread
     "focus-seed1": ("focus", "bf16", 135, {"seed": 1}),
+    # G asked for the data's linear gene response in D_ISG's features (no extra pass)
+    "focus-cov": ("focus-cov", "bf16", 135),
+    "focus-cov-seed1": ("focus-cov", "bf16", 135, {"seed": 1}),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
@@ -211,6 +214,78 @@ def _lecam_loss():
     return LeCamLoss
 
 
+WEIGHT_COV = 10.0  # focus-cov: weight of the gene cross-covariance gap, D_ISG's own weight
+
+
+def _covariance_arm():
+    """``focus`` plus a conditional feature-matching term for G (Salimans et al. 2016's
+    feature matching, made first-order in the genes): in D_ISG's nodule-region features
+    (pooled to 2×2 so coarse location survives, each channel scaled by the real batch's
+    SD), the cross-covariance with the donor's fixed whitened gene scores z must be the
+    same for the fakes as for the reals of the same batch. Fake i carries real i's genes,
+    so the term is the covariance of (fake − real) features with z: G's residual may not
+    depend linearly on the genes. Its square is estimated without bias, as the product of
+    two half-batch estimates. Why: the generator's response to a gene program is 2–5×
+    weaker than the data's and as large off-target (fifth round); this asks for the data's
+    linear response directly, in features D learns, not in the readout's traits. The real
+    features are those D's phase computed on the same batch (kept, detached), so the term
+    costs no extra encoder pass."""
+    import dataclasses
+
+    import torch
+    import torch.nn.functional as F
+
+    from rgsynth.losses import GanLoss
+    from rgsynth.models import focus
+
+    class CovarianceFocusDiscriminators(focus.FocusDiscriminators):
+        def __init__(self, config) -> None:
+            super().__init__(config, focus._mapping(config))
+            self._seen: list[torch.Tensor] = []
+            self._real: tuple[torch.Tensor, torch.Tensor] | None = None
+
+        def gene_pair_features(self, image, mask, pair_features):
+            features = super().gene_pair_features(image, mask, pair_features)
+            self._seen.append(features)
+            return features
+
+        def forward(self, fake_image, fake_mask, genes, real_image=None, *rest):
+            self._seen = []
+            scores = super().forward(fake_image, fake_mask, genes, real_image, *rest)
+            pooled = F.adaptive_avg_pool2d(self._seen[0].float(), 2).flatten(1)  # the fakes'
+            if real_image is not None:  # D's phase: keep the reals' features for G's
+                real = F.adaptive_avg_pool2d(self._seen[1].detach().float(), 2).flatten(1)
+                self._real = (real, genes.detach())
+            elif self._real is not None and torch.equal(self._real[1], genes):
+                with torch.autocast(fake_image.device.type, enabled=False):  # fp32 sums
+                    real = self._real[0]
+                    z = self.mapping.project(genes.float()).detach().float()
+                    z = z - z.mean(dim=0)
+                    scale = real.std(dim=0) + 1e-3
+                    residual = (pooled - real) / scale
+                    residual = residual - residual.mean(dim=0)
+                    # two independent halves: <gap_1, gap_2> estimates |gap|² without
+                    # the sampling-noise term (a plain square would also pull each fake
+                    # toward its paired real slice's features, weighted by z²)
+                    half = len(z) // 2
+                    gap_1 = residual[:half].T @ z[:half] / half  # (features, components)
+                    gap_2 = residual[half:].T @ z[half:] / (len(z) - half)
+                    scores["cov_gap"] = (gap_1 * gap_2).sum(dim=1).mean()
+            self._seen = []
+            return scores
+
+    @dataclasses.dataclass(frozen=True)
+    class CovarianceLoss(GanLoss):
+        def generator(self, fake_scores, *args, **kwargs):
+            total, terms = super().generator(fake_scores, *args, **kwargs)
+            if "cov_gap" not in fake_scores:
+                return total, terms
+            gap = fake_scores["cov_gap"].float()
+            return total + WEIGHT_COV * gap, terms | {"G/cov_gap": gap.detach()}
+
+    return CovarianceFocusDiscriminators, CovarianceLoss
+
+
 def _linear_mapping(config):
     """G's gene mapping without its hidden layer: φ(g) linear in the 10 whitened PCs.
 
@@ -248,10 +323,13 @@ def register_ablations() -> None:
     # file) with other discriminators, and for focus-q another loss.
     regressor, regressor_loss = _regressor_arm()
     projection = _projection_discriminators()
+    covariance, covariance_loss = _covariance_arm()
     for name, display_name, discriminators, loss, mapping in (
         ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
         ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss, None),
         ("focus-lecam", "focus + LeCam", _focus_discriminators, _lecam_loss().from_config, None),
+        ("focus-cov", "focus + gene covariance matching", covariance,
+         covariance_loss.from_config, None),
         ("focus-linear", "focus, linear G code", _focus_discriminators, focus.SPEC.loss,
          _linear_mapping),
     ):  # fmt: skip
