@@ -60,7 +60,7 @@ def held_out_slices(
     split = split or cohort.scoring_split()
     donors = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == split]
     cache, rng = Cache(cache_root), np.random.default_rng(16)
-    hu, masks, owners = [], [], []
+    hu, masks, owners, heights = [], [], [], []
     for sid in donors:
         shard = cache.load_shard(sid)
         usable = [n for n, m in enumerate(shard["nodule_mask"]) if m.sum() >= MIN_PIXELS]
@@ -69,8 +69,29 @@ def held_out_slices(
             hu.append(unit_to_hu(shard["nodule_image"][n], config.hu_window))
             masks.append(shard["nodule_mask"][n].astype(bool))
             owners.append(sid)
+            heights.append(float(shard["nodule_slice_mm"][n]))
     table = extractor.table(np.stack(hu), np.stack(masks))
-    return RealSlices(np.stack(hu), np.stack(masks), owners, table.to_numpy()), split
+    slices = RealSlices(np.stack(hu), np.stack(masks), owners, table.to_numpy())
+    slices.height_mm = np.asarray(heights, dtype=np.float32)  # for focus-height's syntheses
+    return slices, split
+
+
+def genes_with_heights(context: ModelContext, *slices: RealSlices):
+    """``context.genes`` for an arm told the slice height (``focus-height``): the donor
+    AUROC and realism syntheses of a set of real slices get those slices' own heights as
+    a last column (the comparison is slice for slice); anything else (the map's
+    perturbations) has no such column and is synthesised at the centroid's slice."""
+    base = context.genes
+    by_count = {len(s.owner): s.height_mm for s in slices}
+    assert len(by_count) == len(slices), "two slice sets of one size: heights ambiguous"
+
+    def genes(subjects: list[str]) -> np.ndarray:
+        values = base(subjects)
+        if len(subjects) not in by_count:
+            return values
+        return np.hstack([values, by_count[len(subjects)][:, None]]).astype(values.dtype)
+
+    return genes
 
 
 def per_donor_auroc(context: ModelContext, features: np.ndarray) -> pd.Series:
@@ -295,6 +316,8 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
                 run, cohort, real, backgrounds, extractor, config, settings,
                 synthesizer=Synthesizer(run.generator),
             )  # fmt: skip
+            if RECIPES[recipe][0] == "focus-height":
+                context.genes = genes_with_heights(context, real, train_real)
             row = score(context, truth, maps_settings, fixed, programs, features_real,
                         pairs_csv=snapshot / "pairs.csv")  # fmt: skip
             row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
