@@ -70,6 +70,7 @@ RECIPES = {
     "focus-cov": ("focus-cov", "bf16", 135),
     "focus-cov-seed1": ("focus-cov", "bf16", 135, {"seed": 1}),
     # G and D_ISG told the slice's height above the nodule's centroid; map at the equator
+    # (a bench arm until issue 16's seventh round, now the product recipe `focus-height`)
     "focus-height": ("focus-height", "bf16", 135),
     "focus-height-seed1": ("focus-height", "bf16", 135, {"seed": 1}),
     "mcgan": ("mcgan", "fp32", 45),
@@ -289,89 +290,6 @@ def _covariance_arm():
     return CovarianceFocusDiscriminators, CovarianceLoss
 
 
-HEIGHT_SCALE_MM = 10.0  # focus-height: the slice's height is given to the networks in cm
-
-
-def _height_mapping(config):
-    """focus's gene mapping with one more input: the slice's height above the nodule's
-    centroid (``nodule_slice_mm`` of the cache), appended to the genes as a last column,
-    in cm; genes without that column mean the centroid's slice (the map's equator).
-
-    Why (issue 16, diagnostic 2): every axial slice through a nodule, tips included, is a
-    training image and G has no input saying where its slice cuts the nodule, so a slice's
-    size varies with its height as much as with the genes, and D_ISG must tell matched
-    from mismatched genes through that noise. With the height given (to G and D_ISG
-    alike, the mismatched genes keeping the real slice's height), the genes only have to
-    explain what the height does not; the map is then synthesised at the equator."""
-    import torch
-    from torch import nn
-
-    from rgsynth.models import focus
-    from rgsynth.models.blocks import LEAK, ProjectedGeneMapping
-
-    class HeightGeneMapping(ProjectedGeneMapping):
-        def __init__(self, n_genes, components, hidden, code) -> None:
-            super().__init__(n_genes, components, hidden, code)
-            self.layers = nn.Sequential(
-                nn.Linear(components + 1, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, code)
-            )
-
-        def forward(self, genes: torch.Tensor) -> torch.Tensor:
-            if genes.shape[1] == self.n_genes + 1:
-                genes, height = genes[:, :-1], genes[:, -1:] / HEIGHT_SCALE_MM
-            else:
-                height = genes.new_zeros(len(genes), 1)
-            scores = self.project(genes)
-            return self.layers(torch.cat([scores, height.to(scores.dtype)], dim=1))
-
-    return HeightGeneMapping(
-        config.n_genes, focus.GENE_COMPONENTS, config.gene_hidden, config.gene_code
-    )
-
-
-def _height_discriminators(config):
-    from rgsynth.models import focus
-
-    return focus.FocusDiscriminators(config, _height_mapping(config))
-
-
-def with_slice_heights() -> None:
-    """Make the trainer's examples carry each nodule slice's height as a last gene column
-    (the mismatched genes keep the real slice's height): ``focus-height`` only. Patches
-    this process's training data (a bench arm, not a product change): the training split
-    gets ``height_mm`` read from the cache's shards in ``load_split``'s own order."""
-    import numpy as np
-    import torch
-
-    import rgsynth.train.loop as loop
-    from rgsynth.data import NoduleDataset
-    from rgsynth.prepare.cache import Cache
-
-    load = loop.load_split
-
-    def load_with_heights(cache_root, split="train"):
-        data = load(cache_root, split)
-        cache = Cache(cache_root)
-        members = [s["subject_id"] for s in cache.manifest()["subjects"] if s["split"] == split]
-        heights = [cache.load_shard(sid)["nodule_slice_mm"] for sid in members
-                   if sid in data.subject_ids]  # fmt: skip
-        data.height_mm = np.concatenate(heights).astype(np.float32)
-        assert len(data.height_mm) == len(data.nodule_image), "heights out of step"
-        return data
-
-    item = NoduleDataset.__getitem__
-
-    def item_with_height(self, index):
-        example = item(self, index)
-        height = torch.tensor([float(self.data.height_mm[index])])
-        for key in ("genes", "wrong_genes"):
-            example[key] = torch.cat([example[key], height])
-        return example
-
-    loop.load_split = load_with_heights
-    NoduleDataset.__getitem__ = item_with_height
-
-
 def _linear_mapping(config):
     """G's gene mapping without its hidden layer: φ(g) linear in the 10 whitened PCs.
 
@@ -416,8 +334,6 @@ def register_ablations() -> None:
         ("focus-lecam", "focus + LeCam", _focus_discriminators, _lecam_loss().from_config, None),
         ("focus-cov", "focus + gene covariance matching", covariance,
          covariance_loss.from_config, None),
-        ("focus-height", "focus + slice height", _height_discriminators, focus.SPEC.loss,
-         _height_mapping),
         ("focus-linear", "focus, linear G code", _focus_discriminators, focus.SPEC.loss,
          _linear_mapping),
     ):  # fmt: skip
@@ -473,8 +389,6 @@ def train(work: Path, seed: int, recipe: str, at: list[int]) -> None:
 
     register_ablations()
     architecture, precision, other = recipe_settings(recipe)
-    if architecture == "focus-height":
-        with_slice_heights()
     _, cache = paths(work, seed)
     root = work / f"seed-{seed}" / recipe
     config = TrainConfig(

@@ -71,27 +71,8 @@ def held_out_slices(
             owners.append(sid)
             heights.append(float(shard["nodule_slice_mm"][n]))
     table = extractor.table(np.stack(hu), np.stack(masks))
-    slices = RealSlices(np.stack(hu), np.stack(masks), owners, table.to_numpy())
-    slices.height_mm = np.asarray(heights, dtype=np.float32)  # for focus-height's syntheses
-    return slices, split
-
-
-def genes_with_heights(context: ModelContext, *slices: RealSlices):
-    """``context.genes`` for an arm told the slice height (``focus-height``): the donor
-    AUROC and realism syntheses of a set of real slices get those slices' own heights as
-    a last column (the comparison is slice for slice); anything else (the map's
-    perturbations) has no such column and is synthesised at the centroid's slice."""
-    base = context.genes
-    by_count = {len(s.owner): s.height_mm for s in slices}
-    assert len(by_count) == len(slices), "two slice sets of one size: heights ambiguous"
-
-    def genes(subjects: list[str]) -> np.ndarray:
-        values = base(subjects)
-        if len(subjects) not in by_count:
-            return values
-        return np.hstack([values, by_count[len(subjects)][:, None]]).astype(values.dtype)
-
-    return genes
+    heights_mm = np.asarray(heights, dtype=np.float32)  # where focus-height paints
+    return RealSlices(np.stack(hu), np.stack(masks), owners, table.to_numpy(), heights_mm), split
 
 
 def per_donor_auroc(context: ModelContext, features: np.ndarray) -> pd.Series:
@@ -136,7 +117,9 @@ def score(
     for condition, who in (("matched", owners), ("shuffled genes", shuffled)):
         if condition != "matched" and not shuffled_too:
             continue
-        synthesis = context.synthesizer(backgrounds, context.genes(who), seeds)
+        synthesis = context.synthesizer(
+            backgrounds, context.genes(who), seeds, heights_mm=context.real.height_mm
+        )
         features, masks = context.measure(synthesis)
         per[condition] = per_donor_auroc(context, features)
         if condition == "matched":
@@ -183,8 +166,9 @@ def memorisation(context: ModelContext, train_real: RealSlices) -> dict:
     picks = rng.integers(len(context.backgrounds), size=n)
     seeds = [int(s) for s in rng.integers(2**31, size=n)]
     synthesis = context.synthesizer(
-        context.backgrounds[picks], context.genes(train_real.owner), seeds
-    )
+        context.backgrounds[picks], context.genes(train_real.owner), seeds,
+        heights_mm=train_real.height_mm,
+    )  # fmt: skip
     features, _ = context.measure(synthesis)
     saved, context.real = context.real, train_real
     try:
@@ -225,10 +209,13 @@ def diagnostics(snapshot: Path, cache: Path) -> dict:
 
     state = load_checkpoint(snapshot / "checkpoints" / "last.pt")
     config = TrainConfig.from_dict(state["config"])
-    networks = get_spec(config.model.architecture).build(config.model)
+    spec = get_spec(config.model.architecture)
+    networks = spec.build(config.model)
     networks.discriminators.load_state_dict(state["discriminators"])
     splits = {"train": load_split(cache, "train"), "val": load_split(cache, "val")}
-    values = discriminator_diagnostics(networks.discriminators, splits)
+    values = discriminator_diagnostics(
+        networks.discriminators, splits, slice_height=spec.slice_height
+    )
     return {
         f"{name}_{split}": values[f"{name}/{split}"]
         for name in DIAGNOSTICS
@@ -316,8 +303,6 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
                 run, cohort, real, backgrounds, extractor, config, settings,
                 synthesizer=Synthesizer(run.generator),
             )  # fmt: skip
-            if RECIPES[recipe][0] == "focus-height":
-                context.genes = genes_with_heights(context, real, train_real)
             row = score(context, truth, maps_settings, fixed, programs, features_real,
                         pairs_csv=snapshot / "pairs.csv")  # fmt: skip
             row |= memorisation(context, train_real) | diagnostics(snapshot, cache)

@@ -27,6 +27,8 @@ class CacheSplit:
     Attributes:
         nodule_image, nodule_mask: (N, H, W) float32 in [-1, 1] and {0, 1}.
         nodule_subject: (N,) index into ``subject_ids`` of each nodule slice.
+        nodule_height_mm: (N,) float32 height of each nodule slice above its nodule's
+            centroid (the VOI centre), in mm.
         background_image: (M, H, W) float32, from every subject of the split.
         genes: (S, G) float32 standardised expression, row per entry of ``subject_ids``.
         subject_ids: subjects with genes and nodule slices in this split.
@@ -38,6 +40,7 @@ class CacheSplit:
     nodule_image: np.ndarray
     nodule_mask: np.ndarray
     nodule_subject: np.ndarray
+    nodule_height_mm: np.ndarray
     background_image: np.ndarray
     genes: np.ndarray
     subject_ids: list[str]
@@ -70,13 +73,14 @@ def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
     members = [s for s in manifest["subjects"] if s["split"] == split]
     row_of = {sid: n for n, sid in enumerate(gene_ids)}
     paired = [s["subject_id"] for s in members if s["subject_id"] in row_of]
-    images, masks, owners, backgrounds = [], [], [], []
+    images, masks, owners, heights, backgrounds = [], [], [], [], []
     for subject in members:
         shard = cache.load_shard(subject["subject_id"])
         backgrounds.append(shard["background_image"])
         if subject["subject_id"] in row_of:
             images.append(shard["nodule_image"])
             masks.append(shard["nodule_mask"])
+            heights.append(shard["nodule_slice_mm"])
             owners.append(np.full(len(shard["nodule_image"]), paired.index(subject["subject_id"])))
     if len(paired) < 2:
         raise CacheError(
@@ -87,6 +91,7 @@ def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
         nodule_image=np.concatenate(images).astype(np.float32),
         nodule_mask=np.concatenate(masks).astype(np.float32),
         nodule_subject=np.concatenate(owners),
+        nodule_height_mm=np.concatenate(heights).astype(np.float32),
         background_image=np.concatenate(backgrounds).astype(np.float32),
         genes=gene_values[[row_of[s] for s in paired]].astype(np.float32),
         subject_ids=paired,
@@ -97,10 +102,13 @@ def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
 
 
 class NoduleDataset(torch.utils.data.Dataset):
-    """Examples over a :class:`CacheSplit`; call :meth:`set_epoch` each epoch."""
+    """Examples over a :class:`CacheSplit`; call :meth:`set_epoch` each epoch. With
+    ``slice_height`` each example also carries ``height_mm``, its slice's height above
+    the nodule's centroid (for a model told it; the mismatched genes keep that height)."""
 
-    def __init__(self, data: CacheSplit, seed: int = 0) -> None:
+    def __init__(self, data: CacheSplit, seed: int = 0, slice_height: bool = False) -> None:
         self.data, self.seed, self.epoch = data, seed, 0
+        self.slice_height = slice_height
         self._slices_of = [
             np.flatnonzero(data.nodule_subject == s) for s in range(len(data.subject_ids))
         ]
@@ -121,7 +129,7 @@ class NoduleDataset(torch.utils.data.Dataset):
         other_genes = int(rng.integers(len(data.subject_ids) - 1))
         other_genes += other_genes >= subject
         background = int(rng.integers(len(data.background_image)))
-        return {
+        example = {
             "image": torch.from_numpy(data.nodule_image[index][None]),
             "mask": torch.from_numpy(data.nodule_mask[index][None]),
             "genes": torch.from_numpy(data.genes[subject]),
@@ -129,6 +137,9 @@ class NoduleDataset(torch.utils.data.Dataset):
             "wrong_mask": torch.from_numpy(data.nodule_mask[wrong_slice][None]),
             "wrong_genes": torch.from_numpy(data.genes[other_genes]),
         }
+        if self.slice_height:
+            example["height_mm"] = torch.tensor(float(data.nodule_height_mm[index]))
+        return example
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

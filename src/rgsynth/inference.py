@@ -146,22 +146,40 @@ class Synthesizer:
         # A sampled condition (MC-GAN's) is drawn from the seed: a nodule stays independent
         # of what else shares its batch.
         self.condition_sample_dim = spec.condition_sample_dim(generator.config)
+        self.slice_height = spec.slice_height
 
     @torch.no_grad()
-    def __call__(self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]) -> Synthesis:
+    def __call__(
+        self,
+        backgrounds: np.ndarray,
+        genes: np.ndarray,
+        seeds: list[int],
+        heights_mm: np.ndarray | None = None,
+    ) -> Synthesis:
         """Args:
         backgrounds: (N, S, S) patches in [-1, 1].
         genes: (N, G) standardised expression.
         seeds: N noise seeds.
+        heights_mm: (N,) the slice height above the nodule's centroid to paint at, for a
+            model told slice heights (``focus-height``); None: the centroid's slice (the
+            equator). Models without slice heights paint whole-nodule slices as they
+            learnt them and take none: heights given to them are not used.
         """
+        if heights_mm is not None and len(heights_mm) != len(seeds):
+            raise ValueError(f"{len(heights_mm)} slice heights for {len(seeds)} nodules")
         parts = []
         for start in range(0, len(seeds), self.batch_size):
             chunk = slice(start, start + self.batch_size)
-            parts.append(self._batch(backgrounds[chunk], genes[chunk], seeds[chunk]))
+            heights = None if heights_mm is None else heights_mm[chunk]
+            parts.append(self._batch(backgrounds[chunk], genes[chunk], seeds[chunk], heights))
         return Synthesis(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
     def _batch(
-        self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]
+        self,
+        backgrounds: np.ndarray,
+        genes: np.ndarray,
+        seeds: list[int],
+        heights_mm: np.ndarray | None = None,
     ) -> tuple[np.ndarray, ...]:
         background = torch.as_tensor(backgrounds, dtype=torch.float32)[:, None]  # (B, 1, S, S)
         draws = [nodule_noise(s, self.noise_dim, self.condition_sample_dim) for s in seeds]
@@ -174,8 +192,11 @@ class Synthesizer:
         ]
         if self.condition_sample_dim:
             inputs.append(sample.to(self.device))
+        told = {}
+        if self.slice_height and heights_mm is not None:
+            told["height_mm"] = torch.as_tensor(heights_mm, dtype=torch.float32).to(self.device)
         with torch.autocast(
             device_type=self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
         ):
-            out = self.generator(*inputs)
+            out = self.generator(*inputs, **told)
         return tuple(t[:, 0].float().cpu().numpy() for t in (out.image, out.mask, out.weight_map))

@@ -81,8 +81,9 @@ class GanLoss:
         """D's phase: synthesise from the batch, score the reals, the mismatched negatives
         and the (detached) fakes, ``check`` the loss, back-propagate it. Returns the
         synthesis (for G's phase), the loss and its terms."""
+        heights = _heights(batch)
         with autocast():
-            fake = generator(batch["background"], batch["genes"], noise)
+            fake = generator(batch["background"], batch["genes"], noise, **heights)
             scores = discriminators(
                 fake.image.detach(),
                 fake.mask.detach(),
@@ -91,6 +92,7 @@ class GanLoss:
                 batch["mask"],
                 batch["wrong_mask"],
                 batch["wrong_genes"],
+                **heights,
             )
         total, terms = self.discriminator(scores)
         check(total)  # before any gradient (under DDP, before the all-reduce)
@@ -110,7 +112,9 @@ class GanLoss:
         discriminators.requires_grad_(False)
         try:
             with autocast():
-                fake_scores = discriminators(fake.image, fake.mask, batch["genes"])
+                fake_scores = discriminators(
+                    fake.image, fake.mask, batch["genes"], **_heights(batch)
+                )
             total, terms = self.generator(
                 fake_scores, fake.image, fake.mask, batch["background"], fake.kl
             )
@@ -169,3 +173,9 @@ class GanLoss:
 def _ls(scores: torch.Tensor, target: float) -> torch.Tensor:
     """Least-squares term E[(D − target)²]."""
     return ((scores - target) ** 2).mean()
+
+
+def _heights(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``height_mm=`` for the networks when the batch carries slice heights (a model with
+    ``slice_height``: the data only gives them to such a model), else nothing."""
+    return {"height_mm": batch["height_mm"]} if "height_mm" in batch else {}

@@ -50,7 +50,9 @@ def test_a_python_mcgan_config_trains_with_mcgan_weights(train_cache: Path, tmp_
 
 
 def test_unknown_architecture_is_refused() -> None:
-    with pytest.raises(ValueError, match="architecture must be one of xu, focus, mcgan"):
+    with pytest.raises(
+        ValueError, match="architecture must be one of xu, focus, focus-height, mcgan"
+    ):
         get_spec("stylegan")
     with pytest.raises(ValueError, match="already registered"):
         register(ModelSpec(**{**get_spec("xu").__dict__, "display_name": "a copy"}))

@@ -179,16 +179,19 @@ def _real_slices(
         if split == "all" or part == split
     ]
     cache = Cache(cache_root)
-    hu, masks, owners = [], [], []
+    hu, masks, owners, heights = [], [], [], []
     for sid in donors:
         shard = cache.load_shard(sid)
-        for image, mask in zip(shard["nodule_image"], shard["nodule_mask"], strict=True):
+        slices = (shard["nodule_image"], shard["nodule_mask"], shard["nodule_slice_mm"])
+        for image, mask, height in zip(*slices, strict=True):
             if mask.sum() >= MIN_PIXELS:
                 hu.append(unit_to_hu(image, config.hu_window))
                 masks.append(mask.astype(bool))
                 owners.append(sid)
+                heights.append(float(height))
     table = extractor.table(np.stack(hu), np.stack(masks))
-    return RealSlices(np.stack(hu), np.stack(masks), owners, table.to_numpy()), split
+    heights_mm = np.asarray(heights, dtype=np.float32)
+    return RealSlices(np.stack(hu), np.stack(masks), owners, table.to_numpy(), heights_mm), split
 
 
 def _backgrounds(cache_root: Path, split: str, settings: EvaluationSettings) -> np.ndarray:

@@ -94,7 +94,16 @@ class ReferenceGenerator:
         latents = self.activities(profiles) @ self.effects.T
         return [traits_from_latents(row) for row in latents]
 
-    def __call__(self, backgrounds: np.ndarray, genes: np.ndarray, seeds: list[int]) -> Synthesis:
+    def __call__(
+        self,
+        backgrounds: np.ndarray,
+        genes: np.ndarray,
+        seeds: list[int],
+        heights_mm: np.ndarray | None = None,
+    ) -> Synthesis:
+        """A :class:`rgsynth.inference.Synthesizer` call. ``heights_mm`` is not used: each
+        nodule's slice height is drawn within its own extent (a real slice's height may
+        miss a nodule of another size), as the cache holds them."""
         images, masks = [], []
         for background, traits, seed in zip(backgrounds, self.traits(genes), seeds, strict=True):
             nodule = self.render(unit_to_hu(background, self.hu_window), traits, seed)

@@ -39,8 +39,9 @@ def train(
         str | None,
         opt(
             "Recipe: focus (the default: D_ISG on the nodule region, genes through 10 "
-            "principal components, bf16 where native), xu2019 (the paper as published) or "
-            "mcgan (the baseline)",
+            "principal components, bf16 where native), focus-height (focus told each "
+            "slice's height above the nodule's centroid), xu2019 (the paper as published) "
+            "or mcgan (the baseline)",
             DEFAULT_RECIPE,
         ),
     ] = None,

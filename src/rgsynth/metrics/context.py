@@ -27,12 +27,15 @@ from rgsynth.synthesize.paste import nodule_component
 
 @dataclass
 class RealSlices:
-    """Validation nodule slices: (n, S, S) HU and masks, their owners, and features."""
+    """Validation nodule slices: (n, S, S) HU and masks, their owners, and features; and
+    each slice's height above its nodule's centroid in mm (None: not known), at which a
+    model told slice heights paints the syntheses compared with it."""
 
     hu: np.ndarray
     mask: np.ndarray
     owner: list[str]
     features: np.ndarray
+    height_mm: np.ndarray | None = None
 
 
 @dataclass

@@ -87,7 +87,8 @@ def score_model(context: ModelContext, truth: Truth | None) -> list[Score]:
 
     Each real validation slice gets one synthesis per condition on one random background
     with one noise seed, the same across conditions: its owner's genes (matched),
-    another validation donor's (shuffled) or the training mean (zeroed).
+    another validation donor's (shuffled) or the training mean (zeroed); a model told
+    slice heights paints each at its real slice's height, whatever the genes.
     """
     rng = np.random.default_rng(context.settings.seed)
     owners = context.real.owner
@@ -104,7 +105,9 @@ def score_model(context: ModelContext, truth: Truth | None) -> list[Score]:
     scores: list[Score] = []
     backgrounds = context.backgrounds[picks]
     for condition in context.conditions or CONDITIONS:
-        synthesis = context.synthesizer(backgrounds, profiles[condition], seeds)
+        synthesis = context.synthesizer(
+            backgrounds, profiles[condition], seeds, heights_mm=context.real.height_mm
+        )
         features, masks = context.measure(synthesis)
         sample = ConditionSample(condition, synthesis, backgrounds, features, masks)
         for metric in registered("condition"):

@@ -87,6 +87,22 @@ class Upsample(nn.Sequential):
         )
 
 
+def gene_code(
+    mapping: nn.Module, genes: torch.Tensor, height_mm: torch.Tensor | None
+) -> torch.Tensor:
+    """``mapping``'s code of ``genes``, told the slice heights when it takes them.
+
+    Raises:
+        ValueError: heights given to a mapping that takes none (a model without
+            ``slice_height`` would silently ignore them).
+    """
+    if getattr(mapping, "takes_height", False):
+        return mapping(genes, height_mm)
+    if height_mm is not None:
+        raise ValueError("this model takes no slice height (its spec has no slice_height)")
+    return mapping(genes)
+
+
 class GeneMapping(nn.Module):
     """Two fully connected layers: genes (B, G) → φ(g) (B, code)."""
 

@@ -18,7 +18,13 @@ import itertools
 import torch
 from torch import nn
 
-from rgsynth.models.blocks import GeneMapping, assert_shape, conv_bn_act, orthogonal_init
+from rgsynth.models.blocks import (
+    GeneMapping,
+    assert_shape,
+    conv_bn_act,
+    gene_code,
+    orthogonal_init,
+)
 from rgsynth.models.config import ModelConfig
 
 
@@ -66,7 +72,12 @@ class ScoreDiscriminator(nn.Module):
     def score_is(self, pair_features: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def score_isg(self, pair_features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
+    def score_isg(
+        self,
+        pair_features: torch.Tensor,
+        genes: torch.Tensor,
+        height_mm: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(
@@ -78,9 +89,13 @@ class ScoreDiscriminator(nn.Module):
         real_mask: torch.Tensor | None = None,
         wrong_mask: torch.Tensor | None = None,
         wrong_genes: torch.Tensor | None = None,
+        height_mm: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Scores for the fakes, and (when the real tuple is given) for the reals and the
-        mismatched negatives. Images and masks (B, 1, H, W), genes (B, n_genes)."""
+        mismatched negatives. Images and masks (B, 1, H, W), genes (B, n_genes);
+        ``height_mm`` (B,) the real slices' heights, for a D_ISG told them (the
+        mismatched genes keep their slice's height; None: not given)."""
+        heights = {} if height_mm is None else {"height_mm": height_mm}
         size = self.config.image_size
         assert_shape(fake_image, (None, 1, size, size), "fake image")
         assert_shape(fake_mask, tuple(fake_image.shape), "fake mask")
@@ -90,7 +105,7 @@ class ScoreDiscriminator(nn.Module):
         scores = {
             "i_fake": self.score_i(fake_image_features),
             "is_fake": self.score_is(fake_pair),
-            "isg_fake": self.score_isg(fake_gene_pair, genes),
+            "isg_fake": self.score_isg(fake_gene_pair, genes, **heights),
         }
         if real_image is None:
             return scores
@@ -104,9 +119,9 @@ class ScoreDiscriminator(nn.Module):
             "i_real": self.score_i(real_image_features),
             "is_real": self.score_is(real_pair),
             "is_wrong_mask": self.score_is(wrong_pair),
-            "isg_real": self.score_isg(real_gene_pair, genes),
-            "isg_wrong_mask": self.score_isg(wrong_gene_pair, genes),
-            "isg_wrong_genes": self.score_isg(real_gene_pair, wrong_genes),
+            "isg_real": self.score_isg(real_gene_pair, genes, **heights),
+            "isg_wrong_mask": self.score_isg(wrong_gene_pair, genes, **heights),
+            "isg_wrong_genes": self.score_isg(real_gene_pair, wrong_genes, **heights),
         }
 
 
@@ -141,6 +156,12 @@ class Discriminators(ScoreDiscriminator):
     def score_is(self, pair_features: torch.Tensor) -> torch.Tensor:
         return self.head_is(pair_features).mean(dim=(1, 2, 3))
 
-    def score_isg(self, pair_features: torch.Tensor, genes: torch.Tensor) -> torch.Tensor:
-        code = self.mapping(genes)[:, :, None, None].expand(-1, -1, *pair_features.shape[2:])
+    def score_isg(
+        self,
+        pair_features: torch.Tensor,
+        genes: torch.Tensor,
+        height_mm: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        code = gene_code(self.mapping, genes, height_mm)
+        code = code[:, :, None, None].expand(-1, -1, *pair_features.shape[2:])
         return self.head_isg(torch.cat([pair_features, code], dim=1)).mean(dim=(1, 2, 3))

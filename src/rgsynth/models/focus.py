@@ -19,13 +19,15 @@ Two changes to the published recipe (``xu``, Xu et al. 2019), each measured on i
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from rgsynth.losses import GanLoss
-from rgsynth.models.blocks import ProjectedGeneMapping, orthogonal_init
+from rgsynth.models.blocks import LEAK, ProjectedGeneMapping, assert_shape, orthogonal_init
 from rgsynth.models.config import ModelConfig
 from rgsynth.models.discriminator import Discriminators, PatchEncoder
 from rgsynth.models.generator import Generator
@@ -75,9 +77,47 @@ def _mapping(config: ModelConfig) -> ProjectedGeneMapping:
     )
 
 
+HEIGHT_SCALE_MM = 10.0  # focus-height gives the networks a slice's height in cm
+
+
+class HeightGeneMapping(ProjectedGeneMapping):
+    """:class:`ProjectedGeneMapping` with one more input beside the whitened gene scores:
+    the slice's height above the nodule's centroid (the cache's ``nodule_slice_mm``), in
+    cm. No height means the centroid's slice, the nodule's equator, where the map is
+    read and nodules are synthesised unless a height is asked for."""
+
+    takes_height = True
+
+    def __init__(self, n_genes: int, components: int, hidden: int, code: int) -> None:
+        super().__init__(n_genes, components, hidden, code)
+        self.layers = nn.Sequential(
+            nn.Linear(components + 1, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, code)
+        )
+
+    def forward(self, genes: torch.Tensor, height_mm: torch.Tensor | None = None) -> torch.Tensor:
+        scores = self.project(genes)
+        if height_mm is None:
+            height = scores.new_zeros(len(scores), 1)
+        else:
+            assert_shape(height_mm, (len(scores),), "slice heights")
+            height = (height_mm[:, None] / HEIGHT_SCALE_MM).to(scores.dtype)
+        return self.layers(torch.cat([scores, height], dim=1))
+
+
+def _height_mapping(config: ModelConfig) -> HeightGeneMapping:
+    return HeightGeneMapping(config.n_genes, GENE_COMPONENTS, config.gene_hidden, config.gene_code)
+
+
 def build(config: ModelConfig) -> GanNetworks:
     return GanNetworks(
         Generator(config, _mapping(config)), FocusDiscriminators(config, _mapping(config))
+    )
+
+
+def build_height(config: ModelConfig) -> GanNetworks:
+    return GanNetworks(
+        Generator(config, _height_mapping(config)),
+        FocusDiscriminators(config, _height_mapping(config)),
     )
 
 
@@ -117,4 +157,18 @@ SPEC = ModelSpec(
     jitter_genes=jitter_genes,
     gene_views=gene_views,
     own_code_file_stem="gene_codes",
+)
+
+HEIGHT_SPEC = dataclasses.replace(
+    SPEC,
+    name="focus-height",
+    display_name="ours (height)",
+    code_name="ours (height): φ(g)",
+    description=(
+        "focus with each training slice's height above the nodule's centroid given to G "
+        "and D_ISG (mismatched genes keep the slice's height); synthesis and the map at "
+        "the nodule's equator unless a height is given"
+    ),
+    build=build_height,
+    slice_height=True,
 )

@@ -21,6 +21,7 @@ from rgsynth.models.blocks import (
     Upsample,
     assert_shape,
     conv_bn_act,
+    gene_code,
     orthogonal_init,
 )
 from rgsynth.models.config import ModelConfig
@@ -118,9 +119,13 @@ class Generator(nn.Module):
         )
         orthogonal_init(self)
 
-    def encode_genes(self, genes: torch.Tensor) -> torch.Tensor:
-        """φ(g), (B, gene_code): the gene code the analysis exports."""
-        return self.mapping(genes)
+    def encode_genes(
+        self, genes: torch.Tensor, height_mm: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """φ(g), (B, gene_code): the gene code the analysis exports. ``height_mm`` (B,):
+        each slice's height above the nodule's centroid, for a mapping that takes it
+        (``focus-height``; None: the centroid's slice)."""
+        return gene_code(self.mapping, genes, height_mm)
 
     def gene_input_weight(self) -> torch.Tensor:
         """(gene_hidden, n_genes): the gene mapping's first layer (seen from the genes)."""
@@ -129,9 +134,13 @@ class Generator(nn.Module):
         return self.mapping.layers[0].weight
 
     def forward(
-        self, background: torch.Tensor, genes: torch.Tensor, noise: torch.Tensor
+        self,
+        background: torch.Tensor,
+        genes: torch.Tensor,
+        noise: torch.Tensor,
+        height_mm: torch.Tensor | None = None,
     ) -> GeneratorOutput:
-        code = self.mapping(genes)  # (B, gene_code)
+        code = self.encode_genes(genes, height_mm)  # (B, gene_code)
         image, mask, logits, weight = self.synthesis(background, code, noise)
         return GeneratorOutput(
             image=image,

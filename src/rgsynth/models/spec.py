@@ -9,8 +9,9 @@ is named in tables and figures, and how wide its noise inputs are.
 A generator built by a spec implements::
 
     forward(background (B, 1, S, S), genes (B, G), noise (B, noise_dim)
-            [, condition_sample (B, condition_sample_dim)]) → GeneratorOutput
-    encode_genes(genes (B, G)) → (B, code)   the gene code the analysis exports
+            [, condition_sample (B, condition_sample_dim)]
+            [, height_mm=(B,) when the spec has ``slice_height``]) → GeneratorOutput
+    encode_genes(genes (B, G)[, height_mm]) → (B, code)   the gene code the analysis exports
     gene_input_weight() → (hidden, G)        its first layer on the genes (which genes it weighs)
 
 and its discriminator module returns the named least-squares scores of
@@ -103,6 +104,11 @@ class ModelSpec:
         gene_views: (fitted networks, training donors' genes, ``"cross-fit"`` or
             ``"shrink"``) → the genes to train on instead, one row per donor: what
             ``TrainConfig.cross_fit_genes`` and ``shrink_genes`` do. None: the model cannot.
+        slice_height: the generator and D_ISG are told each nodule slice's height above
+            the nodule's centroid (``height_mm=`` of their forward and ``score_isg``, the
+            cache's ``nodule_slice_mm``); without it they assume the centroid's slice.
+            Training batches then carry ``height_mm``, and scores of syntheses against
+            real slices give each synthesis its real slice's height.
     """
 
     name: str
@@ -118,6 +124,7 @@ class ModelSpec:
     fit_to_genes: Callable[[GanNetworks, Any], None] | None = None
     jitter_genes: Callable[[Any, Any, float], Any] | None = None
     gene_views: Callable[[GanNetworks, Any, str], Any] | None = None
+    slice_height: bool = False
 
     def __post_init__(self) -> None:
         missing = [k for k in MODEL_DEFAULTED_SETTINGS if k not in self.training_defaults]

@@ -33,11 +33,13 @@ def _fill_nodule(image: torch.Tensor, mask: torch.Tensor, grow_px: int = GROW_PX
 
 
 @torch.no_grad()
-def _scores(discriminators: nn.Module, image, mask, genes) -> tuple[np.ndarray, np.ndarray]:
+def _scores(
+    discriminators: nn.Module, image, mask, genes, heights: dict
+) -> tuple[np.ndarray, np.ndarray]:
     features = discriminators.image_features(image)
     pair = discriminators.pair_features(image, features, mask)
     gene_pair = discriminators.gene_pair_features(image, mask, pair)
-    isg = discriminators.score_isg(gene_pair, genes).float().cpu().numpy()
+    isg = discriminators.score_isg(gene_pair, genes, **heights).float().cpu().numpy()
     return isg, discriminators.score_i(features).float().cpu().numpy()
 
 
@@ -52,7 +54,8 @@ def _sample(data: CacheSplit, n: int, seed: int, device: torch.device):
     mask = torch.from_numpy(data.nodule_mask[picks][:, None]).to(device)
     genes = torch.from_numpy(data.genes[owners]).to(device)
     wrong = torch.from_numpy(data.genes[others]).to(device)
-    return image, mask, genes, wrong
+    heights = torch.from_numpy(data.nodule_height_mm[picks]).to(device)
+    return image, mask, genes, wrong, heights
 
 
 def discriminator_diagnostics(
@@ -61,24 +64,28 @@ def discriminator_diagnostics(
     n: int = 256,
     seed: int = 0,
     batch: int = 64,
+    slice_height: bool = False,
 ) -> dict[str, float]:
     """``isg_auroc/<split>`` and ``isg_auroc_filled/<split>`` for each split, and
     ``d_i_real/<split>`` (D_I's mean score on its real slices); eval mode (running batch
-    statistics), the module's mode is restored."""
+    statistics), the module's mode is restored. With ``slice_height`` D_ISG is told each
+    slice's height (the mismatched genes keep it), as in training."""
     was_training = discriminators.training
     discriminators.eval()
     device = next(discriminators.parameters()).device
     out: dict[str, float] = {}
     try:
         for name, data in splits.items():
-            image, mask, genes, wrong = _sample(data, n, seed, device)
+            image, mask, genes, wrong, heights = _sample(data, n, seed, device)
             for label, shown in (("isg_auroc", image), ("isg_auroc_filled", None)):
                 shown = _fill_nodule(image, mask) if shown is None else shown
                 matched, mismatched, d_i = [], [], []
                 for k in range(0, len(image), batch):
                     part = slice(k, k + batch)
-                    good, realness = _scores(discriminators, shown[part], mask[part], genes[part])
-                    bad, _ = _scores(discriminators, shown[part], mask[part], wrong[part])
+                    told = {"height_mm": heights[part]} if slice_height else {}
+                    args = (discriminators, shown[part], mask[part])
+                    good, realness = _scores(*args, genes[part], told)
+                    bad, _ = _scores(*args, wrong[part], told)
                     matched.append(good), mismatched.append(bad), d_i.append(realness)
                 labels = np.r_[np.ones(len(image)), np.zeros(len(image))]
                 values = np.concatenate(matched + mismatched)

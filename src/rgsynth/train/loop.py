@@ -177,7 +177,9 @@ class Trainer:
         if config.cross_fit_genes or config.shrink_genes:
             views = self.spec.training_genes(config, networks, self.data.genes)
             trained_on = dataclasses.replace(self.data, genes=views.astype(np.float32))
-        self.dataset = NoduleDataset(trained_on, seed=config.seed)
+        self.dataset = NoduleDataset(
+            trained_on, seed=config.seed, slice_height=self.spec.slice_height
+        )
         self.sampler = DistributedSampler(
             self.dataset,
             num_replicas=self.dist.world_size,
@@ -311,7 +313,9 @@ class Trainer:
         """D_ISG's matched-vs-mismatched AUROC (as is, nodule filled) and D_I's mean real
         score, on training and validation slices, appended to RUN/diagnostics.jsonl."""
         splits = {"train": self.data} | ({"val": self.val_data} if self.val_data else {})
-        values = discriminator_diagnostics(self.discriminators, splits, seed=self.config.seed)
+        values = discriminator_diagnostics(
+            self.discriminators, splits, seed=self.config.seed, slice_height=self.spec.slice_height
+        )
         with (self.run_dir / DIAGNOSTICS_FILENAME).open("a") as out:
             out.write(json.dumps({"step": self.position.step, **values}) + "\n")
         return values
@@ -322,10 +326,14 @@ class Trainer:
         noise = torch.randn(
             len(batch["genes"]), self.noise_dim, generator=torch.Generator().manual_seed(7)
         )
+        heights = (
+            {"height_mm": batch["height_mm"].to(self.device)} if self.spec.slice_height else {}
+        )
         out = self.generator_ema(
             batch["background"].to(self.device),
             batch["genes"].to(self.device),
             noise.to(self.device),
+            **heights,
         )
         folder = self.run_dir / SAMPLES_DIRNAME
         path = save_sample_grid(
@@ -459,4 +467,5 @@ def _fixed_examples(data: CacheSplit, n: int, seed: int) -> dict[str, torch.Tens
         "image": torch.from_numpy(data.nodule_image[rows][:, None]),
         "genes": torch.from_numpy(data.genes[data.nodule_subject[rows]]),
         "background": torch.from_numpy(data.background_image[backgrounds][:, None]),
+        "height_mm": torch.from_numpy(data.nodule_height_mm[rows]),
     }
