@@ -4,6 +4,7 @@ and D_ISG; synthesis and the map at the equator unless a height is asked for."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,33 @@ def test_evaluation_paints_each_synthesis_at_its_real_slices_height(
     assert len(told) == 3  # matched, shuffled and zeroed genes, each at the real heights
     for heights in told:
         np.testing.assert_array_equal(heights, real.height_mm)
+
+
+def test_the_chain_runs_on_a_focus_height_run(
+    train_cache: Path, small_cohort: Path, tmp_path: Path
+) -> None:
+    """map (gene weights, perturbation at the equator), evaluate (real slices' heights),
+    synthesize and report on a focus-height run."""
+    from typer.testing import CliRunner
+
+    from rgsynth.cli import app
+
+    model = dataclasses.replace(TINY_TRAIN.model, architecture="focus-height")
+    run = tmp_path / "run"
+    Trainer(train_cache, run, dataclasses.replace(TINY_TRAIN, model=model)).run(2, None)
+    truth = small_cohort / "ground_truth.json"
+    runner = CliRunner()
+    steps = (
+        ["map", str(run), "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "1",
+         "--replicates", "3", "--backgrounds", "3", "--gene-sets", str(truth)],
+        ["evaluate", str(run), "--truth", str(truth), "--per-donor", "2", "--resamples", "20"],
+        ["synthesize", str(run), str(tmp_path / "synthesis"), "--split", "train",
+         "--backgrounds", "1"],
+        ["report", str(run)],
+    )  # fmt: skip
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, f"{args[0]}: {result.output}"
+    report = json.loads((run / "evaluation.json").read_text())
+    assert "focus-height" in report["models"]
+    assert (run / "report" / "index.html").is_file()

@@ -103,6 +103,11 @@ class HeightGeneMapping(ProjectedGeneMapping):
             height = (height_mm[:, None] / HEIGHT_SCALE_MM).to(scores.dtype)
         return self.layers(torch.cat([scores, height], dim=1))
 
+    def input_weight(self) -> torch.Tensor:
+        """(hidden, G): the first layer seen from the genes (its gene-score columns times
+        the projection; the height column is not a gene)."""
+        return self.layers[0].weight[:, :-1] @ self.components
+
 
 def _height_mapping(config: ModelConfig) -> HeightGeneMapping:
     return HeightGeneMapping(config.n_genes, GENE_COMPONENTS, config.gene_hidden, config.gene_code)
