@@ -209,13 +209,10 @@ def diagnostics(snapshot: Path, cache: Path) -> dict:
 
     state = load_checkpoint(snapshot / "checkpoints" / "last.pt")
     config = TrainConfig.from_dict(state["config"])
-    spec = get_spec(config.model.architecture)
-    networks = spec.build(config.model)
+    networks = get_spec(config.model.architecture).build(config.model)
     networks.discriminators.load_state_dict(state["discriminators"])
     splits = {"train": load_split(cache, "train"), "val": load_split(cache, "val")}
-    values = discriminator_diagnostics(
-        networks.discriminators, splits, slice_height=spec.slice_height
-    )
+    values = discriminator_diagnostics(networks.discriminators, splits)
     return {
         f"{name}_{split}": values[f"{name}/{split}"]
         for name in DIAGNOSTICS

@@ -98,8 +98,19 @@ def test_a_focus_height_run_trains_resumes_and_paints_at_the_asked_height(
     config = TrainConfig(**{**TINY_TRAIN.__dict__, "model": model, "precision": "fp32"})
     trainer = Trainer(train_cache, tmp_path / "run", config)
     assert trainer.dataset.slice_height
-    batch = next(trainer.batches())
+    batch = next(Trainer(train_cache, tmp_path / "peek", config).batches())
     assert batch["height_mm"].shape == (config.batch_size,)
+    # G and every D_ISG score of a step are told the batch's heights
+    told: dict[str, list] = {"G": [], "D": []}
+    for name, module in (("G", trainer.generator), ("D", trainer.discriminators)):
+        module.register_forward_pre_hook(
+            lambda _, args, kwargs, name=name: told[name].append(kwargs.get("height_mm")),
+            with_kwargs=True,
+        )
+    trainer.train_step(batch)
+    assert len(told["G"]) == 1 and len(told["D"]) == 2  # D's phase and G's phase
+    for heights in told["G"] + told["D"]:
+        torch.testing.assert_close(heights, batch["height_mm"])
     trainer.run(max_steps=2, max_minutes=None)
     diagnostics = (tmp_path / "run" / "diagnostics.jsonl").read_text()
     assert "isg_auroc/train" in diagnostics
@@ -138,7 +149,7 @@ def test_evaluation_paints_each_synthesis_at_its_real_slices_height(
 ) -> None:
     from rgsynth.analysis.cohort import load_cohort
     from rgsynth.analysis.evaluate import EvaluationSettings, _backgrounds, _real_slices
-    from rgsynth.analysis.features import FeatureExtractor
+    from rgsynth.analysis.features import MIN_PIXELS, FeatureExtractor
     from rgsynth.config import PrepareConfig
     from rgsynth.metrics.context import ModelContext
     from rgsynth.metrics.registry import score_model
@@ -149,9 +160,13 @@ def test_evaluation_paints_each_synthesis_at_its_real_slices_height(
     config = PrepareConfig.from_dict(cache.manifest()["settings"])
     extractor = FeatureExtractor(cohort.pixel_mm)
     real, split = _real_slices(train_cache, cohort, config, extractor)
-    shard = cache.load_shard(real.owner[0])
-    assert real.height_mm[0] in shard["nodule_slice_mm"]
-    assert len(real.height_mm) == len(real.owner)
+    expected = []  # each kept slice's own height, in _real_slices' order
+    for subject in dict.fromkeys(real.owner):
+        shard = cache.load_shard(subject)
+        kept = shard["nodule_mask"].sum(axis=(1, 2)) >= MIN_PIXELS
+        expected += list(shard["nodule_slice_mm"][kept])
+    np.testing.assert_array_equal(real.height_mm, np.asarray(expected, np.float32))
+    assert len(np.unique(real.height_mm)) > 1
     settings = EvaluationSettings(resamples=5)
     told = []
     plain = Synthesizer(run.generator)

@@ -90,6 +90,8 @@ class HeightGeneMapping(ProjectedGeneMapping):
 
     def __init__(self, n_genes: int, components: int, hidden: int, code: int) -> None:
         super().__init__(n_genes, components, hidden, code)
+        # The parent's layers are built and then replaced, as the bench arm that measured
+        # this recipe did (issue 16, sixth round): the same random draws, the same runs.
         self.layers = nn.Sequential(
             nn.Linear(components + 1, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, code)
         )

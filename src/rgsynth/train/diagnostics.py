@@ -64,12 +64,13 @@ def discriminator_diagnostics(
     n: int = 256,
     seed: int = 0,
     batch: int = 64,
-    slice_height: bool = False,
 ) -> dict[str, float]:
     """``isg_auroc/<split>`` and ``isg_auroc_filled/<split>`` for each split, and
     ``d_i_real/<split>`` (D_I's mean score on its real slices); eval mode (running batch
-    statistics), the module's mode is restored. With ``slice_height`` D_ISG is told each
-    slice's height (the mismatched genes keep it), as in training."""
+    statistics), the module's mode is restored. A D_ISG whose gene mapping takes slice
+    heights (``focus-height``) is told each slice's (the mismatched genes keep it), as in
+    training."""
+    slice_height = getattr(getattr(discriminators, "mapping", None), "takes_height", False)
     was_training = discriminators.training
     discriminators.eval()
     device = next(discriminators.parameters()).device

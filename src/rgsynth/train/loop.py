@@ -313,9 +313,7 @@ class Trainer:
         """D_ISG's matched-vs-mismatched AUROC (as is, nodule filled) and D_I's mean real
         score, on training and validation slices, appended to RUN/diagnostics.jsonl."""
         splits = {"train": self.data} | ({"val": self.val_data} if self.val_data else {})
-        values = discriminator_diagnostics(
-            self.discriminators, splits, seed=self.config.seed, slice_height=self.spec.slice_height
-        )
+        values = discriminator_diagnostics(self.discriminators, splits, seed=self.config.seed)
         with (self.run_dir / DIAGNOSTICS_FILENAME).open("a") as out:
             out.write(json.dumps({"step": self.position.step, **values}) + "\n")
         return values
