@@ -320,17 +320,20 @@ def print_table() -> None:
 
 def plot(path: Path = RESULTS_PNG) -> Path:
     """Map AUROC, donor AUROC gain and FRD against quiet training minutes, one line per
-    recipe and seed; the reference and the classic pipeline as horizontal marks."""
+    run: the recipes a user can train in colour (another training seed dashed), every
+    bench-only arm in grey; a marker per twin seed; the reference and the classic
+    pipeline as horizontal marks."""
+    from matplotlib.lines import Line2D
+
     from rgsynth.plotting import pyplot, save_png
 
     table = pd.read_csv(CURVES_CSV)
     trained = table[table["quiet_minutes"].notna()]
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-    colours = {"focus": "C0", "xu2019": "C1", "focus-region": "C2", "mcgan": "C3",
-               "xu2019-bf16": "C4", "focus-noise": "C5", "focus-crossfit": "C6",
-               "focus-shrink": "C9"}  # fmt: skip
-    markers = "os^Dv"  # one per seed
+    recipes = {"focus": "C0", "focus-height": "C2", "xu2019": "C1", "mcgan": "C3"}
+    seed_variant = {f"{name}-seed1": name for name in recipes}  # training seed 1
+    markers = "os^Dv"  # one per twin seed
     panels = (
         ("map_auroc", "map AUROC (true pairs, held-out bases)"),
         ("donor_gain", "donor AUROC − shuffled (held-out donors)"),
@@ -339,17 +342,29 @@ def plot(path: Path = RESULTS_PNG) -> Path:
     for ax, (column, title) in zip(axes, panels, strict=True):
         for (model, seed), rows in trained.groupby(["model", "seed"]):
             rows = rows.sort_values("quiet_minutes")
-            ax.plot(rows["quiet_minutes"], rows[column], "-", marker=markers[int(seed) % 5],
-                    color=colours.get(model, "k"), alpha=0.8,
-                    label=f"{model}, seed {seed}")  # fmt: skip
+            recipe = seed_variant.get(model, model)
+            colour = recipes.get(recipe, "0.75")
+            ax.plot(rows["quiet_minutes"], rows[column], "--" if model in seed_variant else "-",
+                    marker=markers[int(seed) % 5], color=colour,
+                    alpha=0.9 if recipe in recipes else 0.6,
+                    zorder=3 if recipe in recipes else 1)  # fmt: skip
         for model, style in (("reference", "--"), ("classic (true programs)", ":")):
             values = table.loc[table["model"] == model, column].dropna()
             if len(values) and column != "donor_gain":
-                ax.axhline(values.mean(), color="grey", linestyle=style, label=f"{model} (mean)")
+                ax.axhline(values.mean(), color="grey", linestyle=style)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("training minutes (quiet 2 cores, from steps)")
     axes[1].axhline(0, color="grey", linewidth=0.8)
-    handles, labels = axes[0].get_legend_handles_labels()  # the panel with every line
-    axes[2].legend(handles, labels, fontsize=6, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    shown = set(trained["model"].map(lambda m: seed_variant.get(m, m)))
+    handles = [Line2D([], [], color=c, label=n) for n, c in recipes.items() if n in shown]
+    handles += [
+        Line2D([], [], color="0.75", label="bench-only arms (one change on focus)"),
+        Line2D([], [], color="k", linestyle="--", label="training seed 1"),
+        *(Line2D([], [], color="k", marker=markers[s], linestyle="none", label=f"twin seed {s}")
+          for s in sorted(trained["seed"].astype(int).unique())),
+        Line2D([], [], color="grey", linestyle="--", label="reference (mean over seeds)"),
+        Line2D([], [], color="grey", linestyle=":", label="classic, true programs (mean)"),
+    ]  # fmt: skip
+    axes[2].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     figure.tight_layout()
     return save_png(figure, path, dpi=110)
