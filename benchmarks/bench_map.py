@@ -66,6 +66,8 @@ RECIPES = {
     "focus-repeat": ("focus", "bf16", 135),
     # focus with another training seed (initial weights, noise, batches): run-to-run spread
     "focus-seed1": ("focus", "bf16", 135, {"seed": 1}),
+    # a third training seed: the members of a map averaged over runs (issue 16, eighth round)
+    "focus-seed2": ("focus", "bf16", 135, {"seed": 2}),
     # G asked for the data's linear gene response in D_ISG's features (no extra pass)
     "focus-cov": ("focus-cov", "bf16", 135),
     "focus-cov-seed1": ("focus-cov", "bf16", 135, {"seed": 1}),
