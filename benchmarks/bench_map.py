@@ -407,6 +407,11 @@ def train(work: Path, seed: int, recipe: str, at: list[int]) -> None:
         snapshot = root / f"at-{step:06d}"
         if (snapshot / "checkpoints" / "last.pt").is_file():
             continue
+        if trainer.position.step > step:  # a resumed run is past it: not this snapshot
+            raise SystemExit(
+                f"{live}: the run is at step {trainer.position.step}, past {step}; move "
+                "'live' aside to train the earlier snapshot from scratch"
+            )
         start = time.perf_counter()
         if trainer.position.step < step:
             trainer.run(step, None)

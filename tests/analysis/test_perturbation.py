@@ -22,6 +22,7 @@ from rgsynth.analysis.ground_truth import (
 from rgsynth.analysis.perturbation import (
     AXIS_ARMS,
     GENES_ARMS,
+    _member_mean,
     _slopes,
     perturbation_map,
     program_axes,
@@ -188,3 +189,31 @@ def test_empty_masks_read_as_size_zero_only_on_the_axis_rule() -> None:
     diameter = axis[(axis["program"] == "P1") & (axis["feature"] == "diameter readout")]
     assert diameter["n"].item() == 12  # the empty arms still count
     assert diameter["effect"].item() > 0
+
+
+def test_several_members_average_their_slopes_per_replicate() -> None:
+    """Two runs, one painting P1 into the diameter and one ignoring the genes: the map of
+    both is the mean of their slopes (half the planted effect), paired replicate by
+    replicate; one member alone is that member's map exactly."""
+    profiles = _cohort()
+    planted, blind = PlantedGenerator("P1"), PlantedGenerator(None)
+    alone = _map(planted, profiles, "axis").set_index(["program", "feature"])
+    assert _map([planted], profiles, "axis").set_index(["program", "feature"]).equals(alone)
+    both = _map([planted, blind], profiles, "axis").set_index(["program", "feature"])
+    key = ("P1", "diameter readout")
+    assert both.at[key, "effect"] == pytest.approx(alone.at[key, "effect"] / 2)
+    assert both.at[key, "n"] == alone.at[key, "n"]  # replicates, not replicates × members
+    assert both.at[key, "p"] == pytest.approx(alone.at[key, "p"])  # halved slopes, same ranks
+    assert both.loc[("P2", "diameter readout"), "effect"] == 0.0
+
+
+def test_member_mean_skips_a_member_without_a_slope() -> None:
+    slopes = np.array([[[1.0, np.nan]], [[3.0, np.nan]], [[np.nan, np.nan]]])
+    mean = _member_mean(slopes)
+    assert mean[0, 0] == pytest.approx(2.0)
+    assert np.isnan(mean[0, 1])
+
+
+def test_perturbation_map_refuses_no_members() -> None:
+    with pytest.raises(ValueError, match="at least one synthesizer"):
+        _map([], _cohort(), "axis")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -260,7 +260,7 @@ def _perturbation(
 
 
 def perturbation_maps(
-    synthesizer: Callable,
+    synthesizer: Callable | Sequence[Callable],
     cohort: CohortView,
     features: pd.DataFrame,
     programs: pd.DataFrame,
@@ -270,9 +270,10 @@ def perturbation_maps(
     singles: pd.DataFrame | None = None,
     on_program: Callable[[str], None] | None = None,
 ) -> dict[str, PerturbationResult]:
-    """Every perturbation map of one generator (or the reference): the programs under
-    each rule (``programs`` is the headline rule's, ``programs:<rule>`` the others'),
-    and single genes (``genes``, moved ±shift z, the headline rule's bases)."""
+    """Every perturbation map of one generator (the reference, or several runs whose
+    slopes are averaged, as ``perturbation_map`` does): the programs under each rule
+    (``programs`` is the headline rule's, ``programs:<rule>`` the others'), and single
+    genes (``genes``, moved ±shift z, the headline rule's bases)."""
     readout = load_readout()
     extractor = FeatureExtractor(cohort.pixel_mm)
     scale = features.std(numeric_only=True)

@@ -19,11 +19,16 @@ Two rules (``PerturbationSettings.rules``; the first is the headline):
 ``genes`` (the first published rule)
     Every member gene moves by ±``shift`` z at once (times its sign); bases are any
     subject; an empty mask's features are all missing and the pair drops out.
+
+Several generators (independently trained runs of one recipe) give one map: each
+replicate's slope is the mean of the members' slopes on the same background, noise seed
+and base, so the map is that of the runs' uniform mixture with the member index averaged
+out exactly (not sampled), and the replicates stay paired for the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,7 +97,7 @@ class PerturbationResult:
 
 
 def perturbation_map(
-    synthesizer: Callable,
+    synthesizer: Callable | Sequence[Callable],
     extractor: FeatureExtractor,
     readout: Readout,
     directions: pd.DataFrame,
@@ -109,7 +114,9 @@ def perturbation_map(
 
     Args:
         synthesizer: ``(backgrounds, profiles, seeds) → Synthesis`` (a generator's
-            :class:`~rgsynth.inference.Synthesizer`, or the reference generator).
+            :class:`~rgsynth.inference.Synthesizer`, or the reference generator), or a
+            sequence of them whose slopes are averaged per replicate (see the module
+            docstring).
         directions: (P, G) one unit of each program's move.
         backgrounds: (B, S, S) fixed backgrounds in [-1, 1].
         base_profiles: (N, G) real profiles the replicates start from.
@@ -120,24 +127,30 @@ def perturbation_map(
     bases = base_profiles[rng.integers(len(base_profiles), size=settings.replicates)]
     seeds = [int(s) for s in rng.integers(2**31, size=settings.replicates)]
     t = np.asarray(arms, np.float64)
+    members = list(synthesizer) if isinstance(synthesizer, Sequence) else [synthesizer]
+    if not members:
+        raise ValueError("perturbation_map needs at least one synthesizer")
     rows, empty_rows = [], []
     for name, direction in directions.iterrows():
         step = direction.to_numpy(np.float32)
-        measured, empties = [], []
-        for arm in t:
-            values, empty = measure_syntheses(
-                synthesizer,
-                extractor,
-                readout,
-                backgrounds[picks],
-                bases + np.float32(arm) * step,
-                seeds,
-                hu_window,
-                empty_as_size_zero,
-            )
-            measured.append(values)
-            empties.append(empty)
-        slopes = _slopes(t, np.stack(measured))  # (R, C)
+        slopes, empties = [], np.zeros((len(t), len(seeds)))
+        for member in members:
+            measured = []
+            for a, arm in enumerate(t):
+                values, empty = measure_syntheses(
+                    member,
+                    extractor,
+                    readout,
+                    backgrounds[picks],
+                    bases + np.float32(arm) * step,
+                    seeds,
+                    hu_window,
+                    empty_as_size_zero,
+                )
+                measured.append(values)
+                empties[a] += empty / len(members)
+            slopes.append(_slopes(t, np.stack(measured)))  # (R, C)
+        slopes = _member_mean(np.stack(slopes))
         rows += _effects(str(name), slopes, settings, rng, feature_scale)
         empty_rows += [
             {"program": str(name), "arm": float(a), "empty_rate": float(e.mean())}
@@ -181,6 +194,15 @@ def measure_syntheses(
         empty.append(not mask.any())
     table = readout.apply(pd.DataFrame(rows, columns=list(ALL_FEATURES)))
     return table[list(COLUMNS)].to_numpy(np.float64), np.array(empty)
+
+
+def _member_mean(slopes: np.ndarray) -> np.ndarray:
+    """(R, C) mean over the members (M, R, C) of the finite slopes; NaN where no member
+    has one."""
+    finite = np.isfinite(slopes)
+    count = finite.sum(axis=0)
+    total = np.where(finite, slopes, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _slopes(t: np.ndarray, values: np.ndarray) -> np.ndarray:

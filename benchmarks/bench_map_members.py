@@ -1,0 +1,198 @@
+"""Issue 16, eighth round: how precise is the map's readout, and does a map averaged over
+independently trained runs beat one run of the same total training steps?
+
+    python benchmarks/bench_map_members.py --seed 1 [--work /tmp/bench-map]
+
+Reads the snapshots ``bench_map.py train`` wrote (``focus``, ``focus-seed1`` at 675 and
+2025 steps, ``focus-seed2`` at 675) and scores the headline perturbation map (the
+``axis`` rule, ``rgsynth map``'s code and other defaults, held-out bases) against the
+truth, for these *arms*:
+
+- ``single``: one 2025-step run (training seeds 0 and 1), at the map's default 24
+  replicates with readout seeds 0 and 1 (how much of a map's score is the readout's own
+  noise), and at 72 replicates (as many syntheses per program as three members at 24);
+- ``member``: each 675-step run alone, 24 replicates;
+- ``ensemble``: the three 675-step runs (training seeds 0, 1, 2; 2025 steps in all, the
+  same training budget as one single run) as one map, each replicate's slope the
+  members' mean (``perturbation_map`` with several synthesizers), 24 replicates; and
+  its donor AUROC gain on the held-out donors, each slice's features the members' mean.
+
+Rows go to ``benchmarks/results/map_members.csv`` (one per arm, seed and readout
+setting); a row already there is not recomputed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench_map import RESULTS, paths
+from bench_map_score import held_out_slices, per_donor_auroc
+from rgsynth.analysis.cohort import load_cohort
+from rgsynth.analysis.evaluate import _backgrounds
+from rgsynth.analysis.features import FeatureExtractor
+from rgsynth.analysis.ground_truth import load_truth, program_trait_table, score_against_truth
+from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
+from rgsynth.analysis.perturbation import program_matrix
+from rgsynth.analysis.realism import bootstrap_mean
+from rgsynth.config import EvaluationSettings, MapSettings
+from rgsynth.inference import Synthesizer, load_run
+from rgsynth.metrics.context import ModelContext
+from rgsynth.prepare.cache import cache_prepare_config
+
+MEMBERS_CSV = RESULTS / "map_members.csv"
+FIELDS = [
+    "seed", "arm", "runs", "training_steps", "replicates", "readout_seed", "map_auroc",
+    "map_auroc_lo", "map_auroc_hi", "true_pairs_found", "false_positive_rate",
+    "null_program_false_positives", "true_abs_effect", "null_abs_effect", "donor_auroc",
+    "donor_auroc_shuffled", "donor_gain", "donor_gain_lo", "donor_gain_hi", "seconds",
+]  # fmt: skip
+SINGLES = ("focus/at-002025", "focus-seed1/at-002025")
+MEMBERS = ("focus/at-000675", "focus-seed1/at-000675", "focus-seed2/at-000675")
+
+
+def _done() -> set[tuple]:
+    if not MEMBERS_CSV.is_file():
+        return set()
+    table = pd.read_csv(MEMBERS_CSV)
+    return {
+        (int(s), r, int(n), int(k))
+        for s, r, n, k in zip(table.seed, table.runs, table.replicates, table.readout_seed, strict=True)
+    }
+
+
+def _append(row: dict) -> None:
+    new = not MEMBERS_CSV.is_file()
+    with MEMBERS_CSV.open("a", newline="") as out:
+        writer = csv.DictWriter(out, FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k) for k in FIELDS})
+    print({k: row.get(k) for k in FIELDS}, flush=True)
+
+
+def map_scores(synthesizers, setup: dict, replicates: int, readout_seed: int) -> dict:
+    """The headline map of one or several generators, scored against the truth."""
+    base = MapSettings()
+    perturbation = dataclasses.replace(
+        base.perturbation, replicates=replicates, seed=readout_seed, rules=("axis",)
+    )
+    settings = dataclasses.replace(base, perturbation=perturbation)
+    maps = perturbation_maps(
+        synthesizers, setup["cohort"], setup["features_real"], setup["programs"],
+        setup["fixed"], setup["config"].hu_window, settings,
+    )  # fmt: skip
+    table = program_trait_table(maps["programs"].table, "effect_sd")
+    truth = setup["truth"]
+    recovery = score_against_truth(table, truth, 500, 0)
+    true = np.array([truth.effects.at[p, t] != 0 if p in truth.effects.index else False
+                     for p, t in zip(table.program, table.trait, strict=True)])  # fmt: skip
+    strength = table["effect"].abs().to_numpy()
+    return {
+        "map_auroc": recovery["auroc"], "map_auroc_lo": recovery["auroc_ci_low"],
+        "map_auroc_hi": recovery["auroc_ci_high"],
+        "true_pairs_found": recovery["true_pairs_found"],
+        "false_positive_rate": recovery["false_positive_rate"],
+        "null_program_false_positives": recovery["null_program_false_positives"],
+        "true_abs_effect": float(np.nanmean(strength[true])),
+        "null_abs_effect": float(np.nanmean(strength[~true])),
+    }  # fmt: skip
+
+
+def donor_gain(contexts: list[ModelContext]) -> dict:
+    """Donor AUROC with own and with another held-out donor's genes, each slice's features
+    the mean over the runs (``bench_map_score.score``'s draws of backgrounds, noise and
+    shuffles)."""
+    first = contexts[0]
+    rng = np.random.default_rng(0)
+    owners = first.real.owner
+    n = len(owners)
+    picks = rng.integers(len(first.backgrounds), size=n)
+    seeds = [int(s) for s in rng.integers(2**31, size=n)]
+    donors = sorted(set(owners))
+    others = {d: [o for o in donors if o != d] for d in donors}
+    shuffled = [others[o][int(rng.integers(len(others[o])))] for o in owners]
+    per = {}
+    for condition, who in (("matched", owners), ("shuffled", shuffled)):
+        features = []
+        for context in contexts:
+            synthesis = context.synthesizer(
+                first.backgrounds[picks], context.genes(who), seeds,
+                heights_mm=context.real.height_mm,
+            )  # fmt: skip
+            features.append(context.measure(synthesis)[0])
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(np.stack(features), axis=0)
+        per[condition] = per_donor_auroc(first, mean).fillna(0.5)
+    matched, shuffled_values = per["matched"], per["shuffled"]
+    gain = bootstrap_mean((matched - shuffled_values).to_numpy(), rng)
+    return {
+        "donor_auroc": float(matched.mean()), "donor_auroc_shuffled": float(shuffled_values.mean()),
+        "donor_gain": gain.value, "donor_gain_lo": gain.ci_low, "donor_gain_hi": gain.ci_high,
+    }  # fmt: skip
+
+
+def run_seed(work: Path, seed: int) -> None:
+    cohort_dir, cache = paths(work, seed)
+    truth = load_truth(cohort_dir / "ground_truth.json")
+    cohort = load_cohort(cache)
+    config = cache_prepare_config(cache)
+    settings = EvaluationSettings()
+    extractor = FeatureExtractor(cohort.pixel_mm)
+    real, split = held_out_slices(cache, cohort, extractor)
+    setup = {
+        "cohort": cohort, "features_real": cohort.features(), "truth": truth, "config": config,
+        "programs": program_matrix(truth.gene_sets, cohort.gene_names),
+        "fixed": _fixed_backgrounds(cache, MapSettings()),
+    }  # fmt: skip
+    backgrounds = _backgrounds(cache, split, settings)
+    seed_dir = work / f"seed-{seed}"
+    runs = {}
+
+    def context(name: str) -> ModelContext:
+        if name not in runs:
+            run = load_run(seed_dir / name, cache)
+            runs[name] = ModelContext(
+                run, cohort, real, backgrounds, extractor, config, settings,
+                synthesizer=Synthesizer(run.generator),
+            )  # fmt: skip
+        return runs[name]
+
+    todo = [("single", (name,), replicates, readout)
+            for name in SINGLES for replicates, readout in ((24, 0), (24, 1), (72, 0))]
+    todo += [("member", (name,), 24, 0) for name in MEMBERS]
+    todo += [("ensemble", MEMBERS, 24, 0)]  # fmt: skip
+    for arm, names, replicates, readout in todo:
+        key = "+".join(names)
+        if (seed, key, replicates, readout) in _done():
+            continue
+        if not all((seed_dir / n / "checkpoints" / "last.pt").is_file() for n in names):
+            print(f"seed {seed}: {key} not trained yet, skipped", flush=True)
+            continue
+        start = time.perf_counter()
+        contexts = [context(n) for n in names]
+        row = map_scores([c.synthesizer for c in contexts], setup, replicates, readout)
+        if arm == "ensemble":
+            row |= donor_gain(contexts)
+        steps = sum(int(n.rsplit("-", 1)[1]) for n in names)
+        _append(row | {"seed": seed, "arm": arm, "runs": key, "training_steps": steps,
+                       "replicates": replicates, "readout_seed": readout,
+                       "seconds": round(time.perf_counter() - start)})  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
+    args = parser.parse_args()
+    run_seed(args.work, args.seed)
+
+
+if __name__ == "__main__":
+    main()
