@@ -9,13 +9,14 @@ Reads the snapshots ``bench_map.py train`` wrote (``focus``, ``focus-seed1`` at 
 truth, for these *arms*:
 
 - ``single``: one 2025-step run (training seeds 0 and 1), at the map's default 24
-  replicates with readout seeds 0 and 1 (how much of a map's score is the readout's own
-  noise), and at 72 replicates (as many syntheses per program as three members at 24);
-- ``member``: each 675-step run alone, 24 replicates;
+  replicates with readout seeds 0 to 3 (how much of a map's score is the readout's own
+  noise), and at 72 (as many syntheses per program as three members at 24) and 216;
+- ``member``: each 675-step run alone, 24 and 72 replicates;
 - ``ensemble``: the three 675-step runs (training seeds 0, 1, 2; 2025 steps in all, the
   same training budget as one single run) as one map, each replicate's slope the
-  members' mean (``perturbation_map`` with several synthesizers), 24 replicates; and
-  its donor AUROC gain on the held-out donors, each slice's features the members' mean.
+  members' mean (``perturbation_map`` with several synthesizers), 24 and 72 replicates;
+  and its donor AUROC gain on the held-out donors, each slice's features the members'
+  mean.
 
 Rows go to ``benchmarks/results/map_members.csv`` (one per arm, seed and readout
 setting); a row already there is not recomputed.
@@ -164,10 +165,11 @@ def run_seed(work: Path, seed: int) -> None:
             )  # fmt: skip
         return runs[name]
 
+    readouts = ((24, 0), (24, 1), (24, 2), (24, 3), (72, 0), (216, 0))
     todo = [("single", (name,), replicates, readout)
-            for name in SINGLES for replicates, readout in ((24, 0), (24, 1), (72, 0))]
-    todo += [("member", (name,), 24, 0) for name in MEMBERS]
-    todo += [("ensemble", MEMBERS, 24, 0)]  # fmt: skip
+            for name in SINGLES for replicates, readout in readouts]
+    todo += [("member", (name,), replicates, 0) for name in MEMBERS for replicates in (24, 72)]
+    todo += [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]  # fmt: skip
     for arm, names, replicates, readout in todo:
         key = "+".join(names)
         if (seed, key, replicates, readout) in _done():
@@ -178,7 +180,7 @@ def run_seed(work: Path, seed: int) -> None:
         start = time.perf_counter()
         contexts = [context(n) for n in names]
         row = map_scores([c.synthesizer for c in contexts], setup, replicates, readout)
-        if arm == "ensemble":
+        if arm == "ensemble" and replicates == 24:  # the same syntheses at any count
             row |= donor_gain(contexts)
         steps = sum(int(n.rsplit("-", 1)[1]) for n in names)
         _append(row | {"seed": seed, "arm": arm, "runs": key, "training_steps": steps,

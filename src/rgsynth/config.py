@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -477,14 +478,23 @@ SYNTHESIS_FORMATS = ("png", "nifti", "dicom")
 
 @dataclass(frozen=True)
 class BatchSettings:
+    """Attributes:
+    slice_height_mm: for a model told slice heights (``focus-height``), the height above
+        the nodule's centroid of the axial slice it paints (0: the equator, the widest
+        cut); other models paint as they learnt and refuse anything but 0.
+    """
+
     blend: Blend = field(default_factory=Blend)
     formats: tuple[str, ...] = SYNTHESIS_FORMATS
     precision: str = "fp32"
     device: str = "cpu"
     batch_size: int = 32
     seed: int = 0
+    slice_height_mm: float = 0.0
 
     def __post_init__(self) -> None:
+        if not math.isfinite(self.slice_height_mm):
+            raise ValueError(f"slice_height_mm must be a finite number, got {self.slice_height_mm}")
         unknown = set(self.formats) - set(SYNTHESIS_FORMATS)
         if unknown or not self.formats:
             raise ValueError(

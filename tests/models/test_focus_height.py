@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import SimpleITK as sitk
 import torch
 
 from conftest import TINY_TRAIN
@@ -203,6 +204,8 @@ def test_the_chain_runs_on_a_focus_height_run(
         ["evaluate", str(run), "--truth", str(truth), "--per-donor", "2", "--resamples", "20"],
         ["synthesize", str(run), str(tmp_path / "synthesis"), "--split", "train",
          "--backgrounds", "1"],
+        ["synthesize", str(run), str(tmp_path / "above"), "--split", "train",
+         "--backgrounds", "1", "--slice-height-mm", "8"],
         ["report", str(run)],
     )  # fmt: skip
     for args in steps:
@@ -211,3 +214,31 @@ def test_the_chain_runs_on_a_focus_height_run(
     report = json.loads((run / "evaluation.json").read_text())
     assert "focus-height" in report["models"]
     assert (run / "report" / "index.html").is_file()
+    # synthesize paints at the asked height (the equator by default) and says which
+    summaries = [json.loads((tmp_path / f / "synthesis.json").read_text())
+                 for f in ("synthesis", "above")]  # fmt: skip
+    assert [s["settings"]["slice_height_mm"] for s in summaries] == [0.0, 8.0]
+    images = [sorted((tmp_path / f).rglob("*.nii.gz")) for f in ("synthesis", "above")]
+    assert images[0] and len(images[0]) == len(images[1])
+    assert any(
+        not np.array_equal(*(sitk.GetArrayFromImage(sitk.ReadImage(str(p))) for p in pair))
+        for pair in zip(*images, strict=True)
+    )
+
+
+def test_synthesize_refuses_a_slice_height_for_a_model_not_told_heights(
+    trained_run: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from rgsynth.cli import app
+
+    out = tmp_path / "synthesis"
+    result = CliRunner().invoke(
+        app, ["synthesize", str(trained_run), str(out), "--backgrounds", "1",
+              "--slice-height-mm", "5"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "--slice-height-mm 5" in result.output and "not told slice heights" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()

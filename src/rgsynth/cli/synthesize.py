@@ -78,6 +78,10 @@ def synthesize(
         int | None, opt("Nodules per generator pass", _B.batch_size, **AT_LEAST_ONE)
     ] = None,
     device: Annotated[str | None, opt("cpu or cuda", _B.device)] = None,
+    slice_height_mm: Annotated[
+        float | None,
+        opt("focus-height: the slice's height above the nodule's centre", _B.slice_height_mm),
+    ] = None,
     force: Annotated[bool, opt("Replace OUT once the new batch is complete")] = False,
 ) -> None:
     """Synthesise gene-conditioned nodules into cache backgrounds or your CT, with masks."""
@@ -111,6 +115,7 @@ def synthesize(
             device=device,
             batch_size=batch_size,
             seed=seed,
+            slice_height_mm=slice_height_mm,
         )
         run_synthesize(run, out, cache, request, batch, force)
 
@@ -135,10 +140,17 @@ def _triple(text: str, option: str) -> tuple[float, float, float]:
 
 def run_synthesize(run, out, cache, request, batch, force) -> None:
     from rgsynth.inference import load_run
+    from rgsynth.models.registry import get_spec
     from rgsynth.synthesize.batch import synthesize_batch
     from rgsynth.synthesize.request import plan
 
     trained = load_run(run, cache)
+    architecture = trained.config.model.architecture
+    if batch.slice_height_mm and not get_spec(architecture).slice_height:
+        raise UsageError(
+            f"--slice-height-mm {batch.slice_height_mm:g}: {run} is a {architecture} run, "
+            "whose generator is not told slice heights (train --model focus-height)"
+        )
     try:
         jobs, prepare_config, cache_genes = plan(request, trained.cache_root)
     except InputError:

@@ -135,6 +135,11 @@ def synthesize_batch(
     synthesizer = Synthesizer(
         run.generator, settings.precision, settings.device, settings.batch_size
     )
+    if settings.slice_height_mm and not synthesizer.slice_height:
+        raise ValueError(
+            f"a slice height of {settings.slice_height_mm:g} mm: the run's model "
+            f"({run.config.model.architecture}) is not told slice heights (focus-height is)"
+        )
     writer = NoduleWriter(run, prepare_config, settings)
     start, rows = time.perf_counter(), []
     with staged_directory(Path(out), replace=force) as staging:
@@ -144,6 +149,7 @@ def synthesize_batch(
                 np.stack([j.target.patch for j in chunk]),
                 np.stack([j.profile.values for j in chunk]),
                 [j.seed for j in chunk],
+                heights_mm=np.full(len(chunk), settings.slice_height_mm, np.float32),
             )
             for n, job in enumerate(chunk):
                 rows.append(writer.write(staging, job, result, n))
@@ -358,6 +364,7 @@ def _summary(
             "precision": settings.precision,
             "blend": _blend_text(settings.blend),
             "mask_threshold": settings.blend.mask_threshold,
+            "slice_height_mm": settings.slice_height_mm,
         },
         "n_nodules": len(jobs),
         "n_backgrounds": len({j.target.label for j in jobs}),
