@@ -10,7 +10,8 @@ truth, for these *arms*:
 
 - ``single``: one 2025-step run (training seeds 0 and 1), at the map's default 24
   replicates with readout seeds 0 to 3 (how much of a map's score is the readout's own
-  noise), and at 72 (as many syntheses per program as three members at 24) and 216;
+  noise), and at 72 (as many syntheses per program as three members at 24) and, for one of
+  the two runs per seed, 216;
 - ``member``: each 675-step run alone, 24 and 72 replicates;
 - ``ensemble``: the three 675-step runs (training seeds 0, 1, 2; 2025 steps in all, the
   same training budget as one single run) as one map, each replicate's slope the
@@ -139,7 +140,28 @@ def donor_gain(contexts: list[ModelContext]) -> dict:
     }  # fmt: skip
 
 
+def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
+    """(arm, runs, replicates, readout seed) of every row of ``seed``."""
+    readouts = ((24, 0), (24, 1), (24, 2), (24, 3), (72, 0), (216, 0))
+    todo = [("single", (name,), replicates, readout)
+            for name in SINGLES for replicates, readout in readouts
+            # 216 replicates: one run per seed, to save the machine's time
+            if replicates < 216 or name == SINGLES[seed != 0]]
+    todo += [("member", (name,), replicates, 0) for name in MEMBERS for replicates in (24, 72)]
+    return todo + [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]  # fmt: skip
+
+
 def run_seed(work: Path, seed: int) -> None:
+    seed_dir = work / f"seed-{seed}"
+    done = _done()
+    todo = [
+        (arm, names, replicates, readout)
+        for arm, names, replicates, readout in arms(seed)
+        if (seed, "+".join(names), replicates, readout) not in done
+        and all((seed_dir / n / "checkpoints" / "last.pt").is_file() for n in names)
+    ]
+    if not todo:
+        return  # nothing trained and not yet scored: skip loading the cohort
     cohort_dir, cache = paths(work, seed)
     truth = load_truth(cohort_dir / "ground_truth.json")
     cohort = load_cohort(cache)
@@ -153,7 +175,6 @@ def run_seed(work: Path, seed: int) -> None:
         "fixed": _fixed_backgrounds(cache, MapSettings()),
     }  # fmt: skip
     backgrounds = _backgrounds(cache, split, settings)
-    seed_dir = work / f"seed-{seed}"
     runs = {}
 
     def context(name: str) -> ModelContext:
@@ -165,26 +186,16 @@ def run_seed(work: Path, seed: int) -> None:
             )  # fmt: skip
         return runs[name]
 
-    readouts = ((24, 0), (24, 1), (24, 2), (24, 3), (72, 0), (216, 0))
-    todo = [("single", (name,), replicates, readout)
-            for name in SINGLES for replicates, readout in readouts]
-    todo += [("member", (name,), replicates, 0) for name in MEMBERS for replicates in (24, 72)]
-    todo += [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]  # fmt: skip
     for arm, names, replicates, readout in todo:
-        key = "+".join(names)
-        if (seed, key, replicates, readout) in _done():
-            continue
-        if not all((seed_dir / n / "checkpoints" / "last.pt").is_file() for n in names):
-            print(f"seed {seed}: {key} not trained yet, skipped", flush=True)
-            continue
         start = time.perf_counter()
         contexts = [context(n) for n in names]
         row = map_scores([c.synthesizer for c in contexts], setup, replicates, readout)
         if arm == "ensemble" and replicates == 24:  # the same syntheses at any count
             row |= donor_gain(contexts)
         steps = sum(int(n.rsplit("-", 1)[1]) for n in names)
-        _append(row | {"seed": seed, "arm": arm, "runs": key, "training_steps": steps,
-                       "replicates": replicates, "readout_seed": readout,
+        _append(row | {"seed": seed, "arm": arm, "runs": "+".join(names),
+                       "training_steps": steps, "replicates": replicates,
+                       "readout_seed": readout,
                        "seconds": round(time.perf_counter() - start)})  # fmt: skip
 
 
