@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from bench_map import RESULTS, paths
-from bench_map_score import held_out_slices, per_donor_auroc
+from bench_map_score import draws, held_out_slices, per_donor_auroc
 from rgsynth.analysis.cohort import load_cohort
 from rgsynth.analysis.evaluate import _backgrounds
 from rgsynth.analysis.features import FeatureExtractor
@@ -65,7 +65,9 @@ def _done() -> set[tuple]:
     table = pd.read_csv(MEMBERS_CSV)
     return {
         (int(s), r, int(n), int(k))
-        for s, r, n, k in zip(table.seed, table.runs, table.replicates, table.readout_seed, strict=True)
+        for s, r, n, k in zip(
+            table.seed, table.runs, table.replicates, table.readout_seed, strict=True
+        )
     }
 
 
@@ -112,20 +114,13 @@ def donor_gain(contexts: list[ModelContext]) -> dict:
     the mean over the runs (``bench_map_score.score``'s draws of backgrounds, noise and
     shuffles)."""
     first = contexts[0]
-    rng = np.random.default_rng(0)
-    owners = first.real.owner
-    n = len(owners)
-    picks = rng.integers(len(first.backgrounds), size=n)
-    seeds = [int(s) for s in rng.integers(2**31, size=n)]
-    donors = sorted(set(owners))
-    others = {d: [o for o in donors if o != d] for d in donors}
-    shuffled = [others[o][int(rng.integers(len(others[o])))] for o in owners]
+    backgrounds, seeds, shuffled, rng = draws(first)
     per = {}
-    for condition, who in (("matched", owners), ("shuffled", shuffled)):
+    for condition, who in (("matched", first.real.owner), ("shuffled", shuffled)):
         features = []
         for context in contexts:
             synthesis = context.synthesizer(
-                first.backgrounds[picks], context.genes(who), seeds,
+                backgrounds, context.genes(who), seeds,
                 heights_mm=context.real.height_mm,
             )  # fmt: skip
             features.append(context.measure(synthesis)[0])
@@ -143,10 +138,13 @@ def donor_gain(contexts: list[ModelContext]) -> dict:
 def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
     """(arm, runs, replicates, readout seed) of every row of ``seed``."""
     readouts = ((24, 0), (24, 1), (24, 2), (24, 3), (72, 0), (216, 0))
-    todo = [("single", (name,), replicates, readout)
-            for name in SINGLES for replicates, readout in readouts
-            # 216 replicates: one run per seed, to save the machine's time
-            if replicates < 216 or name == SINGLES[seed != 0]]
+    todo = [
+        ("single", (name,), replicates, readout)
+        for name in SINGLES
+        for replicates, readout in readouts
+        # 216 replicates: one run per seed, to save the machine's time
+        if replicates < 216 or name == SINGLES[seed != 0]
+    ]
     todo += [("member", (name,), replicates, 0) for name in MEMBERS for replicates in (24, 72)]
     return todo + [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]  # fmt: skip
 

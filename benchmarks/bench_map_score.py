@@ -98,11 +98,10 @@ def per_donor_auroc(context: ModelContext, features: np.ndarray) -> pd.Series:
     return pd.Series(values)
 
 
-def score(
-    context: ModelContext, truth: Truth, maps_settings: MapSettings, fixed: np.ndarray,
-    programs: pd.DataFrame, features_real: pd.DataFrame, shuffled_too: bool = True,
-    pairs_csv: Path | None = None,
-) -> dict:  # fmt: skip
+def draws(context: ModelContext) -> tuple[np.ndarray, list[int], list[str], np.random.Generator]:
+    """Each held-out slice's background and noise seed, and another held-out donor's genes
+    for it (the shuffled condition), from a fixed seed; and the generator drawn from, for
+    the intervals."""
     rng = np.random.default_rng(0)
     owners = context.real.owner
     n = len(owners)
@@ -111,7 +110,18 @@ def score(
     donors = sorted(set(owners))
     others = {d: [o for o in donors if o != d] for d in donors}
     shuffled = [others[o][int(rng.integers(len(others[o])))] for o in owners]
-    backgrounds = context.backgrounds[picks]
+    return context.backgrounds[picks], seeds, shuffled, rng
+
+
+def score(
+    context: ModelContext, truth: Truth, maps_settings: MapSettings, fixed: np.ndarray,
+    programs: pd.DataFrame, features_real: pd.DataFrame, shuffled_too: bool = True,
+    pairs_csv: Path | None = None,
+) -> dict:  # fmt: skip
+    owners = context.real.owner
+    backgrounds, seeds, shuffled, rng = draws(context)
+    donors = sorted(set(owners))
+    n = len(owners)
     row: dict = {"n_donors": len(donors), "n_slices": n}
     per = {}
     for condition, who in (("matched", owners), ("shuffled genes", shuffled)):
