@@ -9,9 +9,9 @@ Reads the snapshots ``bench_map.py train`` wrote (``focus``, ``focus-seed1`` at 
 truth, for these *arms*:
 
 - ``single``: one 2025-step run (training seeds 0 and 1), at the map's default 24
-  replicates with readout seeds 0 to 3 (how much of a map's score is the readout's own
-  noise), and at 72 (as many syntheses per program as three members at 24) and, for one of
-  the two runs per seed, 216;
+  replicates (readout seed 0) and at 72 (as many syntheses per program as three members
+  at 24); one of the two runs per seed also at readout seeds 1 to 3 (how much of a map's
+  score is the readout's own noise) and at 216;
 - ``member``: each 675-step run alone, 24 and 72 replicates;
 - ``ensemble``: the three 675-step runs (training seeds 0, 1, 2; 2025 steps in all, the
   same training budget as one single run) as one map, each replicate's slope the
@@ -142,8 +142,8 @@ def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
         ("single", (name,), replicates, readout)
         for name in SINGLES
         for replicates, readout in readouts
-        # 216 replicates: one run per seed, to save the machine's time
-        if replicates < 216 or name == SINGLES[seed != 0]
+        # readout seeds 1-3 and 216 replicates: one run per seed, for the machine's time
+        if name == SINGLES[seed != 0] or (replicates, readout) in ((24, 0), (72, 0))
     ]
     todo += [("member", (name,), replicates, 0) for name in MEMBERS for replicates in (24, 72)]
     return todo + [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]  # fmt: skip
