@@ -23,7 +23,9 @@ Two rules (``PerturbationSettings.rules``; the first is the headline):
 Several generators (independently trained runs of one recipe) give one map: each
 replicate's slope is the mean of the members' slopes on the same background, noise seed
 and base, so the map is that of the runs' uniform mixture with the member index averaged
-out exactly (not sampled), and the replicates stay paired for the tests.
+out exactly (not sampled), and the replicates stay paired for the tests. Where a member
+has no slope for a replicate (no value on one side of the arms), the mean is over the
+members that have one, so the map leans towards the members that kept their masks.
 """
 
 from __future__ import annotations
