@@ -137,16 +137,23 @@ def donor_gain(contexts: list[ModelContext]) -> dict:
 
 def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
     """(arm, runs, replicates, readout seed) of every row of ``seed``."""
-    readouts = ((24, 0), (24, 1), (24, 2), (24, 3), (72, 0), (216, 0))
+    readouts = ((24, 0), (24, 1), (24, 2), (24, 3), (72, 0), (72, 1), (216, 0))
     todo = [
         ("single", (name,), replicates, readout)
         for name in SINGLES
         for replicates, readout in readouts
         # readout seeds 1-3 and 216 replicates: one run per seed, for the machine's time
-        if name == SINGLES[seed != 0] or (replicates, readout) in ((24, 0), (72, 0))
+        if name == SINGLES[seed != 0] or (replicates, readout) in ((24, 0), (72, 0), (72, 1))
     ]
     todo += [("member", (name,), replicates, 0) for name in MEMBERS for replicates in (24, 72)]
-    return todo + [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]  # fmt: skip
+    todo += [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]
+    # ninth round: two snapshots of one run (675 and 2025 steps) as one map, at 36
+    # replicates each (as many syntheses as the run alone at 72), readout seeds 0 and 1
+    return todo + [
+        ("snapshots", (f"{run.split('/')[0]}/at-000675", run), 36, readout)
+        for run in SINGLES
+        for readout in (0, 1)
+    ]  # fmt: skip
 
 
 def run_seed(work: Path, seed: int) -> None:
@@ -190,7 +197,8 @@ def run_seed(work: Path, seed: int) -> None:
         row = map_scores([c.synthesizer for c in contexts], setup, replicates, readout)
         if arm == "ensemble" and replicates == 24:  # the same syntheses at any count
             row |= donor_gain(contexts)
-        steps = sum(int(n.rsplit("-", 1)[1]) for n in names)
+        steps = [int(n.rsplit("-", 1)[1]) for n in names]
+        steps = max(steps) if arm == "snapshots" else sum(steps)  # one run's snapshots
         _append(row | {"seed": seed, "arm": arm, "runs": "+".join(names),
                        "training_steps": steps, "replicates": replicates,
                        "readout_seed": readout,

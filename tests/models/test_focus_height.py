@@ -242,3 +242,14 @@ def test_synthesize_refuses_a_slice_height_for_a_model_not_told_heights(
     assert "--slice-height-mm 5" in result.output and "not told slice heights" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_the_api_refuses_a_slice_height_for_a_model_not_told_heights(trained_run: Path) -> None:
+    from rgsynth.config import BatchSettings
+    from rgsynth.inference import load_run
+    from rgsynth.synthesize.batch import check_slice_height
+
+    run = load_run(trained_run)
+    check_slice_height(run, BatchSettings())  # the equator: every model
+    with pytest.raises(ValueError, match="--slice-height-mm 5: a .* not told slice heights"):
+        check_slice_height(run, BatchSettings(slice_height_mm=5.0))

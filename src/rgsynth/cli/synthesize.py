@@ -140,17 +140,14 @@ def _triple(text: str, option: str) -> tuple[float, float, float]:
 
 def run_synthesize(run, out, cache, request, batch, force) -> None:
     from rgsynth.inference import load_run
-    from rgsynth.models.registry import get_spec
-    from rgsynth.synthesize.batch import synthesize_batch
+    from rgsynth.synthesize.batch import check_slice_height, synthesize_batch
     from rgsynth.synthesize.request import plan
 
     trained = load_run(run, cache)
-    architecture = trained.config.model.architecture
-    if batch.slice_height_mm and not get_spec(architecture).slice_height:
-        raise UsageError(
-            f"--slice-height-mm {batch.slice_height_mm:g}: {run} is a {architecture} run, "
-            "whose generator is not told slice heights (train --model focus-height)"
-        )
+    try:  # before planning: nothing is read or written for a request refused here
+        check_slice_height(trained, batch)
+    except ValueError as error:
+        raise UsageError(f"{run}: {error}") from None
     try:
         jobs, prepare_config, cache_genes = plan(request, trained.cache_root)
     except InputError:

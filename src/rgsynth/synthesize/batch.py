@@ -29,6 +29,7 @@ from rgsynth.config import BatchSettings, Blend, PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
 from rgsynth.intensity import unit_to_hu
+from rgsynth.models.registry import get_spec
 from rgsynth.layout import (
     SYNTHESIS_MANIFEST_FILENAME,
     SYNTHESIS_PROFILES_FILENAME,
@@ -116,6 +117,21 @@ def plan_jobs(
     return jobs
 
 
+def check_slice_height(run: TrainedRun, settings: BatchSettings) -> None:
+    """Refuse a slice height for a run whose generator is not told slice heights.
+
+    Raises:
+        ValueError: ``settings.slice_height_mm`` is set and the run's model has no height
+            input (only ``focus-height`` has one).
+    """
+    architecture = run.config.model.architecture
+    if settings.slice_height_mm and not get_spec(architecture).slice_height:
+        raise ValueError(
+            f"--slice-height-mm {settings.slice_height_mm:g}: a {architecture} run, whose "
+            "generator is not told slice heights (train --model focus-height)"
+        )
+
+
 def synthesize_batch(
     jobs: list[Job],
     run: TrainedRun,
@@ -132,14 +148,10 @@ def synthesize_batch(
     Raises:
         OutputExistsError: ``out`` exists and ``force`` is not set.
     """
+    check_slice_height(run, settings)
     synthesizer = Synthesizer(
         run.generator, settings.precision, settings.device, settings.batch_size
     )
-    if settings.slice_height_mm and not synthesizer.slice_height:
-        raise ValueError(
-            f"a slice height of {settings.slice_height_mm:g} mm: the run's model "
-            f"({run.config.model.architecture}) is not told slice heights (focus-height is)"
-        )
     writer = NoduleWriter(run, prepare_config, settings)
     start, rows = time.perf_counter(), []
     with staged_directory(Path(out), replace=force) as staging:
