@@ -26,16 +26,14 @@ setting); a row already there is not recomputed.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from bench_map import RESULTS, paths
-from bench_map_score import draws, held_out_slices, per_donor_auroc
+from bench_map_score import append_row, done_keys, draws, held_out_slices, per_donor_auroc
 from rgsynth.analysis.cohort import load_cohort
 from rgsynth.analysis.evaluate import _backgrounds
 from rgsynth.analysis.features import FeatureExtractor
@@ -57,28 +55,6 @@ FIELDS = [
 ]  # fmt: skip
 SINGLES = ("focus/at-002025", "focus-seed1/at-002025")
 MEMBERS = ("focus/at-000675", "focus-seed1/at-000675", "focus-seed2/at-000675")
-
-
-def _done() -> set[tuple]:
-    if not MEMBERS_CSV.is_file():
-        return set()
-    table = pd.read_csv(MEMBERS_CSV)
-    return {
-        (int(s), r, int(n), int(k))
-        for s, r, n, k in zip(
-            table.seed, table.runs, table.replicates, table.readout_seed, strict=True
-        )
-    }
-
-
-def _append(row: dict) -> None:
-    new = not MEMBERS_CSV.is_file()
-    with MEMBERS_CSV.open("a", newline="") as out:
-        writer = csv.DictWriter(out, FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row.get(k) for k in FIELDS})
-    print({k: row.get(k) for k in FIELDS}, flush=True)
 
 
 def map_scores(synthesizers, setup: dict, replicates: int, readout_seed: int) -> dict:
@@ -158,11 +134,11 @@ def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
 
 def run_seed(work: Path, seed: int) -> None:
     seed_dir = work / f"seed-{seed}"
-    done = _done()
+    done = done_keys(MEMBERS_CSV, ("seed", "runs", "replicates", "readout_seed"))
     todo = [
         (arm, names, replicates, readout)
         for arm, names, replicates, readout in arms(seed)
-        if (seed, "+".join(names), replicates, readout) not in done
+        if (str(seed), "+".join(names), str(replicates), str(readout)) not in done
         and all((seed_dir / n / "checkpoints" / "last.pt").is_file() for n in names)
     ]
     if not todo:
@@ -199,7 +175,7 @@ def run_seed(work: Path, seed: int) -> None:
             row |= donor_gain(contexts)
         steps = [int(n.rsplit("-", 1)[1]) for n in names]
         steps = max(steps) if arm == "snapshots" else sum(steps)  # one run's snapshots
-        _append(row | {"seed": seed, "arm": arm, "runs": "+".join(names),
+        append_row(MEMBERS_CSV, FIELDS, row | {"seed": seed, "arm": arm, "runs": "+".join(names),
                        "training_steps": steps, "replicates": replicates,
                        "readout_seed": readout,
                        "seconds": round(time.perf_counter() - start)})  # fmt: skip

@@ -230,27 +230,35 @@ def diagnostics(snapshot: Path, cache: Path) -> dict:
     }
 
 
-def _done() -> set[tuple[str, str, str]]:
-    if not CURVES_CSV.is_file():
+def done_keys(path: Path, columns: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The ``columns`` of every row already in the CSV at ``path`` (as strings)."""
+    if not path.is_file():
         return set()
-    table = pd.read_csv(CURVES_CSV)
-    return {
-        (str(s), m, str(k)) for s, m, k in zip(table.seed, table.model, table.step, strict=True)
-    }
+    table = pd.read_csv(path, dtype=str)
+    return set(zip(*(table[c] for c in columns), strict=True))
+
+
+def append_row(path: Path, fields: list[str], row: dict) -> None:
+    """Append ``row`` (its ``fields``) to the CSV at ``path``, header first if new."""
+    if path.is_file() and list(pd.read_csv(path, nrows=0).columns) != fields:
+        # a column was added since these rows were written: widen them (empty cells)
+        pd.read_csv(path).reindex(columns=fields).to_csv(path, index=False)
+    new = not path.is_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as out:
+        writer = csv.DictWriter(out, fields)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row.get(k) for k in fields})
+    print(json.dumps({k: row.get(k) for k in fields}), flush=True)
+
+
+def _done() -> set[tuple[str, ...]]:
+    return done_keys(CURVES_CSV, ("seed", "model", "step"))
 
 
 def _append(row: dict) -> None:
-    if CURVES_CSV.is_file() and list(pd.read_csv(CURVES_CSV, nrows=0).columns) != FIELDS:
-        # a column was added since these rows were written: widen them (empty cells)
-        pd.read_csv(CURVES_CSV).reindex(columns=FIELDS).to_csv(CURVES_CSV, index=False)
-    new = not CURVES_CSV.is_file()
-    CURVES_CSV.parent.mkdir(parents=True, exist_ok=True)
-    with CURVES_CSV.open("a", newline="") as out:
-        writer = csv.DictWriter(out, FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row.get(k) for k in FIELDS})
-    print(json.dumps({k: row.get(k) for k in FIELDS}), flush=True)
+    append_row(CURVES_CSV, FIELDS, row)
 
 
 def score_seed(work: Path, seed: int, recipes: list[str]) -> None:

@@ -251,5 +251,5 @@ def test_the_api_refuses_a_slice_height_for_a_model_not_told_heights(trained_run
 
     run = load_run(trained_run)
     check_slice_height(run, BatchSettings())  # the equator: every model
-    with pytest.raises(ValueError, match="--slice-height-mm 5: a .* not told slice heights"):
+    with pytest.raises(ValueError, match=r"--slice-height-mm 5: a .* not told slice heights"):
         check_slice_height(run, BatchSettings(slice_height_mm=5.0))

@@ -29,12 +29,12 @@ from rgsynth.config import BatchSettings, Blend, PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
 from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
 from rgsynth.intensity import unit_to_hu
-from rgsynth.models.registry import get_spec
 from rgsynth.layout import (
     SYNTHESIS_MANIFEST_FILENAME,
     SYNTHESIS_PROFILES_FILENAME,
     SYNTHESIS_SUMMARY_FILENAME,
 )
+from rgsynth.models.registry import get_spec
 from rgsynth.synthesize import dicom_out
 from rgsynth.synthesize.backgrounds import CachePatch, Location, SourceVolume, volume_patch
 from rgsynth.synthesize.export import patch_image, preview_png, write_nifti
