@@ -42,6 +42,7 @@ CURVES_CSV = RESULTS / "map_curves.csv"
 RESULTS_PNG = RESULTS / "map_curves.png"
 WIDTHS = dict(base_channels=16, max_channels=128, gene_hidden=256)  # the demo's CPU model
 SLICES_PER_DONOR = 4
+DEMO_SUBJECTS = 64  # the demo twin's size (TwinConfig's default)
 # Steps per minute alone on the 2 cores of this machine (`bench_map.py speed`, demo widths,
 # 64² demo cache, 2026-12-02): xu fp32 130, xu bf16 183, focus bf16 135, MC-GAN fp32 45.
 RECIPES = {
@@ -365,24 +366,42 @@ def register_ablations() -> None:
     )
 
 
-def paths(work: Path, seed: int) -> tuple[Path, Path]:
-    return work / f"seed-{seed}" / "cohort", work / f"seed-{seed}" / "cache"
+def seed_dir(work: Path, seed: int, subjects: int | None = None) -> Path:
+    """The folder of one twin seed: ``seed-S`` at the demo's size, ``seed-S-nN`` for a
+    twin of N subjects (the same gene model, trait map and held-out donors: the twin draws
+    them from streams that do not depend on the subject count)."""
+    if subjects is None or subjects == DEMO_SUBJECTS:
+        return work / f"seed-{seed}"
+    return work / f"seed-{seed}-n{subjects}"
 
 
-def make_cohort(work: Path, seed: int, holdout: int) -> None:
-    cohort, cache = paths(work, seed)
+def model_label(name: str, subjects: int | None = None) -> str:
+    """A row's model name: ``name``, with the subject count where it is not the demo's."""
+    if subjects is None or subjects == DEMO_SUBJECTS:
+        return name
+    return f"{name}, {subjects} subjects"
+
+
+def paths(work: Path, seed: int, subjects: int | None = None) -> tuple[Path, Path]:
+    folder = seed_dir(work, seed, subjects)
+    return folder / "cohort", folder / "cache"
+
+
+def make_cohort(work: Path, seed: int, holdout: int, subjects: int | None = None) -> None:
+    cohort, cache = paths(work, seed, subjects)
     rgsynth = [sys.executable, "-m", "rgsynth.cli"]
+    size = ["--subjects", str(subjects)] if subjects else []
     if not (cohort / "ground_truth.json").is_file():
         subprocess.run(
             [*rgsynth, "synth-cohort", str(cohort), "--seed", str(seed), "--holdout",
-             str(holdout), "--force"],
+             str(holdout), *size, "--force"],
             check=True,
         )  # fmt: skip
     if not (cache / "manifest.json").is_file():
         subprocess.run([*rgsynth, "prepare", str(cohort), "--out", str(cache)], check=True)
 
 
-def train(work: Path, seed: int, recipe: str, at: list[int]) -> None:
+def train(work: Path, seed: int, recipe: str, at: list[int], subjects: int | None = None) -> None:
     """One run of ``recipe`` on the seed's cache, a snapshot folder at each step of ``at``."""
     import yaml
 
@@ -391,8 +410,8 @@ def train(work: Path, seed: int, recipe: str, at: list[int]) -> None:
 
     register_ablations()
     architecture, precision, other = recipe_settings(recipe)
-    _, cache = paths(work, seed)
-    root = work / f"seed-{seed}" / recipe
+    _, cache = paths(work, seed, subjects)
+    root = seed_dir(work, seed, subjects) / recipe
     config = TrainConfig(
         model=ModelConfig(architecture=architecture, **WIDTHS),
         precision=precision,
@@ -466,17 +485,21 @@ def main() -> None:
     parser.add_argument("--holdout", type=int, default=64)
     parser.add_argument("--recipe", choices=tuple(RECIPES), default=None, help="[all, to score]")
     parser.add_argument("--at", type=int, nargs="+", default=[])
+    parser.add_argument(
+        "--subjects", type=int, default=None, help="twin size [the demo's, 64]; 211: the real's"
+    )
     args = parser.parse_args()
     if args.command == "cohort":
-        make_cohort(args.work, args.seed, args.holdout)
+        make_cohort(args.work, args.seed, args.holdout, args.subjects)
     elif args.command == "train":
-        train(args.work, args.seed, args.recipe or "focus", args.at)
+        train(args.work, args.seed, args.recipe or "focus", args.at, args.subjects)
     elif args.command == "speed":
         speed(args.work, args.seed)
     elif args.command == "score":
         from bench_map_score import score_seed
 
-        score_seed(args.work, args.seed, [args.recipe] if args.recipe else list(RECIPES))
+        recipes = [args.recipe] if args.recipe else list(RECIPES)
+        score_seed(args.work, args.seed, recipes, args.subjects)
     elif args.command == "plot":
         from bench_map_score import plot
 

@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_map import CURVES_CSV, RECIPES, RESULTS_PNG, SLICES_PER_DONOR, paths, register_ablations
+from bench_map import (
+    CURVES_CSV,
+    RECIPES,
+    RESULTS_PNG,
+    SLICES_PER_DONOR,
+    model_label,
+    paths,
+    register_ablations,
+    seed_dir,
+)
 from rgsynth.analysis.cohort import CohortView, load_cohort
 from rgsynth.analysis.evaluate import _backgrounds, conventional_tables
 from rgsynth.analysis.features import FEATURES, MIN_PIXELS, FeatureExtractor
@@ -261,18 +270,23 @@ def _append(row: dict) -> None:
     append_row(CURVES_CSV, FIELDS, row)
 
 
-def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
+def score_seed(work: Path, seed: int, recipes: list[str], subjects: int | None = None) -> None:
+    """Score every snapshot of ``recipes`` not yet in the curves, on one seed's twin (of
+    ``subjects`` subjects: the demo's size by default; rows of other sizes say theirs)."""
+    folder = seed_dir(work, seed, subjects)
+    reference_name = model_label("reference", subjects)
     done = _done()
     todo = [
         snapshot
         for recipe in recipes
-        for snapshot in (work / f"seed-{seed}" / recipe).glob("at-*")
-        if (str(seed), recipe, str(int(snapshot.name.removeprefix("at-")))) not in done
+        for snapshot in (folder / recipe).glob("at-*")
+        if (str(seed), model_label(recipe, subjects), str(int(snapshot.name.removeprefix("at-"))))
+        not in done
     ]
-    if not todo and (str(seed), "reference", "0") in done:
+    if not todo and (str(seed), reference_name, "0") in done:
         return  # nothing new: skip loading the cohort
     register_ablations()
-    cohort_dir, cache = paths(work, seed)
+    cohort_dir, cache = paths(work, seed, subjects)
     truth_path = cohort_dir / "ground_truth.json"
     truth = load_truth(truth_path)
     cohort = load_cohort(cache)
@@ -288,19 +302,20 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
     programs = program_matrix(truth.gene_sets, cohort.gene_names)
     fixed = _fixed_backgrounds(cache, maps_settings)
     done = _done()
-    if (str(seed), "reference", "0") not in done:
+    if (str(seed), reference_name, "0") not in done:
         start = time.perf_counter()
         reference = ReferenceGenerator(truth_path, cache)
         context = ModelContext(
             None, cohort, real, backgrounds, extractor, config, settings,
-            synthesizer=reference, name="reference", maps_dir=work / f"seed-{seed}" / "reference",
+            synthesizer=reference, name="reference", maps_dir=folder / "reference",
         )  # fmt: skip
         row = score(context, truth, maps_settings, fixed, programs, features_real, False)
-        _append(row | {"seed": seed, "model": "reference", "step": 0,
+        _append(row | {"seed": seed, "model": reference_name, "step": 0,
                        "seconds": round(time.perf_counter() - start)})  # fmt: skip
         tables = conventional_tables(cohort, features_real, truth, maps_settings)
         recovery = score_against_truth(tables["true programs"], truth, 500, 0)
-        _append({"seed": seed, "model": "classic (true programs)", "step": 0,
+        _append({"seed": seed, "model": model_label("classic (true programs)", subjects),
+                 "step": 0,
                  "map_auroc": recovery["auroc"], "map_auroc_lo": recovery["auroc_ci_low"],
                  "map_auroc_hi": recovery["auroc_ci_high"],
                  "true_pairs_found": recovery.get("true_pairs_found"),
@@ -308,9 +323,9 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
                  "n_donors": tables["n_donors"]})  # fmt: skip
     for recipe in recipes:
         per_minute = RECIPES[recipe][2]
-        for snapshot in sorted((work / f"seed-{seed}" / recipe).glob("at-*")):
+        for snapshot in sorted((folder / recipe).glob("at-*")):
             step = int(snapshot.name.removeprefix("at-"))
-            if (str(seed), recipe, str(step)) in done:
+            if (str(seed), model_label(recipe, subjects), str(step)) in done:
                 continue
             start = time.perf_counter()
             run = load_run(snapshot, cache)
@@ -322,7 +337,7 @@ def score_seed(work: Path, seed: int, recipes: list[str]) -> None:
                         pairs_csv=snapshot / "pairs.csv")  # fmt: skip
             row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
             row |= code_spread(run, train_genes, held_genes)
-            _append(row | {"seed": seed, "model": recipe, "step": step,
+            _append(row | {"seed": seed, "model": model_label(recipe, subjects), "step": step,
                            "quiet_minutes": round(step / per_minute, 2),
                            "seconds": round(time.perf_counter() - start)})  # fmt: skip
 
