@@ -415,7 +415,9 @@ def train(work: Path, seed: int, recipe: str, at: list[int], subjects: int | Non
     config = TrainConfig(
         model=ModelConfig(architecture=architecture, **WIDTHS),
         precision=precision,
-        **({"seed": 0} | other),
+        # the bench keeps its own snapshot folders (--at); bench_map_members reads a map
+        # over two of them, as `rgsynth map` does over a run's map snapshot
+        **({"seed": 0, "map_snapshot": 0.0} | other),
         log_every=20,
         sample_every=10**6,
         checkpoint_every=10**6,

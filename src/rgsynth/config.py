@@ -304,6 +304,11 @@ class TrainConfig:
         shrink_genes†: train on each training donor's profile with its whitened gene
             scores shrunk by one leave-one-out factor shared by all components: its own
             direction, the spread unseen donors' codes have (not with cross_fit_genes).
+        map_snapshot†: fraction of the run's budget (its ``max_steps``, else its
+            ``max_minutes``) at which the EMA generator is kept beside the final weights
+            (``checkpoints/map-snapshot.pt``), for ``rgsynth map`` to read the perturbation
+            map over both (0: none; ``focus`` keeps one at a third: issue 16's ninth round).
+            Saving it changes nothing in training.
         log_every, sample_every, checkpoint_every: in steps.
         n_samples: columns of the sample grid.
     """
@@ -324,6 +329,7 @@ class TrainConfig:
     gene_noise: float | None = None
     cross_fit_genes: bool | None = None
     shrink_genes: bool | None = None
+    map_snapshot: float | None = None
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 200
@@ -342,6 +348,8 @@ class TrainConfig:
             raise ValueError(f"gene_noise must be >= 0, got {self.gene_noise}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.map_snapshot is not None and not 0.0 <= self.map_snapshot < 1.0:
+            raise ValueError(f"map_snapshot must be in [0, 1), got {self.map_snapshot}")
         problems = _below("seed", self.seed, 0)
         for name in ("log_every", "sample_every", "checkpoint_every", "n_samples"):
             problems += _below(name, getattr(self, name), 1)  # steps between, or columns
@@ -408,6 +416,13 @@ class PerturbationSettings:
 
 @dataclass(frozen=True)
 class MapSettings:
+    """Settings of ``rgsynth map`` (the CLI's options name each).
+
+    ``snapshot``: read the perturbation maps over the run's map snapshot (the EMA
+    generator kept at ``TrainConfig.map_snapshot`` of its budget) and its final weights,
+    each replicate's slope their mean; False, or a run without one: the final weights.
+    """
+
     n_clusters: int = 3
     metagene_min_correlation: float = 0.4
     metagene_min_genes: int = 5
@@ -415,6 +430,7 @@ class MapSettings:
     n_backgrounds: int = 32
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
     seed: int = 0
+    snapshot: bool = True
 
     def __post_init__(self) -> None:
         problems = _below("n_clusters", self.n_clusters, 2)  # a silhouette needs two clusters

@@ -7,6 +7,7 @@ background, genes and noise only, never on what else shares its batch.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,10 @@ from torch import nn
 
 from rgsynth.config import TrainConfig
 from rgsynth.data import CacheError, cache_fingerprint
-from rgsynth.layout import CHECKPOINT_PATH
+from rgsynth.layout import CHECKPOINT_PATH, MAP_SNAPSHOT_PATH
 from rgsynth.models.registry import get_spec
 from rgsynth.prepare.cache import Cache
-from rgsynth.train.checkpoint import CheckpointError, load_checkpoint
+from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, load_map_snapshot
 
 
 @dataclass
@@ -31,6 +32,10 @@ class TrainedRun:
     generator: the EMA generator, eval mode, on CPU.
     step: the training step of the checkpoint.
     cache_fingerprint: identity of that cache (settings and inputs).
+    snapshot: the EMA generator the run kept at ``config.map_snapshot`` of its budget
+        (eval mode, on CPU), which the perturbation map is read over beside
+        ``generator``; None when the run kept none.
+    snapshot_step: the training step of ``snapshot``.
     """
 
     run_dir: Path
@@ -39,6 +44,16 @@ class TrainedRun:
     generator: nn.Module
     step: int
     cache_fingerprint: str
+    snapshot: nn.Module | None = None
+    snapshot_step: int | None = None
+
+    def map_generators(self, snapshot: bool = True) -> list[tuple[str, int, nn.Module]]:
+        """(which weights, step, generator) the perturbation map is read over: the final
+        EMA weights, and the map snapshot where the run kept one and ``snapshot``."""
+        generators = [("final", self.step, self.generator)]
+        if snapshot and self.snapshot is not None and self.snapshot_step is not None:
+            generators.append(("snapshot", self.snapshot_step, self.snapshot))
+        return generators
 
 
 def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
@@ -71,9 +86,20 @@ def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
         config = TrainConfig.from_dict(state["config"])
     except ValueError as error:  # an architecture this installation does not know, say
         raise CheckpointError(f"{path}: {error}") from None
-    generator = get_spec(config.model.architecture).build(config.model).generator
+    spec = get_spec(config.model.architecture)
+    generator = spec.build(config.model).generator
     generator.load_state_dict(state["generator_ema"])
     generator.eval().requires_grad_(False)
+    snapshot, snapshot_step = None, None
+    snapshot_path = Path(run_dir) / MAP_SNAPSHOT_PATH
+    if snapshot_path.is_file():
+        kept = load_map_snapshot(snapshot_path)
+        if kept["cache_fingerprint"] != fingerprint:
+            raise CheckpointError(f"{snapshot_path}: made from another cache than {path}")
+        snapshot = copy.deepcopy(generator)  # (no new build: draws nothing from torch's RNG)
+        snapshot.load_state_dict(kept["generator_ema"])
+        snapshot.eval().requires_grad_(False)
+        snapshot_step = int(kept["step"])
     return TrainedRun(
         run_dir=Path(run_dir),
         cache_root=Path(cache_root),
@@ -81,6 +107,8 @@ def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
         generator=generator,
         step=int(state["step"]),
         cache_fingerprint=fingerprint,
+        snapshot=snapshot,
+        snapshot_step=snapshot_step,
     )
 
 

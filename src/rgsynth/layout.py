@@ -28,6 +28,8 @@ MONTAGE_FILENAME = "qc_montage.png"
 # A run (``rgsynth train``, then map, evaluate and report write into it).
 CONFIG_FILENAME = "config.yaml"
 CHECKPOINT_PATH = Path("checkpoints") / "last.pt"
+# the EMA generator at TrainConfig.map_snapshot of the budget: read by the perturbation map
+MAP_SNAPSHOT_PATH = Path("checkpoints") / "map-snapshot.pt"
 STATS_FILENAME = "stats.jsonl"
 TENSORBOARD_DIRNAME = "tensorboard"
 SAMPLES_DIRNAME = "samples"

@@ -101,6 +101,7 @@ def test_map_command_writes_every_map(
     summary = json.loads((maps / "maps.json").read_text())
     assert set(summary["embeddings"]) == {"raw genes", "ours: φ(g)"}
     assert summary["perturbation_programs_from"] == "gene-set file"
+    assert summary["perturbation_generators"] == [{"weights": "final", "step": 2}]  # xu: none
     for name in ("embedding.png", "conventional_map.png", "perturbation_programs.png"):
         assert (maps / name).read_bytes()[:4] == b"\x89PNG"
     embedding = pd.read_csv(maps / "embedding.csv")

@@ -107,9 +107,12 @@ def build_maps(
             out, cohort, embeddings[-1], features, settings
         )
         programs = gene_sets or metagene_sets
+        over = ", ".join(
+            f"{w} weights (step {k})" for w, k, _ in run.map_generators(settings.snapshot)
+        )
         echo(
             f"  perturbation map: {len(programs)} programs and {settings.top_genes} genes, "
-            f"{settings.perturbation.replicates} up/down pairs each"
+            f"{settings.perturbation.replicates} up/down pairs each, read over the {over}"
         )
         summary |= _perturbation(out, run, cohort, features, programs, gene_sets is None, settings)
         summary |= {
@@ -219,8 +222,11 @@ def _perturbation(
     singles = _top_genes(run, cohort.gene_names, settings.top_genes)
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     hu_window = cache_prepare_config(run.cache_root).hu_window
+    # Each replicate's slope is the mean over the run's map generators (its final weights
+    # and, where it kept one, its map snapshot): issue 16's ninth round
+    generators = run.map_generators(settings.snapshot)
     maps = perturbation_maps(
-        Synthesizer(run.generator),
+        [Synthesizer(generator) for _, _, generator in generators],
         cohort,
         features,
         programs,
@@ -252,6 +258,9 @@ def _perturbation(
         get_spec(run.config.model.architecture).display_name,
     )
     return {
+        "perturbation_generators": [
+            {"weights": which, "step": step} for which, step, _ in generators
+        ],
         "perturbation_programs_from": "metagenes" if from_metagenes else "gene-set file",
         "perturbation_rules": list(settings.perturbation.rules),
         "perturbation_program_pairs_q05": int((maps["programs"].table["q"] < 0.05).sum()),

@@ -52,6 +52,13 @@ def map_command(
     seed: Annotated[
         int | None, opt("Seed of clusters, t-SNE, perturbations", _M.seed, **SEED)
     ] = None,
+    snapshot: Annotated[
+        bool,
+        opt(
+            "Read the perturbation maps over the run's map snapshot (kept at a third of a "
+            "focus run) and its final weights; --no-snapshot: the final weights alone"
+        ),
+    ] = _M.snapshot,
     force: Annotated[bool, opt("Replace RUN/maps once the new maps are done")] = False,
 ) -> None:
     """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
@@ -68,6 +75,7 @@ def map_command(
             n_backgrounds=backgrounds,
             perturbation=perturbation,
             seed=seed,
+            snapshot=snapshot,
         )
         summary = build_maps(run, chosen, cache, mcgan, gene_sets, force, typer.echo)
         silhouettes = ", ".join(

@@ -52,6 +52,14 @@ def train(
         float | None,
         opt("SD of noise on the training genes along the gene components (focus)", "the recipe's"),
     ] = None,
+    map_snapshot: Annotated[
+        float | None,
+        opt(
+            "Keep the EMA generator at this fraction of the budget for the perturbation "
+            "map to be read over beside the final weights (0: none)",
+            "the recipe's: 1/3 for focus, 0 for xu2019 and mcgan",
+        ),
+    ] = None,
     batch_size: Annotated[
         int | None, opt("Examples per step per process", "the model's: 16 / 32")
     ] = None,
@@ -99,6 +107,7 @@ def train(
             seed=seed,
             precision=precision,
             gene_noise=gene_noise,
+            map_snapshot=map_snapshot,
             log_every=log_every,
             sample_every=sample_every,
             checkpoint_every=checkpoint_every,
@@ -131,6 +140,11 @@ def run_train(
                 (f", gene noise {resolved.gene_noise:g}" if resolved.gene_noise else "")
                 + (", cross-fitted genes" if resolved.cross_fit_genes else "")
                 + (", shrunk genes" if resolved.shrink_genes else "")
+                + (
+                    f", map snapshot at {resolved.map_snapshot:.2g} of the budget"
+                    if resolved.map_snapshot
+                    else ""
+                )
             )
             typer.echo(
                 f"training {model.architecture} {model.image_size}² on {len(trainer.dataset)} "

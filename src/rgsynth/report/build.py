@@ -312,6 +312,14 @@ def _facts(files: RunFiles) -> list[tuple[str, str]]:
             f"({evaluation['validation_split']} split)",
         ),
         ("map programs", str(maps.get("perturbation_programs_from"))),
+        (
+            "perturbation map read over",
+            ", ".join(
+                f"{g['weights']} weights (step {g['step']})"
+                for g in maps.get("perturbation_generators", [])
+            )
+            or "the final weights",
+        ),
     ]
 
 

@@ -18,6 +18,7 @@ from rgsynth.errors import CheckpointError
 from rgsynth.fsutil import atomic_write_bytes
 
 CHECKPOINT_FORMAT = "rgsynth-checkpoint/1"
+MAP_SNAPSHOT_FORMAT = "rgsynth-map-snapshot/1"
 REQUIRED_KEYS = (
     "format",
     "config",
@@ -64,4 +65,35 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+    return state
+
+
+def save_map_snapshot(
+    path: Path, step: int, generator_ema: dict[str, Any], fingerprint: str
+) -> None:
+    """The EMA generator's weights at ``step``, for the perturbation map (atomic)."""
+    buffer = io.BytesIO()
+    state = {"format": MAP_SNAPSHOT_FORMAT, "step": step, "generator_ema": generator_ema,
+             "cache_fingerprint": fingerprint}  # fmt: skip
+    torch.save(state, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+
+
+def load_map_snapshot(path: Path) -> dict[str, Any]:
+    """A map snapshot, loaded as :func:`load_checkpoint` loads (tensors and plain values).
+
+    Raises:
+        CheckpointError: unreadable, or not a map snapshot.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path}: not a readable map snapshot ({first})") from None
+    if not isinstance(state, dict) or state.get("format") != MAP_SNAPSHOT_FORMAT:
+        raise CheckpointError(f"{path}: not an rgsynth map snapshot ({MAP_SNAPSHOT_FORMAT})")
+    missing = [k for k in ("step", "generator_ema", "cache_fingerprint") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path}: map snapshot lacks {', '.join(missing)}")
     return state

@@ -44,11 +44,17 @@ from rgsynth.layout import (
     CONFIG_FILENAME,
     DIAGNOSTICS_FILENAME,
     LATEST_SAMPLE_PATH,
+    MAP_SNAPSHOT_PATH,
     RANKS_FILENAME,
     SAMPLES_DIRNAME,
 )
 from rgsynth.models.registry import get_spec
-from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from rgsynth.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+    save_map_snapshot,
+)
 from rgsynth.train.diagnostics import discriminator_diagnostics
 from rgsynth.train.distributed import DistInfo, native_bf16
 from rgsynth.train.samples import save_sample_grid
@@ -347,6 +353,39 @@ class Trainer:
         (self.run_dir / LATEST_SAMPLE_PATH).write_bytes(path.read_bytes())
         return path
 
+    def save_map_snapshot(self) -> None:
+        """Keep the EMA generator as it is now beside the final weights: the perturbation
+        map is read over both (``TrainConfig.map_snapshot``). Touches no training state."""
+        if self.dist.is_main:
+            path = self.run_dir / MAP_SNAPSHOT_PATH
+            save_map_snapshot(
+                path, self.position.step, self.generator_ema.state_dict(), self.data.fingerprint
+            )
+            log.info("map snapshot: the EMA generator at step %d → %s", self.position.step, path)
+
+    def _map_snapshot_due(
+        self, max_steps: int | None, max_minutes: float | None, start: float
+    ) -> Callable[[], bool] | None:
+        """This leg's trigger for the map snapshot: true once ``map_snapshot`` of the step
+        budget (total steps) or of this call's minutes is reached, whichever comes first.
+        None when the run keeps none, has one already, or resumed past its step."""
+        fraction = self.config.map_snapshot
+        if not fraction or not self.dist.is_main or (self.run_dir / MAP_SNAPSHOT_PATH).exists():
+            return None
+        at_step = max(1, round(fraction * max_steps)) if max_steps is not None else None
+        if at_step is not None and self.position.step >= at_step:
+            log.info("no map snapshot: the run resumed at step %d, past step %d",
+                     self.position.step, at_step)  # fmt: skip
+            return None
+        at_seconds = fraction * 60 * max_minutes if max_minutes is not None else None
+
+        def due() -> bool:
+            if at_step is not None and self.position.step >= at_step:
+                return True
+            return at_seconds is not None and time.perf_counter() - start >= at_seconds
+
+        return due
+
     def save_checkpoint(self) -> None:
         if self.dist.is_main:
             save_checkpoint(self.run_dir / CHECKPOINT_PATH, self.checkpoint_state())
@@ -368,11 +407,15 @@ class Trainer:
         last_log, history = time.perf_counter(), []
         batches = self.batches()
         stop = StopRequest()
+        snapshot_due = self._map_snapshot_due(max_steps, max_minutes, start)
         try:
             with stop:
                 # Stop before drawing a batch: the saved position must be the next one to use.
                 while not self._should_stop(max_steps, max_minutes, start, stop.requested):
                     terms = self.train_step(next(batches))
+                    if snapshot_due is not None and snapshot_due():
+                        self.save_map_snapshot()
+                        snapshot_due = None
                     for key, value in terms.items():
                         window[key].append(value)
                     step = self.position.step

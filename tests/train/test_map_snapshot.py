@@ -1,0 +1,124 @@
+"""The map snapshot: the EMA generator a focus run keeps at a third of its budget, which
+``rgsynth map`` reads the perturbation map over beside the final weights (issue 16)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import TINY_TRAIN
+from rgsynth.cli import app
+from rgsynth.inference import load_run
+from rgsynth.layout import MAP_SNAPSHOT_PATH
+from rgsynth.train.checkpoint import CheckpointError
+from rgsynth.train.loop import Trainer
+
+
+def _config(architecture: str = "focus", **settings):
+    model = dataclasses.replace(TINY_TRAIN.model, architecture=architecture)
+    return dataclasses.replace(TINY_TRAIN, model=model, precision="fp32", **settings)
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    return all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
+
+
+@pytest.fixture(scope="module")
+def focus_runs(train_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 6-step focus run (its snapshot at step 2), the same run told to keep none, and
+    the same run stopped at step 2."""
+    root = tmp_path_factory.mktemp("snapshot")
+    runs = {"kept": root / "kept", "none": root / "none", "two": root / "two"}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # focus's steps are bit-reproducible on one thread only
+    try:
+        Trainer(train_cache, runs["kept"], _config()).run(max_steps=6, max_minutes=None)
+        Trainer(train_cache, runs["none"], _config(map_snapshot=0.0)).run(6, None)
+        Trainer(train_cache, runs["two"], _config(map_snapshot=0.0)).run(2, None)
+    finally:
+        torch.set_num_threads(threads)
+    return runs
+
+
+def test_a_focus_run_keeps_the_ema_generator_at_a_third_and_trains_the_same(
+    focus_runs: dict[str, Path],
+) -> None:
+    kept, none, two = (load_run(focus_runs[k]) for k in ("kept", "none", "two"))
+    assert kept.config.map_snapshot == pytest.approx(1 / 3)
+    assert kept.snapshot_step == 2 and kept.step == 6
+    assert _same_weights(kept.snapshot, two.generator)  # the EMA generator at step 2
+    assert _same_weights(kept.generator, none.generator)  # keeping it changed nothing
+    assert not _same_weights(kept.snapshot, kept.generator)
+    assert none.snapshot is None and not (focus_runs["none"] / MAP_SNAPSHOT_PATH).exists()
+    assert [(w, s) for w, s, _ in kept.map_generators()] == [("final", 6), ("snapshot", 2)]
+    assert [(w, s) for w, s, _ in kept.map_generators(snapshot=False)] == [("final", 6)]
+    assert [(w, s) for w, s, _ in none.map_generators()] == [("final", 6)]
+
+
+def test_the_papers_recipe_keeps_none_and_a_resumed_run_past_the_point_keeps_none(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    paper = Trainer(train_cache, tmp_path / "xu", _config("xu"))
+    assert paper.config.map_snapshot == 0.0
+    paper.run(3, None)
+    assert load_run(tmp_path / "xu").snapshot is None
+    Trainer(train_cache, tmp_path / "late", _config(map_snapshot=0.0)).run(3, None)
+    resumed = Trainer(train_cache, tmp_path / "late", _config(), resume=True)
+    assert resumed.config.map_snapshot == 0.0  # the run's own settings win on resume
+    on = dataclasses.replace(resumed.config, map_snapshot=0.5)
+    resumed.config = on
+    assert resumed._map_snapshot_due(6, None, time.perf_counter()) is None  # at 3 of 6 already
+
+
+def test_a_minutes_budget_takes_the_snapshot_a_third_of_the_way_through(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    trainer = Trainer(train_cache, tmp_path / "run", _config())
+    now = time.perf_counter()
+    assert not trainer._map_snapshot_due(None, 1.0, now)()  # 20 s of 60 not yet gone
+    assert trainer._map_snapshot_due(None, 1.0, now - 21)()
+    assert trainer._map_snapshot_due(30, 1.0, now)() is False  # step 10 of 30 not reached
+
+
+def test_a_broken_snapshot_is_a_clear_error(focus_runs: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    run = Path(shutil.copytree(focus_runs["kept"], tmp_path / "run"))
+    (run / MAP_SNAPSHOT_PATH).write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match=r"map-snapshot\.pt: not a readable map snapshot"):
+        load_run(run)
+
+
+def test_the_map_is_read_over_both_and_no_snapshot_reads_the_final_alone(
+    focus_runs: dict[str, Path], small_cohort: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run = Path(shutil.copytree(focus_runs["kept"], tmp_path / "run"))
+    args = ["map", str(run), "--gene-sets", str(small_cohort / "ground_truth.json"),
+            "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "2",
+            "--replicates", "3", "--backgrounds", "4"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "read over the final weights (step 6), snapshot weights (step 2)" in result.output
+    summary = json.loads((run / "maps" / "maps.json").read_text())
+    assert summary["perturbation_generators"] == [
+        {"weights": "final", "step": 6},
+        {"weights": "snapshot", "step": 2},
+    ]
+    assert summary["settings"]["snapshot"] is True
+    both = (run / "maps" / "perturbation_programs.csv").read_text()
+    result = CliRunner().invoke(app, [*args, "--no-snapshot", "--force"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((run / "maps" / "maps.json").read_text())
+    assert summary["perturbation_generators"] == [{"weights": "final", "step": 6}]
+    assert (run / "maps" / "perturbation_programs.csv").read_text() != both
