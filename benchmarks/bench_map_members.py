@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+import bench_map
 from bench_map import RESULTS, paths
 from bench_map_score import append_row, done_keys, draws, held_out_slices, per_donor_auroc
 from rgsynth.analysis.cohort import load_cohort
@@ -52,6 +53,7 @@ FIELDS = [
     "map_auroc_lo", "map_auroc_hi", "true_pairs_found", "false_positive_rate",
     "null_program_false_positives", "true_abs_effect", "null_abs_effect", "donor_auroc",
     "donor_auroc_shuffled", "donor_gain", "donor_gain_lo", "donor_gain_hi", "seconds",
+    "subjects",
 ]  # fmt: skip
 SINGLES = ("focus/at-002025", "focus-seed1/at-002025")
 MEMBERS = ("focus/at-000675", "focus-seed1/at-000675", "focus-seed2/at-000675")
@@ -132,18 +134,19 @@ def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
     ]  # fmt: skip
 
 
-def run_seed(work: Path, seed: int) -> None:
-    seed_dir = work / f"seed-{seed}"
-    done = done_keys(MEMBERS_CSV, ("seed", "runs", "replicates", "readout_seed"))
+def run_seed(work: Path, seed: int, subjects: int | None = None) -> None:
+    seed_dir = bench_map.seed_dir(work, seed, subjects)
+    size = "" if seed_dir.name == f"seed-{seed}" else str(subjects)  # blank: the demo's
+    done = done_keys(MEMBERS_CSV, ("seed", "subjects", "runs", "replicates", "readout_seed"))
     todo = [
         (arm, names, replicates, readout)
         for arm, names, replicates, readout in arms(seed)
-        if (str(seed), "+".join(names), str(replicates), str(readout)) not in done
+        if (str(seed), size, "+".join(names), str(replicates), str(readout)) not in done
         and all((seed_dir / n / "checkpoints" / "last.pt").is_file() for n in names)
     ]
     if not todo:
         return  # nothing trained and not yet scored: skip loading the cohort
-    cohort_dir, cache = paths(work, seed)
+    cohort_dir, cache = paths(work, seed, subjects)
     truth = load_truth(cohort_dir / "ground_truth.json")
     cohort = load_cohort(cache)
     config = cache_prepare_config(cache)
@@ -175,18 +178,20 @@ def run_seed(work: Path, seed: int) -> None:
             row |= donor_gain(contexts)
         steps = [int(n.rsplit("-", 1)[1]) for n in names]
         steps = max(steps) if arm == "snapshots" else sum(steps)  # one run's snapshots
-        append_row(MEMBERS_CSV, FIELDS, row | {"seed": seed, "arm": arm, "runs": "+".join(names),
-                       "training_steps": steps, "replicates": replicates,
-                       "readout_seed": readout,
-                       "seconds": round(time.perf_counter() - start)})  # fmt: skip
+        append_row(MEMBERS_CSV, FIELDS, row | {
+            "seed": seed, "subjects": size, "arm": arm, "runs": "+".join(names),
+            "training_steps": steps, "replicates": replicates, "readout_seed": readout,
+            "seconds": round(time.perf_counter() - start),
+        })  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
+    parser.add_argument("--subjects", type=int, default=None, help="twin size [the demo's]")
     args = parser.parse_args()
-    run_seed(args.work, args.seed)
+    run_seed(args.work, args.seed, args.subjects)
 
 
 if __name__ == "__main__":

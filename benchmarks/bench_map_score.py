@@ -240,10 +240,11 @@ def diagnostics(snapshot: Path, cache: Path) -> dict:
 
 
 def done_keys(path: Path, columns: tuple[str, ...]) -> set[tuple[str, ...]]:
-    """The ``columns`` of every row already in the CSV at ``path`` (as strings)."""
+    """The ``columns`` of every row already in the CSV at ``path`` (as strings; an empty
+    cell, or a column the file does not have yet, is "")."""
     if not path.is_file():
         return set()
-    table = pd.read_csv(path, dtype=str)
+    table = pd.read_csv(path, dtype=str).reindex(columns=list(columns)).fillna("")
     return set(zip(*(table[c] for c in columns), strict=True))
 
 
