@@ -113,8 +113,9 @@ def donor_gain(contexts: list[ModelContext]) -> dict:
     }  # fmt: skip
 
 
-def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
-    """(arm, runs, replicates, readout seed) of every row of ``seed``."""
+def arms(seed: int, seed_dir: Path | None = None) -> list[tuple[str, tuple[str, ...], int, int]]:
+    """(arm, runs, replicates, readout seed) of every row of ``seed`` (and, with
+    ``seed_dir``, of every longer snapshot whose third was kept too)."""
     readouts = ((24, 0), (24, 1), (24, 2), (24, 3), (72, 0), (72, 1), (216, 0))
     todo = [
         ("single", (name,), replicates, readout)
@@ -127,11 +128,21 @@ def arms(seed: int) -> list[tuple[str, tuple[str, ...], int, int]]:
     todo += [("ensemble", MEMBERS, replicates, 0) for replicates in (24, 72)]
     # ninth round: two snapshots of one run (675 and 2025 steps) as one map, at 36
     # replicates each (as many syntheses as the run alone at 72), readout seeds 0 and 1
-    return todo + [
+    todo += [
         ("snapshots", (f"{run.split('/')[0]}/at-000675", run), 36, readout)
         for run in SINGLES
         for readout in (0, 1)
     ]  # fmt: skip
+    # a longer run (past 2025 steps) with a snapshot at a third of it: the same two arms
+    for run in sorted({name.split("/")[0] for name in SINGLES}) if seed_dir else ():
+        for folder in sorted((seed_dir / run).glob("at-*")):
+            steps = int(folder.name.removeprefix("at-"))
+            third = f"{run}/at-{round(steps / 3):06d}"
+            if steps > 2025 and (seed_dir / third).is_dir():
+                for readout in (0, 1):
+                    todo.append(("single", (f"{run}/{folder.name}",), 72, readout))
+                    todo.append(("snapshots", (third, f"{run}/{folder.name}"), 36, readout))
+    return todo
 
 
 def run_seed(work: Path, seed: int, subjects: int | None = None) -> None:
@@ -140,7 +151,7 @@ def run_seed(work: Path, seed: int, subjects: int | None = None) -> None:
     done = done_keys(MEMBERS_CSV, ("seed", "subjects", "runs", "replicates", "readout_seed"))
     todo = [
         (arm, names, replicates, readout)
-        for arm, names, replicates, readout in arms(seed)
+        for arm, names, replicates, readout in arms(seed, seed_dir)
         if (str(seed), size, "+".join(names), str(replicates), str(readout)) not in done
         and all((seed_dir / n / "checkpoints" / "last.pt").is_file() for n in names)
     ]
