@@ -122,3 +122,13 @@ def test_the_map_is_read_over_both_and_no_snapshot_reads_the_final_alone(
     summary = json.loads((run / "maps" / "maps.json").read_text())
     assert summary["perturbation_generators"] == [{"weights": "final", "step": 6}]
     assert (run / "maps" / "perturbation_programs.csv").read_text() != both
+
+
+def test_a_new_run_removes_a_snapshot_left_without_a_checkpoint(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    stale = tmp_path / "run" / MAP_SNAPSHOT_PATH
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"a killed run's snapshot")
+    Trainer(train_cache, tmp_path / "run", _config())
+    assert not stale.exists()

@@ -141,6 +141,12 @@ class Trainer:
                     f"{self.run_dir}: already holds a checkpoint; pass --resume to continue it, "
                     "or choose another folder"
                 )
+            stale = self.run_dir / MAP_SNAPSHOT_PATH
+            if stale.exists() and self.dist.is_main:
+                # a map snapshot without a checkpoint: a run killed before its first
+                # checkpoint kept it; it belongs to no run, and this one keeps its own
+                log.warning("%s: a map snapshot without a checkpoint, removed", stale)
+                stale.unlink()
             return None
         return load_checkpoint(path)
 
