@@ -69,6 +69,8 @@ RECIPES = {
     "focus-seed1": ("focus", "bf16", 135, {"seed": 1}),
     # a third training seed: the members of a map averaged over runs (issue 16, eighth round)
     "focus-seed2": ("focus", "bf16", 135, {"seed": 2}),
+    # a fourth: fresh runs for the tenth round's test (the early snapshot's map alone)
+    "focus-seed3": ("focus", "bf16", 135, {"seed": 3}),
     # G asked for the data's linear gene response in D_ISG's features (no extra pass)
     "focus-cov": ("focus-cov", "bf16", 135),
     "focus-cov-seed1": ("focus-cov", "bf16", 135, {"seed": 1}),

@@ -13,6 +13,9 @@ truth, for these *arms*:
   at 24); one of the two runs per seed also at readout seeds 1 to 3 (how much of a map's
   score is the readout's own noise) and at 216;
 - ``member``: each 675-step run alone, 24 and 72 replicates;
+- ``early`` (tenth round): a run's 675-step snapshot alone at 72 replicates, readout seeds
+  0 and 1, against ``snapshots`` (675 + 2025 steps at 36 each, ninth round) and ``single``
+  (2025 steps at 72), on training seeds 0 to 3;
 - ``ensemble``: the three 675-step runs (training seeds 0, 1, 2; 2025 steps in all, the
   same training budget as one single run) as one map, each replicate's slope the
   members' mean (``perturbation_map`` with several synthesizers), 24 and 72 replicates;
@@ -56,6 +59,8 @@ FIELDS = [
     "subjects",
 ]  # fmt: skip
 SINGLES = ("focus/at-002025", "focus-seed1/at-002025")
+# tenth round: fresh 2025-step runs (training seeds 2 and 3), the test set of its rule
+FRESH = ("focus-seed2/at-002025", "focus-seed3/at-002025")
 MEMBERS = ("focus/at-000675", "focus-seed1/at-000675", "focus-seed2/at-000675")
 
 
@@ -133,6 +138,16 @@ def arms(seed: int, seed_dir: Path | None = None) -> list[tuple[str, tuple[str, 
         for run in SINGLES
         for readout in (0, 1)
     ]  # fmt: skip
+    # tenth round: the early snapshot (675 steps) alone at 72 replicates against both
+    # snapshots at 36 each and the end alone at 72, readout seeds 0 and 1, on the rounds'
+    # runs and on the fresh ones (the rule's test: round10_decision_rule.txt)
+    for run in SINGLES + FRESH:
+        early = f"{run.split('/')[0]}/at-000675"
+        for readout in (0, 1):
+            todo.append(("early", (early,), 72, readout))
+            if run in FRESH:
+                todo.append(("single", (run,), 72, readout))
+                todo.append(("snapshots", (early, run), 36, readout))
     # a longer run (past 2025 steps) with a snapshot at a third of it: the same two arms
     for run in sorted({name.split("/")[0] for name in SINGLES}) if seed_dir else ():
         for folder in sorted((seed_dir / run).glob("at-*")):
