@@ -94,7 +94,7 @@ def test_a_broken_snapshot_is_a_clear_error(focus_runs: dict[str, Path], tmp_pat
 
     run = Path(shutil.copytree(focus_runs["kept"], tmp_path / "run"))
     (run / MAP_SNAPSHOT_PATH).write_bytes(b"not a torch file")
-    with pytest.raises(CheckpointError, match=r"map-snapshot\.pt: not a readable map snapshot"):
+    with pytest.raises(CheckpointError, match=r"map-snapshot\.pt: not a readable torch map"):
         load_run(run)
 
 

@@ -138,6 +138,10 @@ def test_tampered_or_foreign_checkpoints_are_refused(tmp_path: Path) -> None:
     junk.write_bytes(pickle.dumps([1, 2]) + b"garbage")
     with pytest.raises(CheckpointError):
         load_checkpoint(junk)
+    text = tmp_path / "text.pt"
+    text.write_bytes(b"not a torch file")  # not a pickle: unreadable, not "refused"
+    with pytest.raises(CheckpointError, match=r"text\.pt: not a readable torch checkpoint"):
+        load_checkpoint(text)
 
 
 def test_bf16_autocast_trains(train_cache: Path, tmp_path: Path) -> None:

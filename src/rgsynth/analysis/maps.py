@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from rgsynth.analysis.cohort import CohortView, load_cohort
 from rgsynth.analysis.embedding import Embedding, embed, embedding_figure
@@ -107,14 +108,15 @@ def build_maps(
             out, cohort, embeddings[-1], features, settings
         )
         programs = gene_sets or metagene_sets
-        over = ", ".join(
-            f"{w} weights (step {k})" for w, k, _ in run.map_generators(settings.snapshot)
-        )
+        generators = run.map_generators(settings.snapshot)
+        over = ", ".join(f"{w} weights (step {k})" for w, k, _ in generators)
         echo(
             f"  perturbation map: {len(programs)} programs and {settings.top_genes} genes, "
             f"{settings.perturbation.replicates} up/down pairs each, read over the {over}"
         )
-        summary |= _perturbation(out, run, cohort, features, programs, gene_sets is None, settings)
+        summary |= _perturbation(
+            out, run, generators, cohort, features, programs, gene_sets is None, settings
+        )
         summary |= {
             "format": "rgsynth-maps/1",
             "run": str(Path(run_dir).resolve()),
@@ -212,6 +214,7 @@ def _cluster_and_conventional(
 def _perturbation(
     out: Path,
     run: TrainedRun,
+    generators: list[tuple[str, int, nn.Module]],
     cohort: CohortView,
     features: pd.DataFrame,
     gene_sets: dict[str, GeneSet],
@@ -222,9 +225,8 @@ def _perturbation(
     singles = _top_genes(run, cohort.gene_names, settings.top_genes)
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     hu_window = cache_prepare_config(run.cache_root).hu_window
-    # Each replicate's slope is the mean over the run's map generators (its final weights
-    # and, where it kept one, its map snapshot): issue 16's ninth round
-    generators = run.map_generators(settings.snapshot)
+    # Each replicate's slope is the mean over ``generators`` (run.map_generators: its final
+    # weights and, where it kept one, its map snapshot): issue 16's ninth round
     maps = perturbation_maps(
         [Synthesizer(generator) for _, _, generator in generators],
         cohort,

@@ -35,65 +35,81 @@ REQUIRED_KEYS = (
 )
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+SNAPSHOT_KEYS = ("step", "generator_ema", "cache_fingerprint")
+
+
+def _save(path: Path, format_tag: str, state: dict[str, Any]) -> None:
+    """``state`` under its format tag, written atomically (a reader never sees half)."""
     buffer = io.BytesIO()
-    torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)
+    torch.save({"format": format_tag, **state}, buffer)
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
-def load_checkpoint(path: Path) -> dict[str, Any]:
+def _load(path: Path, format_tag: str, required: tuple[str, ...], what: str) -> dict[str, Any]:
     """Load with ``weights_only=True``: tensors and plain containers only, no code.
 
     Raises:
         CheckpointError: missing, not a torch file, holding objects other than tensors and
-            plain values (a tampered or foreign pickle), or not an rgsynth checkpoint.
+            plain values (a tampered or foreign pickle), not of ``format_tag``, or lacking
+            a ``required`` key; the message names ``path`` and ``what`` it should be.
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint there")
+        raise CheckpointError(f"{path}: no {what} there")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0]
-        raise CheckpointError(
-            f"{path}: refused, it holds more than tensors and plain values ({first})"
-        ) from None
+        # torch raises this both for a pickle naming code ("Unsupported global: ...",
+        # "unsupported GLOBAL posix.system ...") and for bytes that are no pickle at all
+        # ("Unsupported operand ..."): say which
+        named = [line.strip() for line in str(error).splitlines() if "global" in line.lower()]
+        if named:
+            raise CheckpointError(
+                f"{path}: refused, it holds more than tensors and plain values ({named[0]})"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable torch {what} (not a pickle)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({error})") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an rgsynth checkpoint (format {CHECKPOINT_FORMAT})")
-    missing = [k for k in REQUIRED_KEYS if k not in state]
+        raise CheckpointError(
+            f"{path}: not a readable torch {what} ({_first_line(error)})"
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != format_tag:
+        raise CheckpointError(f"{path}: not an rgsynth {what} (format {format_tag})")
+    missing = [k for k in required if k not in state]
     if missing:
-        raise CheckpointError(f"{path}: checkpoint lacks {', '.join(missing)}")
+        raise CheckpointError(f"{path}: {what} lacks {', '.join(missing)}")
     return state
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    _save(path, CHECKPOINT_FORMAT, state)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint (see :func:`_load` for what is refused).
+
+    Raises:
+        CheckpointError: missing, unreadable, foreign or incomplete.
+    """
+    return _load(path, CHECKPOINT_FORMAT, REQUIRED_KEYS, "checkpoint")
 
 
 def save_map_snapshot(
     path: Path, step: int, generator_ema: dict[str, Any], fingerprint: str
 ) -> None:
     """The EMA generator's weights at ``step``, for the perturbation map (atomic)."""
-    buffer = io.BytesIO()
-    state = {"format": MAP_SNAPSHOT_FORMAT, "step": step, "generator_ema": generator_ema,
-             "cache_fingerprint": fingerprint}  # fmt: skip
-    torch.save(state, buffer)
-    atomic_write_bytes(Path(path), buffer.getvalue())
+    state = {"step": step, "generator_ema": generator_ema, "cache_fingerprint": fingerprint}
+    _save(path, MAP_SNAPSHOT_FORMAT, state)
 
 
 def load_map_snapshot(path: Path) -> dict[str, Any]:
-    """A map snapshot, loaded as :func:`load_checkpoint` loads (tensors and plain values).
+    """A map snapshot, loaded and checked as :func:`load_checkpoint` loads.
 
     Raises:
-        CheckpointError: unreadable, or not a map snapshot.
+        CheckpointError: missing, unreadable, foreign or incomplete.
     """
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path}: not a readable map snapshot ({first})") from None
-    if not isinstance(state, dict) or state.get("format") != MAP_SNAPSHOT_FORMAT:
-        raise CheckpointError(f"{path}: not an rgsynth map snapshot ({MAP_SNAPSHOT_FORMAT})")
-    missing = [k for k in ("step", "generator_ema", "cache_fingerprint") if k not in state]
-    if missing:
-        raise CheckpointError(f"{path}: map snapshot lacks {', '.join(missing)}")
-    return state
+    return _load(path, MAP_SNAPSHOT_FORMAT, SNAPSHOT_KEYS, "map snapshot")
