@@ -211,13 +211,65 @@ def run_seed(work: Path, seed: int, subjects: int | None = None) -> None:
         })  # fmt: skip
 
 
+def round10_table(path: Path = MEMBERS_CSV) -> None:
+    """The tenth round's table (each run: early snapshot alone, both snapshots, end alone,
+    each the mean of readout seeds 0 and 1) and its rule's verdict on the fresh runs."""
+    import pandas as pd
+
+    rows = pd.read_csv(path, dtype={"subjects": str}).fillna({"subjects": ""})
+    rows = rows[rows.subjects == ""]
+    runs = sorted({r.split("/")[0] for r in SINGLES + FRESH})
+    lines, diffs = [], []
+    for seed in sorted(rows.seed.unique()):
+        mine = rows[rows.seed == seed]
+        for run in runs:
+            early, end = f"{run}/at-000675", f"{run}/at-002025"
+            reads = {
+                "early": mine[(mine.runs == early) & (mine.replicates == 72)],
+                "both": mine[(mine.runs == f"{early}+{end}") & (mine.replicates == 36)],
+                "end": mine[(mine.runs == end) & (mine.replicates == 72)],
+            }
+            means = {}
+            for arm, found in reads.items():
+                found = found.drop_duplicates("readout_seed", keep="last")
+                found = found[found.readout_seed.isin((0, 1))]
+                means[arm] = found.map_auroc.mean() if len(found) == 2 else float("nan")
+            if all(np.isnan(v) for v in means.values()):
+                continue
+            fresh = f"{end}" in FRESH and seed != 0
+            diff = means["early"] - means["both"]
+            lines.append(
+                f"| {seed}{' (dev)' if seed == 0 else ''} | {run} | {means['end']:.2f} | "
+                f"{means['both']:.2f} | {means['early']:.2f} | {diff:+.3f} | "
+                f"{'test' if fresh else 'beside'} |"
+            )
+            if fresh and not np.isnan(diff):
+                diffs.append(diff)
+    print("| seed | run | end alone, 72 | both, 36 each | early alone, 72 | early − both | set |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(lines))
+    if len(diffs) < 6:
+        print(f"rule: {len(diffs)} of 6 test runs scored, no decision")
+        return
+    mean, higher = float(np.mean(diffs)), int(np.sum(np.array(diffs) > 0))
+    adopt = mean >= 0.03 and higher >= 4
+    print(f"rule: mean {mean:+.3f} (>= +0.03), higher in {higher} of 6 (>= 4): "
+          f"{'adopt' if adopt else 'not adopted'}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
     parser.add_argument("--subjects", type=int, default=None, help="twin size [the demo's]")
+    parser.add_argument("--round10", action="store_true", help="print the tenth round's table")
     args = parser.parse_args()
-    run_seed(args.work, args.seed, args.subjects)
+    if args.round10:
+        round10_table()
+    elif args.seed is None:
+        parser.error("--seed is required to score")
+    else:
+        run_seed(args.work, args.seed, args.subjects)
 
 
 if __name__ == "__main__":
