@@ -414,13 +414,18 @@ class PerturbationSettings:
             raise ValueError("invalid perturbation settings: " + "; ".join(problems))
 
 
+MAP_WEIGHTS = ("snapshot", "both", "final")
+
+
 @dataclass(frozen=True)
 class MapSettings:
     """Settings of ``rgsynth map`` (the CLI's options name each).
 
-    ``snapshot``: read the perturbation maps over the run's map snapshot (the EMA
-    generator kept at ``TrainConfig.map_snapshot`` of its budget) and its final weights,
-    each replicate's slope their mean; False, or a run without one: the final weights.
+    ``map_weights``: which of the run's EMA generators the perturbation maps are read
+    from. ``snapshot`` (default): its map snapshot (kept at ``TrainConfig.map_snapshot``
+    of its budget; issue 16's tenth round); ``both``: that snapshot and the final weights,
+    each replicate's slope their mean (the ninth round's reading); ``final``: the final
+    weights. A run that kept no snapshot is read from its final weights whatever this says.
     """
 
     n_clusters: int = 3
@@ -430,13 +435,16 @@ class MapSettings:
     n_backgrounds: int = 32
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
     seed: int = 0
-    snapshot: bool = True
+    map_weights: str = "snapshot"
 
     def __post_init__(self) -> None:
         problems = _below("n_clusters", self.n_clusters, 2)  # a silhouette needs two clusters
         problems += _below("metagene_min_genes", self.metagene_min_genes, 1)
         problems += _below("top_genes", self.top_genes, 0)
         problems += _below("n_backgrounds", self.n_backgrounds, 1) + _below("seed", self.seed, 0)
+        if self.map_weights not in MAP_WEIGHTS:
+            problems.append(f"map_weights must be one of {', '.join(MAP_WEIGHTS)}, "
+                            f"got {self.map_weights!r}")  # fmt: skip
         if not 0.0 <= self.metagene_min_correlation <= 1.0:  # an average |r|
             problems.append(
                 f"metagene_min_correlation must be in [0, 1], got {self.metagene_min_correlation}"

@@ -33,8 +33,8 @@ class TrainedRun:
     step: the training step of the checkpoint.
     cache_fingerprint: identity of that cache (settings and inputs).
     snapshot: the EMA generator the run kept at ``config.map_snapshot`` of its budget
-        (eval mode, on CPU), which the perturbation map is read over beside
-        ``generator``; None when the run kept none.
+        (eval mode, on CPU), which the perturbation map is read from (see
+        :meth:`map_generators`); None when the run kept none.
     snapshot_step: the training step of ``snapshot``.
     """
 
@@ -47,13 +47,15 @@ class TrainedRun:
     snapshot: nn.Module | None = None
     snapshot_step: int | None = None
 
-    def map_generators(self, snapshot: bool = True) -> list[tuple[str, int, nn.Module]]:
-        """(which weights, step, generator) the perturbation map is read over: the final
-        EMA weights, and the map snapshot where the run kept one and ``snapshot``."""
-        generators = [("final", self.step, self.generator)]
-        if snapshot and self.snapshot is not None and self.snapshot_step is not None:
-            generators.append(("snapshot", self.snapshot_step, self.snapshot))
-        return generators
+    def map_generators(self, weights: str = "snapshot") -> list[tuple[str, int, nn.Module]]:
+        """(which weights, step, generator) the perturbation map is read from, for
+        ``MapSettings.map_weights``: the map snapshot (``snapshot``), it and the final EMA
+        weights (``both``), or the final weights (``final``, and any run without one)."""
+        final = ("final", self.step, self.generator)
+        if weights == "final" or self.snapshot is None or self.snapshot_step is None:
+            return [final]
+        kept = ("snapshot", self.snapshot_step, self.snapshot)
+        return [kept] if weights == "snapshot" else [final, kept]
 
 
 def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:

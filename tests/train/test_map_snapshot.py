@@ -1,5 +1,6 @@
 """The map snapshot: the EMA generator a focus run keeps at a third of its budget, which
-``rgsynth map`` reads the perturbation map over beside the final weights (issue 16)."""
+``rgsynth map`` reads the perturbation map from (issue 16's tenth round; over it and the
+final weights with ``--map-weights both``, the ninth's)."""
 
 from __future__ import annotations
 
@@ -59,9 +60,11 @@ def test_a_focus_run_keeps_the_ema_generator_at_a_third_and_trains_the_same(
     assert _same_weights(kept.generator, none.generator)  # keeping it changed nothing
     assert not _same_weights(kept.snapshot, kept.generator)
     assert none.snapshot is None and not (focus_runs["none"] / MAP_SNAPSHOT_PATH).exists()
-    assert [(w, s) for w, s, _ in kept.map_generators()] == [("final", 6), ("snapshot", 2)]
-    assert [(w, s) for w, s, _ in kept.map_generators(snapshot=False)] == [("final", 6)]
-    assert [(w, s) for w, s, _ in none.map_generators()] == [("final", 6)]
+    assert [(w, s) for w, s, _ in kept.map_generators()] == [("snapshot", 2)]
+    assert [(w, s) for w, s, _ in kept.map_generators("both")] == [("final", 6), ("snapshot", 2)]
+    assert [(w, s) for w, s, _ in kept.map_generators("final")] == [("final", 6)]
+    for weights in ("snapshot", "both", "final"):  # none kept: the final weights
+        assert [(w, s) for w, s, _ in none.map_generators(weights)] == [("final", 6)]
 
 
 def test_the_papers_recipe_keeps_none_and_a_resumed_run_past_the_point_keeps_none(
@@ -98,7 +101,7 @@ def test_a_broken_snapshot_is_a_clear_error(focus_runs: dict[str, Path], tmp_pat
         load_run(run)
 
 
-def test_the_map_is_read_over_both_and_no_snapshot_reads_the_final_alone(
+def test_the_map_is_read_from_the_snapshot_and_map_weights_chooses(
     focus_runs: dict[str, Path], small_cohort: Path, tmp_path: Path
 ) -> None:
     import shutil
@@ -107,21 +110,22 @@ def test_the_map_is_read_over_both_and_no_snapshot_reads_the_final_alone(
     args = ["map", str(run), "--gene-sets", str(small_cohort / "ground_truth.json"),
             "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "2",
             "--replicates", "3", "--backgrounds", "4"]  # fmt: skip
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    assert "read over the final weights (step 6), snapshot weights (step 2)" in result.output
-    summary = json.loads((run / "maps" / "maps.json").read_text())
-    assert summary["perturbation_generators"] == [
-        {"weights": "final", "step": 6},
-        {"weights": "snapshot", "step": 2},
-    ]
-    assert summary["settings"]["snapshot"] is True
-    both = (run / "maps" / "perturbation_programs.csv").read_text()
-    result = CliRunner().invoke(app, [*args, "--no-snapshot", "--force"])
-    assert result.exit_code == 0, result.output
-    summary = json.loads((run / "maps" / "maps.json").read_text())
-    assert summary["perturbation_generators"] == [{"weights": "final", "step": 6}]
-    assert (run / "maps" / "perturbation_programs.csv").read_text() != both
+    tables = {}
+    for weights, said, read in (
+        (None, "snapshot weights (step 2)", [("snapshot", 2)]),
+        ("both", "final weights (step 6), snapshot weights (step 2)",
+         [("final", 6), ("snapshot", 2)]),
+        ("final", "final weights (step 6)", [("final", 6)]),
+    ):  # fmt: skip
+        chosen = ["--map-weights", weights, "--force"] if weights else []
+        result = CliRunner().invoke(app, [*args, *chosen])
+        assert result.exit_code == 0, result.output
+        assert f"read from the {said}\n" in result.output
+        summary = json.loads((run / "maps" / "maps.json").read_text())
+        assert summary["perturbation_generators"] == [{"weights": w, "step": s} for w, s in read]
+        assert summary["settings"]["map_weights"] == (weights or "snapshot")
+        tables[weights] = (run / "maps" / "perturbation_programs.csv").read_text()
+    assert len(set(tables.values())) == 3  # three readings, three tables
 
 
 def test_a_new_run_removes_a_snapshot_left_without_a_checkpoint(

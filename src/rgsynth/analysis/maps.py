@@ -108,11 +108,11 @@ def build_maps(
             out, cohort, embeddings[-1], features, settings
         )
         programs = gene_sets or metagene_sets
-        generators = run.map_generators(settings.snapshot)
+        generators = run.map_generators(settings.map_weights)
         over = ", ".join(f"{w} weights (step {k})" for w, k, _ in generators)
         echo(
             f"  perturbation map: {len(programs)} programs and {settings.top_genes} genes, "
-            f"{settings.perturbation.replicates} up/down pairs each, read over the {over}"
+            f"{settings.perturbation.replicates} up/down pairs each, read from the {over}"
         )
         summary |= _perturbation(
             out, run, generators, cohort, features, programs, gene_sets is None, settings
@@ -225,8 +225,8 @@ def _perturbation(
     singles = _top_genes(run, cohort.gene_names, settings.top_genes)
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     hu_window = cache_prepare_config(run.cache_root).hu_window
-    # Each replicate's slope is the mean over ``generators`` (run.map_generators: its final
-    # weights and, where it kept one, its map snapshot): issue 16's ninth round
+    # Each replicate's slope is the mean over ``generators`` (run.map_generators: the map
+    # snapshot by default, issue 16's tenth round; with the final weights, the ninth's)
     maps = perturbation_maps(
         [Synthesizer(generator) for _, _, generator in generators],
         cohort,

@@ -52,13 +52,15 @@ def map_command(
     seed: Annotated[
         int | None, opt("Seed of clusters, t-SNE, perturbations", _M.seed, **SEED)
     ] = None,
-    snapshot: Annotated[
-        bool,
+    map_weights: Annotated[
+        str | None,
         opt(
-            "Read the perturbation maps over the run's map snapshot (kept at a third of a "
-            "focus run) and its final weights; --no-snapshot: the final weights alone"
+            "Which weights the perturbation maps are read from: snapshot (the map snapshot "
+            "a focus run keeps at a third of its budget), both (it and the final weights, "
+            "slopes averaged) or final; a run without a snapshot: final",
+            _M.map_weights,
         ),
-    ] = _M.snapshot,
+    ] = None,
     force: Annotated[bool, opt("Replace RUN/maps once the new maps are done")] = False,
 ) -> None:
     """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
@@ -75,7 +77,7 @@ def map_command(
             n_backgrounds=backgrounds,
             perturbation=perturbation,
             seed=seed,
-            snapshot=snapshot,
+            map_weights=map_weights,
         )
         summary = build_maps(run, chosen, cache, mcgan, gene_sets, force, typer.echo)
         silhouettes = ", ".join(

@@ -313,7 +313,7 @@ def _facts(files: RunFiles) -> list[tuple[str, str]]:
         ),
         ("map programs", str(maps.get("perturbation_programs_from"))),
         (
-            "perturbation map read over",
+            "perturbation map read from",
             ", ".join(
                 f"{g['weights']} weights (step {g['step']})"
                 for g in maps.get("perturbation_generators", [])
