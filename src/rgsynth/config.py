@@ -414,7 +414,7 @@ class PerturbationSettings:
             raise ValueError("invalid perturbation settings: " + "; ".join(problems))
 
 
-MAP_WEIGHTS = ("snapshot", "both", "final")
+MAP_WEIGHTS = ("both", "snapshot", "final")
 
 
 @dataclass(frozen=True)
@@ -422,10 +422,11 @@ class MapSettings:
     """Settings of ``rgsynth map`` (the CLI's options name each).
 
     ``map_weights``: which of the run's EMA generators the perturbation maps are read
-    from. ``snapshot`` (default): its map snapshot (kept at ``TrainConfig.map_snapshot``
-    of its budget; issue 16's tenth round); ``both``: that snapshot and the final weights,
-    each replicate's slope their mean (the ninth round's reading); ``final``: the final
-    weights. A run that kept no snapshot is read from its final weights whatever this says.
+    from. ``both`` (default, issue 16's ninth round): its map snapshot (kept at
+    ``TrainConfig.map_snapshot`` of its budget) and its final weights, each replicate's
+    slope their mean; ``snapshot``: the snapshot alone (the tenth round's rule did not
+    adopt it); ``final``: the final weights. A run that kept no snapshot is read from its
+    final weights whatever this says.
     """
 
     n_clusters: int = 3
@@ -435,7 +436,7 @@ class MapSettings:
     n_backgrounds: int = 32
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
     seed: int = 0
-    map_weights: str = "snapshot"
+    map_weights: str = "both"
 
     def __post_init__(self) -> None:
         problems = _below("n_clusters", self.n_clusters, 2)  # a silhouette needs two clusters

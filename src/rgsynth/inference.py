@@ -47,10 +47,11 @@ class TrainedRun:
     snapshot: nn.Module | None = None
     snapshot_step: int | None = None
 
-    def map_generators(self, weights: str = "snapshot") -> list[tuple[str, int, nn.Module]]:
+    def map_generators(self, weights: str = "both") -> list[tuple[str, int, nn.Module]]:
         """(which weights, step, generator) the perturbation map is read from, for
-        ``MapSettings.map_weights``: the map snapshot (``snapshot``), it and the final EMA
-        weights (``both``), or the final weights (``final``, and any run without one)."""
+        ``MapSettings.map_weights``: the final EMA weights and the map snapshot (``both``),
+        the snapshot alone (``snapshot``), or the final weights (``final``, and any run
+        that kept no snapshot)."""
         final = ("final", self.step, self.generator)
         if weights == "final" or self.snapshot is None or self.snapshot_step is None:
             return [final]

@@ -234,7 +234,7 @@ CASES = [
     case("map", "--backgrounds", RANGE, "{run} --backgrounds 0", "n_backgrounds", ">= 1", "{run}"),
     case("map", "--seed", RANGE, "{run} --seed -1", "--seed", GE0, "{run}"),
     case("map", "--map-weights", TYPE, "{run} --map-weights last", "map_weights",
-         "snapshot, both, final", "{run}"),
+         "both, snapshot, final", "{run}"),
     # evaluate RUN --against --truth --cache and the settings (RUN is the output)
     case("evaluate", "RUN", MISS, "{missing}", "{missing}", "no checkpoint there", "{missing}"),
     case("evaluate", "--against", MISS, "{run} --against {missing}", "{missing}",

@@ -1,6 +1,6 @@
 """The map snapshot: the EMA generator a focus run keeps at a third of its budget, which
-``rgsynth map`` reads the perturbation map from (issue 16's tenth round; over it and the
-final weights with ``--map-weights both``, the ninth's)."""
+``rgsynth map`` reads the perturbation map over beside the final weights (issue 16's
+ninth round; ``--map-weights snapshot`` or ``final`` reads one of them)."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ def test_a_focus_run_keeps_the_ema_generator_at_a_third_and_trains_the_same(
     assert _same_weights(kept.generator, none.generator)  # keeping it changed nothing
     assert not _same_weights(kept.snapshot, kept.generator)
     assert none.snapshot is None and not (focus_runs["none"] / MAP_SNAPSHOT_PATH).exists()
-    assert [(w, s) for w, s, _ in kept.map_generators()] == [("snapshot", 2)]
-    assert [(w, s) for w, s, _ in kept.map_generators("both")] == [("final", 6), ("snapshot", 2)]
+    assert [(w, s) for w, s, _ in kept.map_generators()] == [("final", 6), ("snapshot", 2)]
+    assert [(w, s) for w, s, _ in kept.map_generators("snapshot")] == [("snapshot", 2)]
     assert [(w, s) for w, s, _ in kept.map_generators("final")] == [("final", 6)]
     for weights in ("snapshot", "both", "final"):  # none kept: the final weights
         assert [(w, s) for w, s, _ in none.map_generators(weights)] == [("final", 6)]
@@ -101,7 +101,7 @@ def test_a_broken_snapshot_is_a_clear_error(focus_runs: dict[str, Path], tmp_pat
         load_run(run)
 
 
-def test_the_map_is_read_from_the_snapshot_and_map_weights_chooses(
+def test_the_map_is_read_over_both_and_map_weights_chooses(
     focus_runs: dict[str, Path], small_cohort: Path, tmp_path: Path
 ) -> None:
     import shutil
@@ -112,9 +112,9 @@ def test_the_map_is_read_from_the_snapshot_and_map_weights_chooses(
             "--replicates", "3", "--backgrounds", "4"]  # fmt: skip
     tables = {}
     for weights, said, read in (
-        (None, "snapshot weights (step 2)", [("snapshot", 2)]),
-        ("both", "final weights (step 6), snapshot weights (step 2)",
+        (None, "final weights (step 6), snapshot weights (step 2)",
          [("final", 6), ("snapshot", 2)]),
+        ("snapshot", "snapshot weights (step 2)", [("snapshot", 2)]),
         ("final", "final weights (step 6)", [("final", 6)]),
     ):  # fmt: skip
         chosen = ["--map-weights", weights, "--force"] if weights else []
@@ -123,7 +123,7 @@ def test_the_map_is_read_from_the_snapshot_and_map_weights_chooses(
         assert f"read from the {said}\n" in result.output
         summary = json.loads((run / "maps" / "maps.json").read_text())
         assert summary["perturbation_generators"] == [{"weights": w, "step": s} for w, s in read]
-        assert summary["settings"]["map_weights"] == (weights or "snapshot")
+        assert summary["settings"]["map_weights"] == (weights or "both")
         tables[weights] = (run / "maps" / "perturbation_programs.csv").read_text()
     assert len(set(tables.values())) == 3  # three readings, three tables
 

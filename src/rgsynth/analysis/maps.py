@@ -225,8 +225,9 @@ def _perturbation(
     singles = _top_genes(run, cohort.gene_names, settings.top_genes)
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     hu_window = cache_prepare_config(run.cache_root).hu_window
-    # Each replicate's slope is the mean over ``generators`` (run.map_generators: the map
-    # snapshot by default, issue 16's tenth round; with the final weights, the ninth's)
+    # Each replicate's slope is the mean over ``generators`` (run.map_generators: by
+    # default the final weights and, where the run kept one, its map snapshot; issue 16's
+    # ninth round)
     maps = perturbation_maps(
         [Synthesizer(generator) for _, _, generator in generators],
         cohort,

@@ -55,9 +55,9 @@ def map_command(
     map_weights: Annotated[
         str | None,
         opt(
-            "Which weights the perturbation maps are read from: snapshot (the map snapshot "
-            "a focus run keeps at a third of its budget), both (it and the final weights, "
-            "slopes averaged) or final; a run without a snapshot: final",
+            "Which weights the perturbation maps are read from: both (the map snapshot a "
+            "focus run keeps at a third of its budget and the final weights, slopes "
+            "averaged), snapshot (it alone) or final; a run without a snapshot: final",
             _M.map_weights,
         ),
     ] = None,
