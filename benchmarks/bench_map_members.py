@@ -236,7 +236,7 @@ def round10_table(path: Path = MEMBERS_CSV) -> None:
                 means[arm] = found.map_auroc.mean() if len(found) == 2 else float("nan")
             if all(np.isnan(v) for v in means.values()):
                 continue
-            fresh = f"{end}" in FRESH and seed != 0
+            fresh = end in FRESH and seed != 0
             diff = means["early"] - means["both"]
             lines.append(
                 f"| {seed}{' (dev)' if seed == 0 else ''} | {run} | {means['end']:.2f} | "

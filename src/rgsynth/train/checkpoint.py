@@ -59,15 +59,20 @@ def _load(path: Path, format_tag: str, required: tuple[str, ...], what: str) -> 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        # torch raises this both for a pickle naming code ("Unsupported global: ...",
-        # "unsupported GLOBAL posix.system ...") and for bytes that are no pickle at all
-        # ("Unsupported operand ..."): say which
-        named = [line.strip() for line in str(error).splitlines() if "global" in line.lower()]
+        # torch raises this for a pickle naming code ("Unsupported global: ...",
+        # "unsupported GLOBAL posix.system ...") and for anything else its safe unpickler
+        # cannot read (bytes that are no pickle, opcodes it does not take: "Unsupported
+        # operand ..."); only the first is known to name code, the rest keep torch's reason
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        named = [line for line in lines if "global" in line.lower()]
         if named:
             raise CheckpointError(
                 f"{path}: refused, it holds more than tensors and plain values ({named[0]})"
             ) from None
-        raise CheckpointError(f"{path}: not a readable torch {what} (not a pickle)") from None
+        reason = next((line for line in lines if "unsupported" in line.lower()), None)
+        raise CheckpointError(
+            f"{path}: not a readable torch {what} ({reason or _first_line(error)})"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise CheckpointError(
             f"{path}: not a readable torch {what} ({_first_line(error)})"
