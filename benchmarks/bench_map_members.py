@@ -61,6 +61,8 @@ FIELDS = [
 SINGLES = ("focus/at-002025", "focus-seed1/at-002025")
 # tenth round: fresh 2025-step runs (training seeds 2 and 3), the test set of its rule
 FRESH = ("focus-seed2/at-002025", "focus-seed3/at-002025")
+REPORT_SEEDS = (1, 2, 3)
+TEST_RUNS = len(FRESH) * len(REPORT_SEEDS)  # the tenth round's test set: 6 fresh runs
 MEMBERS = ("focus/at-000675", "focus-seed1/at-000675", "focus-seed2/at-000675")
 
 
@@ -236,7 +238,7 @@ def round10_table(path: Path = MEMBERS_CSV) -> None:
                 means[arm] = found.map_auroc.mean() if len(found) == 2 else float("nan")
             if all(np.isnan(v) for v in means.values()):
                 continue
-            fresh = end in FRESH and seed != 0
+            fresh = end in FRESH and seed in REPORT_SEEDS
             diff = means["early"] - means["both"]
             lines.append(
                 f"| {seed}{' (dev)' if seed == 0 else ''} | {run} | {means['end']:.2f} | "
@@ -248,12 +250,12 @@ def round10_table(path: Path = MEMBERS_CSV) -> None:
     print("| seed | run | end alone, 72 | both, 36 each | early alone, 72 | early − both | set |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(lines))
-    if len(diffs) < 6:
-        print(f"rule: {len(diffs)} of 6 test runs scored, no decision")
+    if len(diffs) < TEST_RUNS:
+        print(f"rule: {len(diffs)} of {TEST_RUNS} test runs scored, no decision")
         return
     mean, higher = float(np.mean(diffs)), int(np.sum(np.array(diffs) > 0))
     adopt = mean >= 0.03 and higher >= 4
-    print(f"rule: mean {mean:+.3f} (>= +0.03), higher in {higher} of 6 (>= 4): "
+    print(f"rule: mean {mean:+.3f} (>= +0.03), higher in {higher} of {TEST_RUNS} (>= 4): "
           f"{'adopt' if adopt else 'not adopted'}")  # fmt: skip
 
 

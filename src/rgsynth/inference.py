@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rgsynth.config import TrainConfig
+from rgsynth.config import MAP_WEIGHTS, TrainConfig
 from rgsynth.data import CacheError, cache_fingerprint
 from rgsynth.layout import CHECKPOINT_PATH, MAP_SNAPSHOT_PATH
 from rgsynth.models.registry import get_spec
@@ -51,7 +51,11 @@ class TrainedRun:
         """(which weights, step, generator) the perturbation map is read from, for
         ``MapSettings.map_weights``: the final EMA weights and the map snapshot (``both``),
         the snapshot alone (``snapshot``), or the final weights (``final``, and any run
-        that kept no snapshot)."""
+        that kept no snapshot). Anything else is a ValueError (a typo would read both)."""
+        if weights not in MAP_WEIGHTS:
+            raise ValueError(
+                f"map weights must be one of {', '.join(MAP_WEIGHTS)}, got {weights!r}"
+            )
         final = ("final", self.step, self.generator)
         if weights == "final" or self.snapshot is None or self.snapshot_step is None:
             return [final]

@@ -128,6 +128,13 @@ def test_the_map_is_read_over_both_and_map_weights_chooses(
     assert len(set(tables.values())) == 3  # three readings, three tables
 
 
+def test_map_generators_refuses_an_unknown_reading(focus_runs: dict[str, Path]) -> None:
+    run = load_run(focus_runs["kept"])
+    assert [w for w, _, _ in run.map_generators("final")] == ["final"]
+    with pytest.raises(ValueError, match="one of both, snapshot, final, got 'last'"):
+        run.map_generators("last")  # a typo must not read both
+
+
 def test_a_new_run_removes_a_snapshot_left_without_a_checkpoint(
     train_cache: Path, tmp_path: Path
 ) -> None:

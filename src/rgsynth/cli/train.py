@@ -55,8 +55,9 @@ def train(
     map_snapshot: Annotated[
         float | None,
         opt(
-            "Keep the EMA generator at this fraction of the budget for the perturbation "
-            "map to be read over beside the final weights (0: none)",
+            "Keep the EMA generator at this fraction of the budget: `rgsynth map` reads the "
+            "perturbation map over it and the final weights unless --map-weights says "
+            "otherwise (0: none)",
             "the recipe's: 1/3 for focus, 0 for xu2019 and mcgan",
         ),
     ] = None,

@@ -77,7 +77,7 @@ def _mapping(config: ModelConfig) -> ProjectedGeneMapping:
     )
 
 
-# The map is read over the EMA generator at a third of the run and at its end (issue 16,
+# By default the map is read over the EMA generator at a third of the run and at its end (issue 16,
 # ninth round: +0.04 map AUROC over 6 report-seed runs against the end alone, at equal
 # syntheses, by a rule committed beforehand; benchmarks/results/round9_decision_rule.txt;
 # +0.06 on 6 fresh runs in the tenth, which did not adopt the snapshot alone).

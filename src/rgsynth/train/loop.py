@@ -360,8 +360,9 @@ class Trainer:
         return path
 
     def save_map_snapshot(self) -> None:
-        """Keep the EMA generator as it is now beside the final weights: the perturbation
-        map is read over both (``TrainConfig.map_snapshot``). Touches no training state."""
+        """Keep the EMA generator as it is now beside the final weights: by default the
+        perturbation map is read over both (``TrainConfig.map_snapshot``;
+        ``MapSettings.map_weights`` chooses). Touches no training state."""
         if self.dist.is_main:
             path = self.run_dir / MAP_SNAPSHOT_PATH
             save_map_snapshot(
