@@ -403,8 +403,16 @@ def make_cohort(work: Path, seed: int, holdout: int, subjects: int | None = None
         subprocess.run([*rgsynth, "prepare", str(cohort), "--out", str(cache)], check=True)
 
 
-def train(work: Path, seed: int, recipe: str, at: list[int], subjects: int | None = None) -> None:
-    """One run of ``recipe`` on the seed's cache, a snapshot folder at each step of ``at``."""
+def train(
+    work: Path,
+    seed: int,
+    recipe: str,
+    at: list[int],
+    subjects: int | None = None,
+    root: Path | None = None,
+) -> None:
+    """One run of ``recipe`` on the seed's cache, a snapshot folder at each step of ``at``
+    (in ``root``, by default the recipe's folder of the seed; its ``live`` is resumed)."""
     import yaml
 
     from rgsynth.config import ModelConfig, TrainConfig
@@ -413,7 +421,7 @@ def train(work: Path, seed: int, recipe: str, at: list[int], subjects: int | Non
     register_ablations()
     architecture, precision, other = recipe_settings(recipe)
     _, cache = paths(work, seed, subjects)
-    root = seed_dir(work, seed, subjects) / recipe
+    root = root or seed_dir(work, seed, subjects) / recipe
     config = TrainConfig(
         model=ModelConfig(architecture=architecture, **WIDTHS),
         precision=precision,

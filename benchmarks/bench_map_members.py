@@ -16,6 +16,10 @@ truth, for these *arms*:
 - ``early`` (tenth round): a run's 675-step snapshot alone at 72 replicates, readout seeds
   0 and 1, against ``snapshots`` (675 + 2025 steps at 36 each, ninth round) and ``single``
   (2025 steps at 72), on training seeds 0 to 3;
+- ``three`` (eleventh round): a run's snapshots at 675, 1350 and 2025 steps as one map,
+  24 replicates each (as many syntheses as ``snapshots`` at 36 each), readout seeds 0
+  and 1; the 1350-step snapshot is trained by resuming the run's 675-step one
+  (``--resume-mid``);
 - ``ensemble``: the three 675-step runs (training seeds 0, 1, 2; 2025 steps in all, the
   same training budget as one single run) as one map, each replicate's slope the
   members' mean (``perturbation_map`` with several synthesizers), 24 and 72 replicates;
@@ -63,6 +67,7 @@ SINGLES = ("focus/at-002025", "focus-seed1/at-002025")
 FRESH = ("focus-seed2/at-002025", "focus-seed3/at-002025")
 REPORT_SEEDS = (1, 2, 3)
 TEST_RUNS = len(FRESH) * len(REPORT_SEEDS)  # the tenth round's test set: 6 fresh runs
+MID = "at-001350"  # eleventh round: the middle snapshot of a 2025-step run
 MEMBERS = ("focus/at-000675", "focus-seed1/at-000675", "focus-seed2/at-000675")
 
 
@@ -150,6 +155,12 @@ def arms(seed: int, seed_dir: Path | None = None) -> list[tuple[str, tuple[str, 
             if run in FRESH:
                 todo.append(("single", (run,), 72, readout))
                 todo.append(("snapshots", (early, run), 36, readout))
+    # eleventh round: three snapshots of one run (675, 1350, 2025 steps) at 24 replicates
+    # each against both (675 + 2025 at 36 each): round11_decision_rule.txt
+    for run in SINGLES + FRESH:
+        name = run.split("/")[0]
+        for readout in (0, 1):
+            todo.append(("three", (f"{name}/at-000675", f"{name}/{MID}", run), 24, readout))
     # a longer run (past 2025 steps) with a snapshot at a third of it: the same two arms
     for run in sorted({name.split("/")[0] for name in SINGLES}) if seed_dir else ():
         for folder in sorted((seed_dir / run).glob("at-*")):
@@ -205,7 +216,7 @@ def run_seed(work: Path, seed: int, subjects: int | None = None) -> None:
         if arm == "ensemble" and replicates == 24:  # the same syntheses at any count
             row |= donor_gain(contexts)
         steps = [int(n.rsplit("-", 1)[1]) for n in names]
-        steps = max(steps) if arm == "snapshots" else sum(steps)  # one run's snapshots
+        steps = max(steps) if arm in ("snapshots", "three") else sum(steps)  # one run's
         append_row(MEMBERS_CSV, FIELDS, row | {
             "seed": seed, "subjects": size, "arm": arm, "runs": "+".join(names),
             "training_steps": steps, "replicates": replicates, "readout_seed": readout,
@@ -259,15 +270,98 @@ def round10_table(path: Path = MEMBERS_CSV) -> None:
           f"{'adopt' if adopt else 'not adopted'}")  # fmt: skip
 
 
+def round11_table(path: Path = MEMBERS_CSV) -> None:
+    """The eleventh round's table (each run: both snapshots at 36, three at 24 each, the
+    end alone at 72, each the mean of readout seeds 0 and 1) and its rule's verdict on the
+    test runs (round11_decision_rule.txt: training seeds 2 and 3 on the report seeds)."""
+    import pandas as pd
+    from scipy import stats
+
+    rows = pd.read_csv(path, dtype={"subjects": str}).fillna({"subjects": ""})
+    rows = rows[rows.subjects == ""]
+    lines, diffs, beside = [], [], []
+    for seed in sorted(rows.seed.unique()):
+        mine = rows[rows.seed == seed]
+        for end in SINGLES + FRESH:
+            run = end.split("/")[0]
+            early, mid = f"{run}/at-000675", f"{run}/{MID}"
+            reads = {
+                "end": mine[(mine.runs == end) & (mine.replicates == 72)],
+                "both": mine[(mine.runs == f"{early}+{end}") & (mine.replicates == 36)],
+                "three": mine[(mine.runs == f"{early}+{mid}+{end}") & (mine.replicates == 24)],
+            }
+            means = {}
+            for arm, found in reads.items():
+                found = found.drop_duplicates("readout_seed", keep="last")
+                found = found[found.readout_seed.isin((0, 1))]
+                means[arm] = found.map_auroc.mean() if len(found) == 2 else float("nan")
+            if np.isnan(means["three"]):
+                continue
+            test = end in FRESH and seed in REPORT_SEEDS
+            diff = means["three"] - means["both"]
+            lines.append(
+                f"| {seed}{' (dev)' if seed == 0 else ''} | {run} | {means['end']:.2f} | "
+                f"{means['both']:.2f} | {means['three']:.2f} | {diff:+.3f} | "
+                f"{'test' if test else 'beside'} |"
+            )
+            (diffs if test else beside).append(diff)
+    print("| seed | run | end alone, 72 | both, 36 each | three, 24 each | three − both | set |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(lines))
+    for label, values in (("test", diffs), ("beside", beside), ("all", diffs + beside)):
+        if len(values) > 1:
+            low, high = stats.t.interval(0.95, len(values) - 1, np.mean(values),
+                                         stats.sem(values))  # fmt: skip
+            print(f"{label}: mean {np.mean(values):+.3f} [{low:+.3f}, {high:+.3f}], higher in "
+                  f"{int(np.sum(np.array(values) > 0))} of {len(values)}")  # fmt: skip
+    if len(diffs) < TEST_RUNS:
+        print(f"rule: {len(diffs)} of {TEST_RUNS} test runs scored, no decision")
+        return
+    mean, higher = float(np.mean(diffs)), int(np.sum(np.array(diffs) > 0))
+    adopt = mean >= 0.03 and higher >= 4
+    print(f"rule: mean {mean:+.3f} (>= +0.03), higher in {higher} of {TEST_RUNS} (>= 4): "
+          f"{'adopt' if adopt else 'not adopted'}")  # fmt: skip
+
+
+def resume_mid(work: Path, seed: int, recipe: str) -> None:
+    """Train a run's 1350-step snapshot by resuming its 675-step one (a complete
+    checkpoint: the trainer resumes it exactly), in a scratch live folder, so the run's
+    own ``live`` (past 2025 steps) is left as it is."""
+    import shutil
+
+    root = bench_map.seed_dir(work, seed) / recipe
+    if (root / MID / "checkpoints" / "last.pt").is_file():
+        return
+    scratch = root.with_name(f"{recipe}.mid")
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "live" / "checkpoints").mkdir(parents=True)
+    early = root / "at-000675"
+    shutil.copy2(early / "checkpoints" / "last.pt", scratch / "live" / "checkpoints" / "last.pt")
+    for name in ("config.yaml", "stats.jsonl", "diagnostics.jsonl"):
+        if (early / name).is_file():
+            shutil.copy2(early / name, scratch / "live" / name)
+    bench_map.train(work, seed, recipe, [int(MID.removeprefix("at-"))], root=scratch)
+    shutil.move(scratch / MID, root / MID)
+    shutil.rmtree(scratch)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
     parser.add_argument("--subjects", type=int, default=None, help="twin size [the demo's]")
     parser.add_argument("--round10", action="store_true", help="print the tenth round's table")
+    parser.add_argument("--round11", action="store_true", help="print the eleventh round's")
+    parser.add_argument(
+        "--resume-mid", metavar="RECIPE", help="train RECIPE's 1350-step snapshot from its 675"
+    )
     args = parser.parse_args()
     if args.round10:
         round10_table()
+    elif args.round11:
+        round11_table()
+    elif args.resume_mid:
+        resume_mid(args.work, args.seed or 0, args.resume_mid)
     elif args.seed is None:
         parser.error("--seed is required to score")
     else:
