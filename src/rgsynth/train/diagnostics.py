@@ -21,13 +21,14 @@ from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from rgsynth.data import CacheSplit
-from rgsynth.models.focus import grown_mask, lung_value
-
-GROW_PX = 3
+from rgsynth.models.focus import FOCUS_GROW_PX, grown_mask, lung_value
 
 
-def _fill_nodule(image: torch.Tensor, mask: torch.Tensor, grow_px: int = GROW_PX) -> torch.Tensor:
-    """The inverse of D_ISG's view: the nodule region filled with lung, the rest kept."""
+def _fill_nodule(
+    image: torch.Tensor, mask: torch.Tensor, grow_px: int = FOCUS_GROW_PX
+) -> torch.Tensor:
+    """The inverse of D_ISG's view: the nodule region (focus's growth) filled with lung,
+    the rest kept."""
     grown = grown_mask(mask, grow_px)
     return image * (1 - grown) + lung_value() * grown
 
