@@ -19,7 +19,8 @@ truth, for these *arms*:
 - ``three`` (eleventh round): a run's snapshots at 675, 1350 and 2025 steps as one map,
   24 replicates each (as many syntheses as ``snapshots`` at 36 each), readout seeds 0
   and 1; the 1350-step snapshot is trained by resuming the run's 675-step one
-  (``--resume-mid``);
+  (``--resume-mid``); and, read after the round's verdict, the 1350-step snapshot alone
+  (``mid``, 72 replicates) on the rule's test runs;
 - ``ensemble``: the three 675-step runs (training seeds 0, 1, 2; 2025 steps in all, the
   same training budget as one single run) as one map, each replicate's slope the
   members' mean (``perturbation_map`` with several synthesizers), 24 and 72 replicates;
@@ -161,6 +162,8 @@ def arms(seed: int, seed_dir: Path | None = None) -> list[tuple[str, tuple[str, 
         name = run.split("/")[0]
         for readout in (0, 1):
             todo.append(("three", (f"{name}/at-000675", f"{name}/{MID}", run), 24, readout))
+            if run in FRESH:  # read after the rule's verdict: the middle snapshot alone
+                todo.append(("mid", (f"{name}/{MID}",), 72, readout))
     # a longer run (past 2025 steps) with a snapshot at a third of it: the same two arms
     for run in sorted({name.split("/")[0] for name in SINGLES}) if seed_dir else ():
         for folder in sorted((seed_dir / run).glob("at-*")):
@@ -289,6 +292,8 @@ def round11_table(path: Path = MEMBERS_CSV) -> None:
                 "end": mine[(mine.runs == end) & (mine.replicates == 72)],
                 "both": mine[(mine.runs == f"{early}+{end}") & (mine.replicates == 36)],
                 "three": mine[(mine.runs == f"{early}+{mid}+{end}") & (mine.replicates == 24)],
+                "early": mine[(mine.runs == early) & (mine.replicates == 72)],
+                "mid": mine[(mine.runs == mid) & (mine.replicates == 72)],
             }
             means = {}
             for arm, found in reads.items():
@@ -300,13 +305,14 @@ def round11_table(path: Path = MEMBERS_CSV) -> None:
             test = end in FRESH and seed in REPORT_SEEDS
             diff = means["three"] - means["both"]
             lines.append(
-                f"| {seed}{' (dev)' if seed == 0 else ''} | {run} | {means['end']:.2f} | "
-                f"{means['both']:.2f} | {means['three']:.2f} | {diff:+.3f} | "
-                f"{'test' if test else 'beside'} |"
+                f"| {seed}{' (dev)' if seed == 0 else ''} | {run} | {means['early']:.2f} | "
+                f"{means['mid']:.2f} | {means['end']:.2f} | {means['both']:.2f} | "
+                f"{means['three']:.2f} | {diff:+.3f} | {'test' if test else 'beside'} |"
             )
             (diffs if test else beside).append(diff)
-    print("| seed | run | end alone, 72 | both, 36 each | three, 24 each | three − both | set |")
-    print("|---|---|---|---|---|---|---|")
+    print("| seed | run | 675 alone, 72 | 1350 alone, 72 | 2025 alone, 72 | both (675 + 2025), "
+          "36 each | three, 24 each | three − both | set |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
     for label, values in (("test", diffs), ("beside", beside), ("all", diffs + beside)):
         if len(values) > 1:
