@@ -80,7 +80,8 @@ def _mapping(config: ModelConfig) -> ProjectedGeneMapping:
 # By default the map is read over the EMA generator at a third of the run and at its end (issue 16,
 # ninth round: +0.04 map AUROC over 6 report-seed runs against the end alone, at equal
 # syntheses, by a rule committed beforehand; benchmarks/results/round9_decision_rule.txt;
-# +0.06 on 6 fresh runs in the tenth, which did not adopt the snapshot alone).
+# +0.06 on 6 fresh runs in the tenth, which did not adopt the snapshot alone; the
+# eleventh did not adopt a third snapshot at two thirds: -0.038 on 6 runs).
 MAP_SNAPSHOT = 1 / 3
 HEIGHT_SCALE_MM = 10.0  # focus-height gives the networks a slice's height in cm
 
