@@ -178,8 +178,8 @@ def render_nodule(
     local = offset @ shape.rotation / shape.stretch
     rho = np.linalg.norm(local, axis=-1) + 1e-6
     unit = local / rho[..., None]
-    surface = surface_radius_mm(shape, unit)
     edge_mm = 0.5 * (grid.spacing_mm[1] + grid.spacing_mm[0])
+    surface = _surface_where_it_counts(shape, unit, rho, edge_mm)
     body = np.clip(0.5 - (rho - surface) / edge_mm, 0.0, 1.0)
     core = np.clip(0.5 - (rho - shape.core_ratio * surface) / edge_mm, 0.0, 1.0)
     if shape.core_ratio <= 0.0:
@@ -213,6 +213,21 @@ def surface_radius_mm(shape: NoduleShape, unit: np.ndarray) -> np.ndarray:
     """The body's radius along unit directions (..., 3) of its own (unstretched) frame."""
     bumps = np.exp((unit @ shape.lobe_directions.T - 1.0) / LOBE_WIDTH) @ shape.lobe_amplitudes
     return shape.radius_mm * np.clip(1.0 + bumps, 0.3, None)
+
+
+def _surface_where_it_counts(
+    shape: NoduleShape, unit: np.ndarray, rho: np.ndarray, edge_mm: float
+) -> np.ndarray:
+    """``surface_radius_mm`` at the voxels whose body or core occupancy it decides, 0
+    elsewhere. One edge beyond the largest radius the lobes allow (times the core's ratio,
+    were it above 1) both occupancies are exactly 0 whatever the surface, so the rendering
+    is unchanged; the nodule's box is sized for its spicules, and evaluating 24 lobes at
+    every voxel of it took about a third of a twin subject's rendering time."""
+    largest = shape.radius_mm * (1.0 + np.clip(shape.lobe_amplitudes, 0.0, None).sum())
+    near = rho < max(1.0, shape.core_ratio) * largest + edge_mm
+    surface = np.zeros(rho.shape)
+    surface[near] = surface_radius_mm(shape, unit[near])
+    return surface
 
 
 def _box_mm(grid: Grid, shape: NoduleShape) -> tuple[tuple[slice, ...], tuple[np.ndarray, ...]]:
