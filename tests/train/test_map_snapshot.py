@@ -92,6 +92,19 @@ def test_a_minutes_budget_takes_the_snapshot_a_third_of_the_way_through(
     assert trainer._map_snapshot_due(30, 1.0, now)() is False  # step 10 of 30 not reached
 
 
+def test_a_resumed_minutes_budget_takes_the_snapshot_where_the_whole_budgets_third_falls(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    # The demo resumes an interrupted run with the minutes left: 1 minute done of 3, so
+    # the snapshot (at 1 of 3 minutes) is due at once, not 40 s into the 2 minutes left.
+    trainer = Trainer(train_cache, tmp_path / "run", _config())
+    now = time.perf_counter()
+    assert trainer._map_snapshot_due(None, 2.0, now, minutes_done=1.0)()
+    assert not trainer._map_snapshot_due(None, 2.5, now, minutes_done=0.5)()  # 30 s to go
+    assert trainer._map_snapshot_due(None, 2.5, now - 31, minutes_done=0.5)()
+    assert trainer._map_snapshot_due(None, 1.0, now, minutes_done=2.0) is None  # past it
+
+
 def test_a_broken_snapshot_is_a_clear_error(focus_runs: dict[str, Path], tmp_path: Path) -> None:
     import shutil
 

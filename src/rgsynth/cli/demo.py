@@ -221,7 +221,15 @@ class Demo:
             left = budget["minutes"] - done_minutes
             if left > 0.05:
                 typer.echo(f"      interrupted after {done_minutes:.1f} min: resuming")
-                run_train(self.cache, run, config, budget["steps"], left, resume=True)
+                run_train(
+                    self.cache,
+                    run,
+                    config,
+                    budget["steps"],
+                    left,
+                    resume=True,
+                    minutes_done=done_minutes,
+                )
             else:
                 typer.echo(f"      stopped after its budget ({done_minutes:.1f} min): kept")
             return

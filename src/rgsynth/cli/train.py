@@ -126,7 +126,10 @@ def run_train(
     minutes: float | None,
     resume: bool = False,
     device: str = "auto",
+    minutes_done: float = 0.0,
 ) -> None:
+    """Train ``run`` for ``steps`` (total) or ``minutes`` (this call's), whichever ends
+    first; ``minutes_done``: what earlier legs spent of the same minutes budget."""
     from rgsynth.train.distributed import setup, teardown
     from rgsynth.train.loop import Trainer
 
@@ -158,7 +161,7 @@ def run_train(
         total = steps if steps is not None else trainer.position.step + 10**6
         with progress("training", total) as advance:
             on_step = (lambda step, terms: advance(f"step {step}")) if info.is_main else None
-            summary = trainer.run(steps, minutes, on_step=on_step)
+            summary = trainer.run(steps, minutes, on_step=on_step, minutes_done=minutes_done)
         if info.is_main:
             _echo_training_summary(summary, run)
         finished = True

@@ -371,11 +371,18 @@ class Trainer:
             log.info("map snapshot: the EMA generator at step %d → %s", self.position.step, path)
 
     def _map_snapshot_due(
-        self, max_steps: int | None, max_minutes: float | None, start: float
+        self,
+        max_steps: int | None,
+        max_minutes: float | None,
+        start: float,
+        minutes_done: float = 0.0,
     ) -> Callable[[], bool] | None:
         """This leg's trigger for the map snapshot: true once ``map_snapshot`` of the step
-        budget (total steps) or of this call's minutes is reached, whichever comes first.
-        None when the run keeps none, has one already, or resumed past its step."""
+        budget (total steps) or of the minutes budget is reached, whichever comes first.
+        The minutes budget is this call's minutes plus ``minutes_done`` (spent on the same
+        budget by earlier legs: the demo's resume), so a resumed leg takes the snapshot
+        where the whole budget's fraction falls, not a fraction of the way through itself.
+        None when the run keeps none, has one already, or resumed past its point."""
         fraction = self.config.map_snapshot
         if not fraction or not self.dist.is_main or (self.run_dir / MAP_SNAPSHOT_PATH).exists():
             return None
@@ -384,7 +391,14 @@ class Trainer:
             log.info("no map snapshot: the run resumed at step %d, past step %d",
                      self.position.step, at_step)  # fmt: skip
             return None
-        at_seconds = fraction * 60 * max_minutes if max_minutes is not None else None
+        at_seconds = None
+        if max_minutes is not None:
+            at_seconds = 60 * (fraction * (minutes_done + max_minutes) - minutes_done)
+            if at_seconds < 0:
+                log.info("no map snapshot: the run resumed after %.1f of its %.1f minutes, "
+                         "past %.2g of them", minutes_done, minutes_done + max_minutes,
+                         fraction)  # fmt: skip
+                return None
 
         def due() -> bool:
             if at_step is not None and self.position.step >= at_step:
@@ -403,9 +417,12 @@ class Trainer:
         max_steps: int | None,
         max_minutes: float | None,
         on_step: Callable[[int, dict[str, torch.Tensor]], None] | None = None,
+        minutes_done: float = 0.0,
     ) -> dict[str, Any]:
         """Train until ``max_steps`` (total, counting resumed ones) or ``max_minutes`` of
-        this call, whichever comes first; checkpoint and sample at the end."""
+        this call, whichever comes first; checkpoint and sample at the end.
+        ``minutes_done``: minutes earlier legs spent on the same budget (only where the
+        map snapshot falls depends on it)."""
         config, start = self.config, time.perf_counter()
         writer = (
             StatsWriter(self.run_dir, self.position.step or None) if self.dist.is_main else None
@@ -414,7 +431,7 @@ class Trainer:
         last_log, history = time.perf_counter(), []
         batches = self.batches()
         stop = StopRequest()
-        snapshot_due = self._map_snapshot_due(max_steps, max_minutes, start)
+        snapshot_due = self._map_snapshot_due(max_steps, max_minutes, start, minutes_done)
         try:
             with stop:
                 # Stop before drawing a batch: the saved position must be the next one to use.
