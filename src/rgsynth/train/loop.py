@@ -394,7 +394,7 @@ class Trainer:
         at_seconds = None
         if max_minutes is not None:
             at_seconds = 60 * (fraction * (minutes_done + max_minutes) - minutes_done)
-            if at_seconds < 0:
+            if at_seconds < -1e-6:  # past it (a resume exactly at the point may round below 0)
                 log.info("no map snapshot: the run resumed after %.1f of its %.1f minutes, "
                          "past %.2g of them", minutes_done, minutes_done + max_minutes,
                          fraction)  # fmt: skip

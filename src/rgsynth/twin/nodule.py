@@ -220,9 +220,11 @@ def _surface_where_it_counts(
 ) -> np.ndarray:
     """``surface_radius_mm`` at the voxels whose body or core occupancy it decides, 0
     elsewhere. One edge beyond the largest radius the lobes allow (times the core's ratio,
-    were it above 1) both occupancies are exactly 0 whatever the surface, so the rendering
-    is unchanged; the nodule's box is sized for its spicules, and evaluating 24 lobes at
-    every voxel of it took about a third of a twin subject's rendering time."""
+    were it above 1) both occupancies are exactly 0 whatever the surface, so they are
+    unchanged (the lobe sum over fewer voxels can differ by an ulp, through BLAS, but only
+    far outside the margin, where it does not count); the nodule's box is sized for its
+    spicules, and evaluating 24 lobes at every voxel of it took about a third of a twin
+    subject's rendering time."""
     largest = shape.radius_mm * (1.0 + np.clip(shape.lobe_amplitudes, 0.0, None).sum())
     near = rho < max(1.0, shape.core_ratio) * largest + edge_mm
     surface = np.zeros(rho.shape)
