@@ -8,9 +8,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
-from rgsynth.analysis.ground_truth import EFFECT_FLOOR, Truth, load_truth, score_against_truth
+from rgsynth.analysis.ground_truth import (
+    EFFECT_FLOOR,
+    Truth,
+    _auroc_interval,
+    load_truth,
+    score_against_truth,
+)
 from rgsynth.analysis.realism import (
     background_fidelity,
     frechet_radiomics_distance,
@@ -92,6 +99,23 @@ def test_truth_scores_rank_the_true_pairs() -> None:
     # a significant negative pair below the floor is not a false positive
     tiny = noise.assign(effect=np.where(exact["effect"] == 0, 0.05, exact["effect"]))
     assert score_against_truth(tiny, truth)["false_positive_rate"] == 0.0
+
+
+def test_the_auroc_interval_is_sklearns_auroc_over_the_same_resamples() -> None:
+    """The vectorised interval equals one roc_auc_score per stratified resample, ties too."""
+    rng = np.random.default_rng(3)
+    for case in range(5):
+        positive = rng.random(30) < 0.3
+        positive[:2] = [True, False]
+        strength = np.round(rng.normal(size=30) + positive, case % 2)  # rounded: ties
+        draws = np.random.default_rng([case, 6])
+        pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
+        aurocs = []
+        for _ in range(300):
+            pick = np.concatenate([draws.choice(pos, len(pos)), draws.choice(neg, len(neg))])
+            aurocs.append(roc_auc_score(positive[pick], strength[pick]))
+        expected = np.percentile(aurocs, [2.5, 97.5])
+        assert np.allclose(_auroc_interval(positive, strength, 300, case), expected, atol=1e-12)
 
 
 def test_load_truth_reads_a_twin(small_cohort: Path) -> None:

@@ -124,3 +124,24 @@ def test_texture_is_measured_against_the_slices_own_noise() -> None:
         margin_features(mottled, body, 1.0)["texture_ratio"]
         > 2 * margin_features(flat, body, 1.0)["texture_ratio"]
     )
+
+
+def test_one_itk_thread_is_scoped_and_the_extractor_leaves_the_default_alone(
+    extractor: FeatureExtractor,
+) -> None:
+    import SimpleITK as sitk
+
+    from rgsynth.io.itk_threads import one_itk_thread
+
+    before = sitk.ProcessObject_GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(2)
+    try:
+        with pytest.raises(RuntimeError), one_itk_thread():
+            assert sitk.ProcessObject_GetGlobalDefaultNumberOfThreads() == 1
+            raise RuntimeError("inside")
+        assert sitk.ProcessObject_GetGlobalDefaultNumberOfThreads() == 2
+        row = extractor(np.where(_disc(9), 40.0, -850.0), _disc(9))
+        assert sitk.ProcessObject_GetGlobalDefaultNumberOfThreads() == 2
+        assert row["area_mm2"] == pytest.approx(_disc(9).sum() * 0.25)
+    finally:
+        sitk.ProcessObject_SetGlobalDefaultNumberOfThreads(before)

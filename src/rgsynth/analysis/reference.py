@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from rgsynth.inference import Synthesis
 from rgsynth.intensity import to_unit_range, unit_to_hu
+from rgsynth.io.itk_threads import one_itk_thread
 from rgsynth.prepare.cache import cache_prepare_config
 from rgsynth.prepare.examples import resample_box
 from rgsynth.synthesize.profiles import CacheGenes
@@ -180,7 +181,8 @@ class ReferenceGenerator:
         image.SetSpacing(tuple(float(s) for s in grid.spacing_mm[::-1]))
         image.SetOrigin(tuple(float(o) for o in grid.origin_mm))
         size = (self.size, self.size, 1)
-        return resample_box(image, np.asarray(plane_xyz), size, self.voxel_mm, default)[0]
+        with one_itk_thread():  # a few native slices to one 64² plane
+            return resample_box(image, np.asarray(plane_xyz), size, self.voxel_mm, default)[0]
 
 
 def _z_extent(shape: NoduleShape, n_directions: int = 2000) -> tuple[float, float]:
