@@ -156,3 +156,23 @@ def test_a_new_run_removes_a_snapshot_left_without_a_checkpoint(
     stale.write_bytes(b"a killed run's snapshot")
     Trainer(train_cache, tmp_path / "run", _config())
     assert not stale.exists()
+
+
+def test_a_resume_drops_a_snapshot_newer_than_its_checkpoint_and_keeps_an_older_one(
+    focus_runs: dict[str, Path], train_cache: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from rgsynth.train.checkpoint import load_map_snapshot, save_map_snapshot
+
+    run = tmp_path / "killed"
+    shutil.copytree(focus_runs["kept"], run)  # checkpoint at step 6, snapshot at step 2
+    Trainer(train_cache, run, _config(), resume=True)
+    snapshot = load_map_snapshot(run / MAP_SNAPSHOT_PATH)
+    assert snapshot["step"] == 2  # older than the checkpoint: the run's own, kept
+    # a hard kill after a snapshot at step 7 and before a checkpoint past step 6
+    save_map_snapshot(
+        run / MAP_SNAPSHOT_PATH, 7, snapshot["generator_ema"], snapshot["cache_fingerprint"]
+    )
+    Trainer(train_cache, run, _config(), resume=True)
+    assert not (run / MAP_SNAPSHOT_PATH).exists()

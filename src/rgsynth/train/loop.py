@@ -52,6 +52,7 @@ from rgsynth.models.registry import get_spec
 from rgsynth.train.checkpoint import (
     CheckpointError,
     load_checkpoint,
+    load_map_snapshot,
     save_checkpoint,
     save_map_snapshot,
 )
@@ -148,7 +149,27 @@ class Trainer:
                 log.warning("%s: a map snapshot without a checkpoint, removed", stale)
                 stale.unlink()
             return None
-        return load_checkpoint(path)
+        state = load_checkpoint(path)
+        self._drop_snapshot_from_after(state["step"])
+        return state
+
+    def _drop_snapshot_from_after(self, step: int) -> None:
+        """A run hard-killed after its map snapshot but before the next checkpoint left a
+        snapshot from steps the resumed run will train again: removed, so the resumed run
+        takes its own when it gets there (a snapshot that cannot be read is left for
+        ``load_run`` to name)."""
+        path = self.run_dir / MAP_SNAPSHOT_PATH
+        if not path.exists() or not self.dist.is_main:
+            return
+        try:
+            snapshot_step = int(load_map_snapshot(path)["step"])
+        except CheckpointError:
+            return
+        if snapshot_step > step:
+            log.warning("%s: a map snapshot at step %d, after the checkpoint's step %d, "
+                        "removed; the resumed run takes it again", path, snapshot_step,
+                        step)  # fmt: skip
+            path.unlink()
 
     def _fit_to_data(self, config: TrainConfig) -> TrainConfig:
         """The model's image size and gene count come from the cache; ``auto`` precision
