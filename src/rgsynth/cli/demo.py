@@ -56,7 +56,7 @@ from rgsynth.layout import (
     SYNTHESIS_SUMMARY_FILENAME,
 )
 
-DEMO_MINUTES = 5.5  # per model: with the other stages, about 15 minutes on 2 cores
+DEMO_MINUTES = 4.5  # per model: with the other stages and the install, about 15 minutes on 2 cores
 STAGE_RECORDS = "stages"
 
 
