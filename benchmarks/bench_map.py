@@ -452,20 +452,9 @@ def _mixup_arm():
             scores = super().forward(fake_image, fake_mask, fake_genes, height_mm=height_mm)
             if real_image is None:
                 return scores
-            heights = {} if height_mm is None else {"height_mm": height_mm}
-            real_image_features = self.image_features(real_image)
-            real_pair = self.pair_features(real_image, real_image_features, real_mask)
-            wrong_pair = self.pair_features(real_image, real_image_features, wrong_mask)
-            real_gene_pair = self.gene_pair_features(real_image, real_mask, real_pair)
-            wrong_gene_pair = self.gene_pair_features(real_image, wrong_mask, wrong_pair)
-            return scores | {
-                "i_real": self.score_i(real_image_features),
-                "is_real": self.score_is(real_pair),
-                "is_wrong_mask": self.score_is(wrong_pair),
-                "isg_real": self.score_isg(real_gene_pair, genes, **heights),
-                "isg_wrong_mask": self.score_isg(wrong_gene_pair, genes, **heights),
-                "isg_wrong_genes": self.score_isg(real_gene_pair, wrong_genes, **heights),
-            }
+            return scores | self.real_scores(
+                real_image, real_mask, wrong_mask, genes, wrong_genes, height_mm
+            )
 
     def mixed(genes: torch.Tensor) -> torch.Tensor:
         """A random ``MIX_FRACTION`` of rows replaced by a convex mix with another row."""
@@ -543,6 +532,7 @@ def register_ablations() -> None:
     regressor, regressor_loss = _regressor_arm()
     projection = _projection_discriminators()
     covariance, covariance_loss = _covariance_arm()
+    mix, mix_loss = _mixup_arm()
     for name, display_name, discriminators, loss, mapping in (
         ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
         ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss, None),
@@ -551,6 +541,8 @@ def register_ablations() -> None:
          covariance_loss.from_config, None),
         ("focus-linear", "focus, linear G code", _focus_discriminators, focus.SPEC.loss,
          _linear_mapping),
+        ("focus-mix", "focus, mixup of the gene condition",
+         lambda c: mix(c, focus._mapping(c)), mix_loss.from_config, None),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(
@@ -565,20 +557,6 @@ def register_ablations() -> None:
                 loss=loss,
             )
         )
-    mix_discriminators, mix_loss = _mixup_arm()
-    registry.register(
-        dataclasses.replace(
-            focus.SPEC,
-            name="focus-mix",
-            display_name="focus, mixup of the gene condition",
-            code_name="φ(g)",
-            description="bench arm: focus, mixup of the gene condition",
-            build=lambda c: GanNetworks(
-                Generator(c, focus._mapping(c)), mix_discriminators(c, focus._mapping(c))
-            ),
-            loss=mix_loss.from_config,
-        )
-    )
     crossfit, crossfit_fit = _crossfit_arm()
     registry.register(
         dataclasses.replace(

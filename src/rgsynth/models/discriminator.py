@@ -110,12 +110,27 @@ class ScoreDiscriminator(nn.Module):
         if real_image is None:
             return scores
         assert real_mask is not None and wrong_mask is not None and wrong_genes is not None
+        return scores | self.real_scores(
+            real_image, real_mask, wrong_mask, genes, wrong_genes, height_mm
+        )
+
+    def real_scores(
+        self,
+        real_image: torch.Tensor,
+        real_mask: torch.Tensor,
+        wrong_mask: torch.Tensor,
+        genes: torch.Tensor,
+        wrong_genes: torch.Tensor,
+        height_mm: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The real tuple's scores: the reals and the mismatched (mask, genes) negatives."""
+        heights = {} if height_mm is None else {"height_mm": height_mm}
         real_image_features = self.image_features(real_image)
         real_pair = self.pair_features(real_image, real_image_features, real_mask)
         wrong_pair = self.pair_features(real_image, real_image_features, wrong_mask)
         real_gene_pair = self.gene_pair_features(real_image, real_mask, real_pair)
         wrong_gene_pair = self.gene_pair_features(real_image, wrong_mask, wrong_pair)
-        return scores | {
+        return {
             "i_real": self.score_i(real_image_features),
             "is_real": self.score_is(real_pair),
             "is_wrong_mask": self.score_is(wrong_pair),
