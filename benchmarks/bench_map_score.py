@@ -29,7 +29,7 @@ from bench_map import (
 )
 from rgsynth.analysis.cohort import CohortView, load_cohort
 from rgsynth.analysis.evaluate import _backgrounds, conventional_tables
-from rgsynth.analysis.features import FEATURES, MIN_PIXELS, FeatureExtractor
+from rgsynth.analysis.features import MIN_PIXELS, FeatureExtractor
 from rgsynth.analysis.ground_truth import (
     Truth,
     load_truth,
@@ -44,7 +44,7 @@ from rgsynth.config import EvaluationSettings, MapSettings
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.intensity import unit_to_hu
-from rgsynth.metrics.builtin import realism
+from rgsynth.metrics.builtin import donor_closeness, realism
 from rgsynth.metrics.context import ConditionSample, ModelContext, RealSlices
 from rgsynth.prepare.cache import Cache, cache_prepare_config
 
@@ -85,26 +85,10 @@ def held_out_slices(
 
 
 def per_donor_auroc(context: ModelContext, features: np.ndarray) -> pd.Series:
-    """The donor AUROC metric's per-donor values (rgsynth.metrics.builtin.donor_auroc)."""
-    owners = context.real.owner
-    columns = list(FEATURES)
-    frame = pd.DataFrame(features[:, : len(FEATURES)], columns=columns).assign(owner=owners)
-    real = pd.DataFrame(context.real.features[:, : len(FEATURES)], columns=columns)
-    real = real.assign(owner=owners)
-    sd = real[columns].std().replace(0, 1)
-    synthetic_mean = (frame.groupby("owner")[columns].mean() / sd).dropna()
-    real_mean = (real.groupby("owner")[columns].mean() / sd).dropna()
-    donors = [d for d in real_mean.index]
-    values = {}
-    for donor in donors:
-        if donor not in synthetic_mean.index:
-            values[donor] = np.nan  # no usable synthesis for this donor
-            continue
-        distance = np.linalg.norm(real_mean.loc[donors] - synthetic_mean.loc[donor], axis=1)
-        own = distance[donors.index(donor)]
-        others = np.delete(distance, donors.index(donor))
-        values[donor] = float((others > own).mean() + 0.5 * (others == own).mean())
-    return pd.Series(values)
+    """The donor AUROC metric's per-donor values, each against every held-out donor
+    (NaN where a donor has no usable synthesis; the metric itself drops such donors)."""
+    real = context.real
+    return donor_closeness(real.features, features, real.owner, against_all=True)
 
 
 def draws(context: ModelContext) -> tuple[np.ndarray, list[int], list[str], np.random.Generator]:

@@ -97,3 +97,21 @@ def _same(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+def test_donor_closeness_counts_other_donors_and_marks_failed_syntheses() -> None:
+    from rgsynth.analysis.features import FEATURES
+    from rgsynth.metrics.builtin import donor_closeness
+
+    # three donors on a line in every feature: 0, 1, 5
+    real = np.repeat(np.array([[0.0], [1.0], [5.0]]), len(FEATURES), axis=1)
+    owners = ["a", "b", "c"]
+    synthetic = real.copy()
+    synthetic[1] = 4.6  # b's synthesis lands next to c's nodule: a is farther, c nearer
+    per = donor_closeness(real, synthetic, owners)
+    assert per.to_dict() == {"a": 1.0, "b": 0.5, "c": 1.0}
+    synthetic[2] = np.nan  # c has no usable synthesis: the metric compares b with a only
+    assert donor_closeness(real, synthetic, owners).to_dict() == {"a": 1.0, "b": 1.0}
+    against_all = donor_closeness(real, synthetic, owners, against_all=True)
+    assert against_all.index.tolist() == ["a", "b", "c"] and math.isnan(against_all["c"])
+    assert against_all["b"] == 0.5  # against every real nodule, c's is still nearer

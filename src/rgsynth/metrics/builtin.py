@@ -78,23 +78,37 @@ def realism(context: ModelContext, sample: ConditionSample, rng) -> list[Score]:
 def donor_auroc(context: ModelContext, sample: ConditionSample, rng) -> list[Score]:
     """How often a donor's syntheses sit closer (standardised features) to the donor's
     own real nodule than to another donor's: 0.5 = the genes are not used."""
-    owners = context.real.owner
-    frame = pd.DataFrame(sample.features[:, : len(FEATURES)], columns=FEATURES)
-    frame = frame.assign(owner=owners)
-    real = pd.DataFrame(context.real.features[:, : len(FEATURES)], columns=FEATURES)
-    real = real.assign(owner=owners)
-    sd = real[list(FEATURES)].std().replace(0, 1)
-    synthetic_mean = (frame.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
-    real_mean = (real.groupby("owner")[list(FEATURES)].mean() / sd).dropna()
-    donors = [d for d in synthetic_mean.index if d in real_mean.index]
-    per_donor = []
-    for donor in donors:
-        distance = np.linalg.norm(real_mean.loc[donors] - synthetic_mean.loc[donor], axis=1)
-        own = distance[donors.index(donor)]
-        others = np.delete(distance, donors.index(donor))
-        per_donor.append(float((others > own).mean() + 0.5 * (others == own).mean()))
-    estimate = bootstrap_mean(np.array(per_donor), rng)
+    per_donor = donor_closeness(context.real.features, sample.features, context.real.owner)
+    estimate = bootstrap_mean(per_donor.dropna().to_numpy(), rng)
     return [Score.of(context.model, sample.condition, "donor_auroc", estimate)]
+
+
+def donor_closeness(
+    real: np.ndarray, synthetic: np.ndarray, owners: list[str], *, against_all: bool = False
+) -> pd.Series:
+    """Per donor (sorted), the share of other donors whose mean real features are farther
+    from this donor's mean synthesis than its own mean real features are (ties count
+    half), features standardised by the real slices' SD; NaN for a donor with no usable
+    synthesis. Row i of ``real`` and ``synthetic`` belongs to ``owners[i]``. The other
+    donors are those with a usable synthesis (the metric), or every donor with a real
+    nodule (``against_all``: a benchmark's per-donor values, where one donor's failed
+    syntheses must not change the others')."""
+    columns = list(FEATURES)
+    frame = pd.DataFrame(synthetic[:, : len(FEATURES)], columns=columns).assign(owner=owners)
+    reals = pd.DataFrame(real[:, : len(FEATURES)], columns=columns).assign(owner=owners)
+    sd = reals[columns].std().replace(0, 1)
+    synthetic_mean = (frame.groupby("owner")[columns].mean() / sd).dropna()
+    real_mean = (reals.groupby("owner")[columns].mean() / sd).dropna()
+    donors = [d for d in real_mean.index if against_all or d in synthetic_mean.index]
+    values = {}
+    for i, donor in enumerate(donors):
+        if donor not in synthetic_mean.index:
+            values[donor] = np.nan  # no usable synthesis for this donor
+            continue
+        distance = np.linalg.norm(real_mean.loc[donors] - synthetic_mean.loc[donor], axis=1)
+        others = np.delete(distance, i)
+        values[donor] = float((others > distance[i]).mean() + 0.5 * (others == distance[i]).mean())
+    return pd.Series(values, dtype=float)
 
 
 @register_metric("background_fidelity", scope="condition", conditions=("matched",))
