@@ -90,6 +90,11 @@ RECIPES = {
     # (issue 16, fourteenth round)
     "focus-desc": ("focus-desc", "bf16", 135),
     "focus-desc-seed1": ("focus-desc", "bf16", 135, {"seed": 1}),
+    # focus-desc with G's gene code linear in the 10 whitened components (focus-linear's
+    # mapping): the descriptors' response can only be fitted as a linear function of the
+    # components, as the linear learner that recovers the map (issue 16, fifteenth round)
+    "focus-desc-linear": ("focus-desc-linear", "bf16", 135),
+    "focus-desc-linear-seed1": ("focus-desc-linear", "bf16", 135, {"seed": 1}),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
@@ -633,6 +638,8 @@ def register_ablations() -> None:
          lambda c: mix(c, focus._mapping(c)), mix_loss.from_config, None),
         ("focus-desc", "focus + paired nodule descriptors", descriptor,
          descriptor_loss.from_config, None),
+        ("focus-desc-linear", "focus + paired nodule descriptors, linear G code",
+         descriptor, descriptor_loss.from_config, _linear_mapping),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(
