@@ -95,6 +95,10 @@ RECIPES = {
     # components, as the linear learner that recovers the map (issue 16, fifteenth round)
     "focus-desc-linear": ("focus-desc-linear", "bf16", 135),
     "focus-desc-linear-seed1": ("focus-desc-linear", "bf16", 135, {"seed": 1}),
+    # focus-desc with gene noise at half the donors' spread (focus-noise's): the target asks
+    # for a response, the noise for one smooth in the components (sixteenth round)
+    "focus-desc-noise": ("focus-desc", "bf16", 135, {"gene_noise": 0.5}),
+    "focus-desc-noise-seed1": ("focus-desc", "bf16", 135, {"gene_noise": 0.5, "seed": 1}),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
