@@ -244,6 +244,26 @@ def _lecam_loss():
     return LeCamLoss
 
 
+def _score_term_loss(key: str, weight: float):
+    """GanLoss whose G loss adds ``weight`` × ``fake_scores[key]`` (a term an arm's
+    discriminators compute in G's phase), logged as ``G/<key>``; without it, GanLoss's."""
+    import dataclasses
+
+    from rgsynth.losses import GanLoss
+
+    @dataclasses.dataclass(frozen=True)
+    class ScoreTermLoss(GanLoss):
+        def generator(self, fake_scores, *args, **kwargs):
+            total, terms = super().generator(fake_scores, *args, **kwargs)
+            if key not in fake_scores:
+                return total, terms
+            term = fake_scores[key].float()
+            total = total + weight * term
+            return total, terms | {"G/total": total.detach(), f"G/{key}": term.detach()}
+
+    return ScoreTermLoss
+
+
 WEIGHT_COV = 10.0  # focus-cov: weight of the gene cross-covariance gap, D_ISG's own weight
 
 
@@ -260,12 +280,10 @@ def _covariance_arm():
     linear response directly, in features D learns, not in the readout's traits. The real
     features are those D's phase computed on the same batch (kept, detached), so the term
     costs no extra encoder pass."""
-    import dataclasses
 
     import torch
     import torch.nn.functional as F
 
-    from rgsynth.losses import GanLoss
     from rgsynth.models import focus
 
     class CovarianceFocusDiscriminators(focus.FocusDiscriminators):
@@ -304,16 +322,7 @@ def _covariance_arm():
             self._seen = []
             return scores
 
-    @dataclasses.dataclass(frozen=True)
-    class CovarianceLoss(GanLoss):
-        def generator(self, fake_scores, *args, **kwargs):
-            total, terms = super().generator(fake_scores, *args, **kwargs)
-            if "cov_gap" not in fake_scores:
-                return total, terms
-            gap = fake_scores["cov_gap"].float()
-            return total + WEIGHT_COV * gap, terms | {"G/cov_gap": gap.detach()}
-
-    return CovarianceFocusDiscriminators, CovarianceLoss
+    return CovarianceFocusDiscriminators, _score_term_loss("cov_gap", WEIGHT_COV)
 
 
 XFIT_FOLDS = 2
@@ -552,11 +561,9 @@ def _descriptor_arm():
     features); this one asks for the image quantities themselves, per donor. The reals'
     descriptors are computed in D's phase from the same batch (no extra network pass).
     Returns (discriminators class, loss class)."""
-    import dataclasses
 
     import torch
 
-    from rgsynth.losses import GanLoss
     from rgsynth.models import focus
 
     class DescriptorFocusDiscriminators(focus.FocusDiscriminators):
@@ -577,17 +584,7 @@ def _descriptor_arm():
                     scores["desc_gap"] = (((fake - real) / scale) ** 2).mean()
             return scores
 
-    @dataclasses.dataclass(frozen=True)
-    class DescriptorLoss(GanLoss):
-        def generator(self, fake_scores, *args, **kwargs):
-            total, terms = super().generator(fake_scores, *args, **kwargs)
-            if "desc_gap" not in fake_scores:
-                return total, terms
-            gap = fake_scores["desc_gap"].float()
-            total = total + WEIGHT_DESC * gap
-            return total, terms | {"G/total": total.detach(), "G/desc_gap": gap.detach()}
-
-    return DescriptorFocusDiscriminators, DescriptorLoss
+    return DescriptorFocusDiscriminators, _score_term_loss("desc_gap", WEIGHT_DESC)
 
 
 def _linear_mapping(config):
