@@ -100,7 +100,8 @@ RECIPES = {
     "focus-desc-noise": ("focus-desc", "bf16", 135, {"gene_noise": 0.5}),
     "focus-desc-noise-seed1": ("focus-desc", "bf16", 135, {"gene_noise": 0.5, "seed": 1}),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
-    # and fakes alike, against D memorising ~650 slices (issue 16, seventeenth round)
+    # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
+    # seventeenth round, now the product recipe `focus-daug`)
     "focus-daug": ("focus-daug", "bf16", 135),
     "focus-daug-seed1": ("focus-daug", "bf16", 135, {"seed": 1}),
     "mcgan": ("mcgan", "fp32", 45),
@@ -591,58 +592,6 @@ def _descriptor_arm():
     return DescriptorFocusDiscriminators, _score_term_loss("desc_gap", WEIGHT_DESC)
 
 
-TRANSLATE_RATIO = 1 / 8  # focus-daug: largest shift as a share of the edge (DiffAugment's)
-
-
-def translate(tensors, ratio: float = TRANSLATE_RATIO):
-    """The same random integer shift, up to ``ratio`` of the edge in x and y, of each
-    sample of every (B, C, H, W) tensor in ``tensors``, zero-padded; differentiable.
-
-    DiffAugment's translation (Zhao et al. 2020), written here in a dozen lines because
-    it is one bench arm: kornia's ``RandomAffine`` would do it with a new dependency and
-    bilinear resampling, which blurs the nodule boundary the readout measures."""
-    import torch
-    import torch.nn.functional as F
-
-    first = tensors[0]
-    batch, _, height, width = first.shape
-    pad = max(int(height * ratio + 0.5), 1)
-    shift = torch.randint(-pad, pad + 1, (2, batch, 1), device=first.device)
-    rows = torch.arange(height, device=first.device)[None] + pad - shift[0]  # (B, H)
-    cols = torch.arange(width, device=first.device)[None] + pad - shift[1]  # (B, W)
-    index = torch.arange(batch, device=first.device)[:, None, None]
-    out = []
-    for tensor in tensors:
-        padded = F.pad(tensor, (pad, pad, pad, pad))
-        # advanced indices around a slice: the result is (B, H, W, C)
-        out.append(padded[index, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2))
-    return out
-
-
-def _translation_discriminators(config):
-    """focus's discriminators behind DiffAugment translation: in training mode every
-    real (image, mask, mismatched mask) tuple and every fake (image, mask) pair is shifted
-    by its own random offset before D_I, D_IS and D_ISG see it, in D's phase and in G's
-    (the gradient flows through the shift), so no discriminator can memorise where a
-    training slice's pixels sit. Off in eval mode (the trainer's diagnostics)."""
-    from rgsynth.models import focus
-
-    class TranslatedFocusDiscriminators(focus.FocusDiscriminators):
-        def forward(self, fake_image, fake_mask, genes, real_image=None, real_mask=None,
-                    wrong_mask=None, *rest, **kwargs):  # fmt: skip
-            if self.training:
-                fake_image, fake_mask = translate([fake_image, fake_mask])
-                if real_image is not None:
-                    real_image, real_mask, wrong_mask = translate(
-                        [real_image, real_mask, wrong_mask]
-                    )
-            return super().forward(
-                fake_image, fake_mask, genes, real_image, real_mask, wrong_mask, *rest, **kwargs
-            )
-
-    return TranslatedFocusDiscriminators(config, focus._mapping(config))
-
-
 def _linear_mapping(config):
     """G's gene mapping without its hidden layer: φ(g) linear in the 10 whitened PCs.
 
@@ -697,8 +646,6 @@ def register_ablations() -> None:
          descriptor_loss.from_config, None),
         ("focus-desc-linear", "focus + paired nodule descriptors, linear G code",
          descriptor, descriptor_loss.from_config, _linear_mapping),
-        ("focus-daug", "focus + DiffAugment translation", _translation_discriminators,
-         focus.SPEC.loss, None),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(

@@ -304,6 +304,11 @@ class TrainConfig:
         shrink_genes†: train on each training donor's profile with its whitened gene
             scores shrunk by one leave-one-out factor shared by all components: its own
             direction, the spread unseen donors' codes have (not with cross_fit_genes).
+        d_translate†: DiffAugment translation (Zhao et al. 2020) before every
+            discriminator, in D's phase and G's: each real (image, mask, mismatched mask)
+            tuple and each fake (image, mask) pair shifted by its own random whole-pixel
+            offset of up to this share of the edge in x and y, zero-padded (0: off;
+            ``focus-daug`` uses 1/8, issue 16's seventeenth round).
         map_snapshot†: fraction of the run's budget (its ``max_steps``, else its
             ``max_minutes``) at which the EMA generator is kept beside the final weights
             (``checkpoints/map-snapshot.pt``), for ``rgsynth map`` to read the perturbation
@@ -329,6 +334,7 @@ class TrainConfig:
     gene_noise: float | None = None
     cross_fit_genes: bool | None = None
     shrink_genes: bool | None = None
+    d_translate: float | None = None
     map_snapshot: float | None = None
     log_every: int = 10
     sample_every: int = 200
@@ -346,6 +352,8 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.gene_noise is not None and not self.gene_noise >= 0:
             raise ValueError(f"gene_noise must be >= 0, got {self.gene_noise}")
+        if self.d_translate is not None and not 0.0 <= self.d_translate < 0.5:
+            raise ValueError(f"d_translate must be in [0, 0.5), got {self.d_translate}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.map_snapshot is not None and not 0.0 <= self.map_snapshot < 1.0:

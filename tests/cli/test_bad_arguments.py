@@ -148,6 +148,8 @@ CASES = [
          ">= 0"),
     case("train", "--gene-noise", RANGE, "{cache} {out} --steps 1 --model xu2019 --gene-noise 1",
          "'xu'", "takes no gene_noise"),
+    case("train", "--d-translate", RANGE, "{cache} {out} --steps 1 --d-translate 0.5",
+         "d_translate", "[0, 0.5)"),
     case("train", "--base-channels", RANGE, "{cache} {out} --steps 1 --base-channels 0",
          "base_channels 0", "positive"),
     case("train", "--max-channels", RANGE, "{cache} {out} --steps 1 --max-channels 0",

@@ -259,3 +259,22 @@ def test_trainer_trains_on_cross_fitted_genes_and_keeps_the_cache_genes(
     trainer.run(max_steps=2, max_minutes=None)
     resumed = Trainer(train_cache, tmp_path / "run", config, resume=True)
     np.testing.assert_array_equal(resumed.dataset.data.genes, trained)
+
+
+def test_focus_daug_is_focus_with_its_discriminators_inputs_shifted(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    daug, focus = get_spec("focus-daug"), get_spec("focus")
+    assert daug.resolve(TrainConfig()).d_translate == 1 / 8
+    assert focus.resolve(TrainConfig()).d_translate == 0.0
+    assert get_spec("xu").resolve(TrainConfig(d_translate=0.25)).d_translate == 0.25  # any model
+    # the same networks as focus: only the loss's shift differs
+    assert {k: v for k, v in daug.training_defaults.items() if k != "d_translate"} == dict(
+        focus.training_defaults
+    )
+    config = TrainConfig(**{**TINY_TRAIN.__dict__, "model": dataclasses.replace(
+        TINY_TRAIN.model, architecture="focus-daug")})  # fmt: skip
+    trainer = Trainer(train_cache, tmp_path / "run", config)
+    assert trainer.config.d_translate == 1 / 8 and trainer.loss.d_translate == 1 / 8
+    terms = trainer.train_step(next(trainer.batches()))
+    assert all(np.isfinite(float(v)) for v in terms.values())

@@ -40,7 +40,8 @@ def train(
         opt(
             "Recipe: focus (the default: D_ISG on the nodule region, genes through 10 "
             "principal components, bf16 where native), focus-height (focus told each "
-            "slice's height above the nodule's centroid), xu2019 (the paper as published) "
+            "slice's height above the nodule's centroid), focus-daug (focus with every "
+            "discriminator input shifted at random), xu2019 (the paper as published) "
             "or mcgan (the baseline)",
             DEFAULT_RECIPE,
         ),
@@ -51,6 +52,14 @@ def train(
     gene_noise: Annotated[
         float | None,
         opt("SD of noise on the training genes along the gene components (focus)", "the recipe's"),
+    ] = None,
+    d_translate: Annotated[
+        float | None,
+        opt(
+            "Shift every discriminator input (reals and fakes) by a random offset of up to "
+            "this share of the edge, DiffAugment's translation (0: off)",
+            "the recipe's: 1/8 for focus-daug, 0 for the others",
+        ),
     ] = None,
     map_snapshot: Annotated[
         float | None,
@@ -108,6 +117,7 @@ def train(
             seed=seed,
             precision=precision,
             gene_noise=gene_noise,
+            d_translate=d_translate,
             map_snapshot=map_snapshot,
             log_every=log_every,
             sample_every=sample_every,
@@ -144,6 +154,11 @@ def run_train(
                 (f", gene noise {resolved.gene_noise:g}" if resolved.gene_noise else "")
                 + (", cross-fitted genes" if resolved.cross_fit_genes else "")
                 + (", shrunk genes" if resolved.shrink_genes else "")
+                + (
+                    f", D inputs shifted by up to {resolved.d_translate:.3g} of the edge"
+                    if resolved.d_translate
+                    else ""
+                )
                 + (
                     f", map snapshot at {resolved.map_snapshot:.2g} of the budget"
                     if resolved.map_snapshot

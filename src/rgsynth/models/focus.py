@@ -185,3 +185,19 @@ HEIGHT_SPEC = dataclasses.replace(
     build=build_height,
     slice_height=True,
 )
+
+# focus-daug's shift: DiffAugment's default share of the edge (8 px at 64², 16 at 128²)
+DAUG_TRANSLATE = 1 / 8
+
+DAUG_SPEC = dataclasses.replace(
+    SPEC,
+    name="focus-daug",
+    display_name="ours (shifted D)",
+    code_name="ours (shifted D): φ(g)",
+    description=(
+        "focus with DiffAugment translation before every discriminator: reals and fakes "
+        "shifted at random by up to 1/8 of the edge, in D's and G's phases, so D cannot "
+        "memorise where a training slice's pixels sit (issue 16, seventeenth round)"
+    ),
+    training_defaults={**SPEC.training_defaults, "d_translate": DAUG_TRANSLATE},
+)

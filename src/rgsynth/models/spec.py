@@ -64,6 +64,7 @@ OPTIONAL_DEFAULTS = {
     "gene_noise": 0.0,
     "cross_fit_genes": False,
     "shrink_genes": False,
+    "d_translate": 0.0,
     "map_snapshot": 0.0,
 }
 
