@@ -38,10 +38,10 @@ def train(
     model: Annotated[
         str | None,
         opt(
-            "Recipe: focus (the default: D_ISG on the nodule region, genes through 10 "
+            "Recipe: focus-daug (the default: focus with every discriminator input "
+            "shifted at random), focus (D_ISG on the nodule region, genes through 10 "
             "principal components, bf16 where native), focus-height (focus told each "
-            "slice's height above the nodule's centroid), focus-daug (focus with every "
-            "discriminator input shifted at random), xu2019 (the paper as published) "
+            "slice's height above the nodule's centroid), xu2019 (the paper as published) "
             "or mcgan (the baseline)",
             DEFAULT_RECIPE,
         ),
@@ -67,7 +67,7 @@ def train(
             "Keep the EMA generator at this fraction of the budget: `rgsynth map` reads the "
             "perturbation map over it and the final weights unless --map-weights says "
             "otherwise (0: none)",
-            "the recipe's: 1/3 for focus, 0 for xu2019 and mcgan",
+            "the recipe's: 1/3 for the focus recipes, 0 for xu2019 and mcgan",
         ),
     ] = None,
     batch_size: Annotated[

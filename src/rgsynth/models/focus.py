@@ -157,11 +157,12 @@ def gene_views(networks: GanNetworks, donor_genes: np.ndarray, view: str) -> np.
 
 SPEC = ModelSpec(
     name="focus",
-    display_name="ours",
-    code_name="ours: φ(g)",
+    display_name="ours (unshifted D)",
+    code_name="ours (unshifted D): φ(g)",
     description=(
-        "the default recipe: the paper's GAN with D_ISG on the nodule region and genes "
-        "through 10 whitened PCs of the training donors, bf16 where native"
+        "the paper's GAN with D_ISG on the nodule region and genes through 10 whitened "
+        "PCs of the training donors, bf16 where native (the default until issue 16's "
+        "seventeenth round)"
     ),
     build=build,
     loss=GanLoss.from_config,
@@ -192,10 +193,10 @@ DAUG_TRANSLATE = 1 / 8
 DAUG_SPEC = dataclasses.replace(
     SPEC,
     name="focus-daug",
-    display_name="ours (shifted D)",
-    code_name="ours (shifted D): φ(g)",
+    display_name="ours",
+    code_name="ours: φ(g)",
     description=(
-        "focus with DiffAugment translation before every discriminator: reals and fakes "
+        "the default recipe: focus with DiffAugment translation before every discriminator: reals and fakes "
         "shifted at random by up to 1/8 of the edge, in D's and G's phases, so D cannot "
         "memorise where a training slice's pixels sit (issue 16, seventeenth round)"
     ),
