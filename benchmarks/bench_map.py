@@ -104,6 +104,7 @@ RECIPES = {
     # seventeenth round, now the product recipe `focus-daug`)
     "focus-daug": ("focus-daug", "bf16", 135),
     "focus-daug-seed1": ("focus-daug", "bf16", 135, {"seed": 1}),
+    "focus-daug-seed2": ("focus-daug", "bf16", 135, {"seed": 2}),
     "mcgan": ("mcgan", "fp32", 45),
 }
 
