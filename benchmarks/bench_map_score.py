@@ -349,8 +349,8 @@ def plot(path: Path = RESULTS_PNG) -> Path:
     trained = table[table["quiet_minutes"].notna()]
     plt = pyplot()
     figure, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-    recipes = {"focus": "C0", "focus-height": "C2", "focus-daug": "C5", "xu2019": "C1", "mcgan": "C3",
-               "focus, 211 subjects": "C4"}  # fmt: skip
+    recipes = {"focus": "C0", "focus-height": "C2", "focus-daug": "C5", "xu2019": "C1",
+               "mcgan": "C3", "focus, 211 subjects": "C4"}  # fmt: skip
     seed_variant = {f"{name}-seed1": name for name in recipes}  # training seed 1
     markers = "os^Dv"  # one per twin seed
     panels = (

@@ -19,8 +19,8 @@ class ModelConfig:
             and gene input), ``focus-height`` (``focus`` told each slice's height),
             ``focus-daug`` (``focus`` with its discriminators shown randomly shifted inputs:
             ``DEFAULT_RECIPE``, what ``rgsynth train`` and the demo train unless told), or
-            ``mcgan`` (the
-            MC-GAN baseline of Park et al., BMVC 2018, with genes in place of text).
+            ``mcgan`` (the MC-GAN baseline of Park et al., BMVC 2018, with genes in place
+            of text).
         image_size: edge of the square slices in pixels (the cache's ``size``: 64 or 128).
         n_genes: length of the gene vector (the cache's kept genes; 5172 on the real data).
         base_channels: channels at full resolution; each halving of the resolution doubles

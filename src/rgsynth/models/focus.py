@@ -196,9 +196,10 @@ DAUG_SPEC = dataclasses.replace(
     display_name="ours",
     code_name="ours: φ(g)",
     description=(
-        "the default recipe: focus with DiffAugment translation before every discriminator: reals and fakes "
-        "shifted at random by up to 1/8 of the edge, in D's and G's phases, so D cannot "
-        "memorise where a training slice's pixels sit (issue 16, seventeenth round)"
+        "the default recipe: focus with DiffAugment translation before every "
+        "discriminator: reals and fakes shifted at random by up to 1/8 of the edge, in "
+        "D's and G's phases, so D cannot memorise where a training slice's pixels sit "
+        "(issue 16, seventeenth round)"
     ),
     training_defaults={**SPEC.training_defaults, "d_translate": DAUG_TRANSLATE},
 )
