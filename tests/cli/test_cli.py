@@ -80,7 +80,7 @@ def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert (out / "qc_montage.png").exists() and (out / "cohort" / "ground_truth.json").exists()
     manifest = json.loads((out / "cache" / "manifest.json").read_text())
     assert manifest["totals"]["nodule_slices"] > 0 and (out / "cache" / "qc_montage.png").exists()
-    for run, architecture in (("run", "focus-daug"), ("run-mcgan", "mcgan")):
+    for run, architecture in (("run", "focus"), ("run-mcgan", "mcgan")):
         config = (out / run / "config.yaml").read_text()
         assert f"architecture: {architecture}" in config
         assert (out / run / "samples" / "latest.png").exists()
@@ -88,7 +88,7 @@ def test_demo_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         record = json.loads((out / "stages" / f"train-{architecture}.json").read_text())
         assert record["inputs"]["budget"] == {"minutes": demo.DEMO_MINUTES, "steps": 2}
     scores = json.loads((out / "run" / "evaluation.json").read_text())
-    assert set(scores["models"]) == {"focus-daug", "mcgan", "reference"}
+    assert set(scores["models"]) == {"focus", "mcgan", "reference"}
     assert "conventional" in scores
     page = out / "run" / "report" / "index.html"
     assert page.is_file() and "data:image/png;base64," in page.read_text()

@@ -38,10 +38,10 @@ def train(
     model: Annotated[
         str | None,
         opt(
-            "Recipe: focus-daug (the default: focus with every discriminator input "
-            "shifted at random), focus (D_ISG on the nodule region, genes through 10 "
+            "Recipe: focus (the default: D_ISG on the nodule region, genes through 10 "
             "principal components, bf16 where native), focus-height (focus told each "
-            "slice's height above the nodule's centroid), xu2019 (the paper as published) "
+            "slice's height above the nodule's centroid), focus-daug (focus with every "
+            "discriminator input shifted at random), xu2019 (the paper as published) "
             "or mcgan (the baseline)",
             DEFAULT_RECIPE,
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_ARCHITECTURE = "xu"  # the paper's model: ModelConfig's default
-DEFAULT_RECIPE = "focus-daug"  # what `rgsynth train` and the demo train unless told
+DEFAULT_RECIPE = "focus"  # what `rgsynth train` and the demo train unless told
 
 
 @dataclass(frozen=True)
@@ -15,10 +15,10 @@ class ModelConfig:
     Attributes:
         architecture: the name of a registered :class:`rgsynth.models.spec.ModelSpec`:
             ``xu`` (the paper's fusion-block GAN, this class's default so that a config
-            built in Python is the published model), ``focus`` (the improved networks
-            and gene input), ``focus-height`` (``focus`` told each slice's height),
-            ``focus-daug`` (``focus`` with its discriminators shown randomly shifted inputs:
-            ``DEFAULT_RECIPE``, what ``rgsynth train`` and the demo train unless told), or
+            built in Python is the published model), ``focus`` (the improved recipe:
+            ``DEFAULT_RECIPE``, what ``rgsynth train`` and the demo train unless told),
+            ``focus-height`` (``focus`` told each slice's height), ``focus-daug``
+            (``focus`` with its discriminators shown randomly shifted inputs), or
             ``mcgan`` (the MC-GAN baseline of Park et al., BMVC 2018, with genes in place
             of text).
         image_size: edge of the square slices in pixels (the cache's ``size``: 64 or 128).

@@ -157,12 +157,11 @@ def gene_views(networks: GanNetworks, donor_genes: np.ndarray, view: str) -> np.
 
 SPEC = ModelSpec(
     name="focus",
-    display_name="ours (unshifted D)",
-    code_name="ours (unshifted D): φ(g)",
+    display_name="ours",
+    code_name="ours: φ(g)",
     description=(
-        "the paper's GAN with D_ISG on the nodule region and genes through 10 whitened "
-        "PCs of the training donors, bf16 where native (the default until issue 16's "
-        "seventeenth round)"
+        "the default recipe: the paper's GAN with D_ISG on the nodule region and genes "
+        "through 10 whitened PCs of the training donors, bf16 where native"
     ),
     build=build,
     loss=GanLoss.from_config,
@@ -193,13 +192,13 @@ DAUG_TRANSLATE = 1 / 8
 DAUG_SPEC = dataclasses.replace(
     SPEC,
     name="focus-daug",
-    display_name="ours",
-    code_name="ours: φ(g)",
+    display_name="ours (shifted D)",
+    code_name="ours (shifted D): φ(g)",
     description=(
-        "the default recipe: focus with DiffAugment translation before every "
-        "discriminator: reals and fakes shifted at random by up to 1/8 of the edge, in "
-        "D's and G's phases, so D cannot memorise where a training slice's pixels sit "
-        "(issue 16, seventeenth round)"
+        "focus with DiffAugment translation before every discriminator: reals and fakes "
+        "shifted at random by up to 1/8 of the edge, in D's and G's phases, so D cannot "
+        "memorise where a training slice's pixels sit (issue 16, seventeenth round: the "
+        "default for one session, returned to focus by the eighteenth)"
     ),
     training_defaults={**SPEC.training_defaults, "d_translate": DAUG_TRANSLATE},
 )

@@ -16,7 +16,7 @@ from rgsynth.models.spec import GanNetworks, ModelSpec
 _BUILT_IN = (xu.SPEC, focus.SPEC, focus.HEIGHT_SPEC, focus.DAUG_SPEC, mcgan.SPEC)
 _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in _BUILT_IN}
 
-PROPOSED = focus.DAUG_SPEC.name  # the default recipe: what `train` and the demo train first
+PROPOSED = focus.SPEC.name  # the default recipe: what `train` and the demo train first
 assert PROPOSED == DEFAULT_RECIPE
 PAPER = xu.SPEC.name  # the paper's model as published
 BASELINE = mcgan.SPEC.name  # what the demo compares it with
