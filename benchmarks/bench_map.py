@@ -818,6 +818,10 @@ def main() -> None:
     parser.add_argument(
         "--subjects", type=int, default=None, help="twin size [the demo's, 64]; 211: the real's"
     )
+    parser.add_argument(
+        "--unshrunk", action="store_true",
+        help="score: each snapshot also with unseen donors' PC scores unshrunk (round 18)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.command == "cohort":
         make_cohort(args.work, args.seed, args.holdout, args.subjects)
@@ -829,7 +833,7 @@ def main() -> None:
         from bench_map_score import score_seed
 
         recipes = [args.recipe] if args.recipe else list(RECIPES)
-        score_seed(args.work, args.seed, recipes, args.subjects)
+        score_seed(args.work, args.seed, recipes, args.subjects, args.unshrunk)
     elif args.command == "plot":
         from bench_map_score import plot
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +56,9 @@ FIELDS = [
     "true_pairs_found", "false_positive_rate", "n_donors", "n_slices", "seconds",
     "donor_auroc_train", "isg_auroc_train", "isg_auroc_filled_train", "isg_auroc_val",
     "isg_auroc_filled_val", "d_i_real_train", "d_i_real_val", "code_spread",
-    "null_program_false_positives",
+    "null_program_false_positives", "shrinkage",
 ]  # fmt: skip
+UNSHRUNK = ", unshrunk"  # the label suffix of a snapshot read with unseen donors' scores unshrunk
 DIAGNOSTICS = ("isg_auroc", "isg_auroc_filled", "d_i_real")
 
 
@@ -181,7 +183,9 @@ def memorisation(context: ModelContext, train_real: RealSlices) -> dict:
     return {"donor_auroc_train": float(per.mean())}
 
 
-def code_spread(run, train_genes: np.ndarray, held_genes: np.ndarray) -> dict:
+def code_spread(
+    run, train_genes: np.ndarray, held_genes: np.ndarray, unshrink: bool = False
+) -> dict:
     """Held-out donors' gene codes φ(g) against the codes G trained on: the RMS distance
     from the training codes' mean, held-out over training. Near 1: unseen donors' codes
     fall where G learned; well below 1: G meets them in a region it never trained on."""
@@ -195,10 +199,34 @@ def code_spread(run, train_genes: np.ndarray, held_genes: np.ndarray) -> dict:
     )
     with torch.no_grad():
         codes = run.generator.encode_genes(torch.as_tensor(trained, dtype=torch.float32))
-        held = run.generator.encode_genes(torch.as_tensor(held_genes))
+        if unshrink:
+            with unshrunk(run.generator, train_genes):
+                held = run.generator.encode_genes(torch.as_tensor(held_genes))
+        else:
+            held = run.generator.encode_genes(torch.as_tensor(held_genes))
     centre = codes.mean(dim=0)
     spread = lambda c: float(((c - centre) ** 2).sum(dim=1).mean().sqrt())  # noqa: E731
     return {"code_spread": spread(held) / spread(codes)}
+
+
+@contextmanager
+def unshrunk(generator, train_genes: np.ndarray):
+    """Within the block, every profile the generator is given has its whitened scores
+    divided by ``shrinkage`` (:meth:`ProjectedGeneMapping.shrinkage` of the training
+    donors' profiles, leave-one-out): the correction of unseen samples' principal-component
+    scores of Lee, Zou & Wright (2010), as issue 16's eighteenth round tests it. Only for
+    unseen donors' profiles (every synthesis of :func:`score`): a training donor's own
+    scores are not shrunk. Yields the factor."""
+    import torch
+
+    mapping = generator.mapping
+    factor = mapping.shrinkage(torch.as_tensor(train_genes, dtype=torch.float32))
+    plain = mapping.project
+    mapping.project = lambda genes: plain(genes) / factor  # an instance attribute: undone below
+    try:
+        yield factor
+    finally:
+        del mapping.project
 
 
 def diagnostics(snapshot: Path, cache: Path) -> dict:
@@ -255,19 +283,26 @@ def _append(row: dict) -> None:
     append_row(CURVES_CSV, FIELDS, row)
 
 
-def score_seed(work: Path, seed: int, recipes: list[str], subjects: int | None = None) -> None:
+def score_seed(
+    work: Path, seed: int, recipes: list[str], subjects: int | None = None,
+    unshrink: bool = False,
+) -> None:  # fmt: skip
     """Score every snapshot of ``recipes`` not yet in the curves, on one seed's twin (of
-    ``subjects`` subjects: the demo's size by default; rows of other sizes say theirs)."""
+    ``subjects`` subjects: the demo's size by default; rows of other sizes say theirs);
+    with ``unshrink``, each snapshot a second time with unseen donors' scores unshrunk
+    (:func:`unshrunk`; its own row, the recipe's label + ``UNSHRUNK``)."""
     folder = seed_dir(work, seed, subjects)
     reference_name = model_label("reference", subjects)
     done = _done()
+    readings = ("", UNSHRUNK) if unshrink else ("",)
     todo = [
         snapshot
         for recipe in recipes
         for snapshot in (folder / recipe).glob("at-*")
-        if (str(seed), model_label(recipe, subjects), str(int(snapshot.name.removeprefix("at-"))))
-        not in done
-    ]
+        for suffix in readings
+        if (str(seed), model_label(recipe, subjects) + suffix,
+            str(int(snapshot.name.removeprefix("at-")))) not in done
+    ]  # fmt: skip
     if not todo and (str(seed), reference_name, "0") in done:
         return  # nothing new: skip loading the cohort
     register_ablations()
@@ -310,21 +345,31 @@ def score_seed(work: Path, seed: int, recipes: list[str], subjects: int | None =
         per_minute = RECIPES[recipe][2]
         for snapshot in sorted((folder / recipe).glob("at-*")):
             step = int(snapshot.name.removeprefix("at-"))
-            if (str(seed), model_label(recipe, subjects), str(step)) in done:
-                continue
-            start = time.perf_counter()
-            run = load_run(snapshot, cache)
-            context = ModelContext(
-                run, cohort, real, backgrounds, extractor, config, settings,
-                synthesizer=Synthesizer(run.generator),
-            )  # fmt: skip
-            row = score(context, truth, maps_settings, fixed, programs, features_real,
-                        pairs_csv=snapshot / "pairs.csv")  # fmt: skip
-            row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
-            row |= code_spread(run, train_genes, held_genes)
-            _append(row | {"seed": seed, "model": model_label(recipe, subjects), "step": step,
-                           "quiet_minutes": round(step / per_minute, 2),
-                           "seconds": round(time.perf_counter() - start)})  # fmt: skip
+            for suffix in readings:
+                label = model_label(recipe, subjects) + suffix
+                if (str(seed), label, str(step)) in done:
+                    continue
+                start = time.perf_counter()
+                run = load_run(snapshot, cache)
+                context = ModelContext(
+                    run, cohort, real, backgrounds, extractor, config, settings,
+                    synthesizer=Synthesizer(run.generator),
+                )  # fmt: skip
+                if suffix:  # unseen donors unshrunk; the training donors' reading as is
+                    with unshrunk(run.generator, train_genes) as factor:
+                        row = score(
+                            context, truth, maps_settings, fixed, programs, features_real,
+                            pairs_csv=snapshot / "pairs-unshrunk.csv",
+                        )  # fmt: skip
+                    row["shrinkage"] = factor
+                else:
+                    row = score(context, truth, maps_settings, fixed, programs, features_real,
+                                pairs_csv=snapshot / "pairs.csv")  # fmt: skip
+                row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
+                row |= code_spread(run, train_genes, held_genes, unshrink=bool(suffix))
+                _append(row | {"seed": seed, "model": label, "step": step,
+                               "quiet_minutes": round(step / per_minute, 2),
+                               "seconds": round(time.perf_counter() - start)})  # fmt: skip
 
 
 def print_table() -> None:
