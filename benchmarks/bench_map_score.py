@@ -221,12 +221,8 @@ def unshrunk(generator, train_genes: np.ndarray):
 
     mapping = generator.mapping
     factor = mapping.shrinkage(torch.as_tensor(train_genes, dtype=torch.float32))
-    plain = mapping.project
-    mapping.project = lambda genes: plain(genes) / factor  # an instance attribute: undone below
-    try:
+    with mapping.unseen(factor):  # the product's correction (MapSettings.unshrink_unseen)
         yield factor
-    finally:
-        del mapping.project
 
 
 def diagnostics(snapshot: Path, cache: Path) -> dict:

@@ -435,6 +435,13 @@ class MapSettings:
     slope their mean; ``snapshot``: the snapshot alone (the tenth round's rule did not
     adopt it); ``final``: the final weights. A run that kept no snapshot is read from its
     final weights whatever this says.
+
+    ``unshrink_unseen``: the perturbation maps whose base profiles are unseen donors'
+    (the headline ``axis`` rule, the single genes under it) and the program sweep, which
+    starts from the training donors' mean, divide those profiles' whitened gene scores by
+    the run's leave-one-out shrinkage (``TrainedRun.unseen_shrinkage``; issue 16's
+    eighteenth round). The ``genes`` rule, whose bases include training donors, is read
+    as is. Models without fitted gene components (``xu2019``, MC-GAN) ignore it.
     """
 
     n_clusters: int = 3
@@ -445,6 +452,7 @@ class MapSettings:
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
     seed: int = 0
     map_weights: str = "both"
+    unshrink_unseen: bool = False
 
     def __post_init__(self) -> None:
         problems = _below("n_clusters", self.n_clusters, 2)  # a silhouette needs two clusters
@@ -469,12 +477,16 @@ class EvaluationSettings:
     resamples: bootstrap resamples of every interval.
     change_hu: what counts as changed for mask consistency.
     seed: fixes backgrounds, noise and shuffles.
+    unshrink_unseen: the held-out donors' profiles, which every score synthesises from,
+        have their whitened gene scores divided by the run's leave-one-out shrinkage (as
+        ``MapSettings.unshrink_unseen``); models without fitted gene components ignore it.
     """
 
     per_donor: int = 8
     resamples: int = 500
     change_hu: float = 150.0
     seed: int = 0
+    unshrink_unseen: bool = False
 
     def __post_init__(self) -> None:
         problems = _below("per_donor", self.per_donor, 1) + _below("resamples", self.resamples, 1)

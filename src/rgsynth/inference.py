@@ -8,6 +8,7 @@ background, genes and noise only, never on what else shares its batch.
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 
 from rgsynth.config import MAP_WEIGHTS, TrainConfig
-from rgsynth.data import CacheError, cache_fingerprint
+from rgsynth.data import CacheError, cache_fingerprint, load_split
 from rgsynth.layout import CHECKPOINT_PATH, MAP_SNAPSHOT_PATH
 from rgsynth.models.registry import get_spec
 from rgsynth.prepare.cache import Cache
@@ -61,6 +62,18 @@ class TrainedRun:
             return [final]
         kept = ("snapshot", self.snapshot_step, self.snapshot)
         return [kept] if weights == "snapshot" else [final, kept]
+
+    def unseen_shrinkage(self) -> float | None:
+        """How much smaller an unseen donor's whitened gene scores come out than a training
+        donor's, estimated by leave-one-out on the training donors of the run's cache
+        (:meth:`ProjectedGeneMapping.shrinkage`); None for a generator whose genes pass
+        through no fitted components (``xu2019``, MC-GAN), which has nothing to correct.
+        :class:`Synthesizer` divides unseen donors' scores by it when asked."""
+        mapping = getattr(self.generator, "mapping", None)
+        if not hasattr(mapping, "unseen"):
+            return None
+        donors = load_split(self.cache_root, "train").genes  # the trainer's donors
+        return mapping.shrinkage(torch.as_tensor(donors, dtype=torch.float32))
 
 
 def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
@@ -162,6 +175,9 @@ class Synthesizer:
         precision: ``fp32`` or ``bf16`` (autocast; outputs are returned as float32).
         device: a torch device string.
         batch_size: nodules per forward pass.
+        unseen_shrinkage: the profiles it is given are unseen donors': divide their
+            whitened gene scores by this (:meth:`TrainedRun.unseen_shrinkage`); None: as
+            they are. Only for a generator with fitted gene components.
     """
 
     def __init__(
@@ -170,9 +186,16 @@ class Synthesizer:
         precision: str = "fp32",
         device: str = "cpu",
         batch_size: int = 32,
+        unseen_shrinkage: float | None = None,
     ) -> None:
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
+        if unseen_shrinkage is not None and not hasattr(generator.mapping, "unseen"):
+            raise ValueError(
+                f"{generator.config.architecture}: its genes pass through no fitted "
+                "components, so it has no unseen donors' scores to unshrink"
+            )
+        self.unseen_shrinkage = unseen_shrinkage
         self.device = torch.device(device)
         self.generator = generator.to(self.device)
         self.precision, self.batch_size = precision, batch_size
@@ -203,10 +226,16 @@ class Synthesizer:
         if heights_mm is not None and len(heights_mm) != len(seeds):
             raise ValueError(f"{len(heights_mm)} slice heights for {len(seeds)} nodules")
         parts = []
-        for start in range(0, len(seeds), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            heights = None if heights_mm is None else heights_mm[chunk]
-            parts.append(self._batch(backgrounds[chunk], genes[chunk], seeds[chunk], heights))
+        unseen = (
+            nullcontext()
+            if self.unseen_shrinkage is None
+            else self.generator.mapping.unseen(self.unseen_shrinkage)
+        )
+        with unseen:
+            for start in range(0, len(seeds), self.batch_size):
+                chunk = slice(start, start + self.batch_size)
+                heights = None if heights_mm is None else heights_mm[chunk]
+                parts.append(self._batch(backgrounds[chunk], genes[chunk], seeds[chunk], heights))
         return Synthesis(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
     def _batch(

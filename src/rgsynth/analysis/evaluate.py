@@ -47,7 +47,7 @@ from rgsynth.analysis.reference import REFERENCE, ReferenceGenerator
 from rgsynth.analysis.statistics import metagenes, spearman_map
 from rgsynth.config import MapSettings, PerturbationSettings, PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text
-from rgsynth.inference import TrainedRun, load_run_pair
+from rgsynth.inference import Synthesizer, TrainedRun, load_run_pair
 from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import (
     EVALUATION_FIGURE_FILENAME,
@@ -116,10 +116,15 @@ def evaluate(
     report: dict[str, Any] = {"format": "rgsynth-evaluation/1", "models": {}}
     scores: list[Score] = []
     pairs: dict[str, pd.DataFrame] = {}
-    contexts = [
-        ModelContext(model, cohort, real, backgrounds, extractor, config, settings)
-        for model in runs
-    ]
+    contexts = []
+    for model in runs:
+        # held-out donors are unseen: their gene scores unshrunk where asked (and possible)
+        shrinkage = model.unseen_shrinkage() if settings.unshrink_unseen else None
+        synthesizer = Synthesizer(model.generator, unseen_shrinkage=shrinkage)
+        contexts.append(
+            ModelContext(model, cohort, real, backgrounds, extractor, config, settings, synthesizer)
+        )
+        contexts[-1].facts["unseen_shrinkage"] = shrinkage
     if truth is not None:
         echo("reference generator: the twin's own painter through the same maps and scores")
         contexts.append(

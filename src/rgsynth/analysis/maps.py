@@ -225,6 +225,7 @@ def _perturbation(
     singles = _top_genes(run, cohort.gene_names, settings.top_genes)
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     hu_window = cache_prepare_config(run.cache_root).hu_window
+    shrinkage = run.unseen_shrinkage() if settings.unshrink_unseen else None
     # Each replicate's slope is the mean over ``generators`` (run.map_generators: by
     # default the final weights and, where the run kept one, its map snapshot; issue 16's
     # ninth round)
@@ -238,6 +239,9 @@ def _perturbation(
         settings,
         singles=singles,
         on_program=lambda program: log.info("perturbation map: %s done", program),
+        unseen=None
+        if shrinkage is None
+        else [Synthesizer(g, unseen_shrinkage=shrinkage) for _, _, g in generators],
     )
     for name, result in maps.items():
         atomic_write_text(out / perturbation_filename(name), result.table.to_csv(index=False))
@@ -251,7 +255,7 @@ def _perturbation(
         out / "perturbation_programs.png",
     )
     sweep_figure(
-        Synthesizer(run.generator),
+        Synthesizer(run.generator, unseen_shrinkage=shrinkage),
         cohort,
         programs,
         backgrounds,
@@ -266,6 +270,7 @@ def _perturbation(
         ],
         "perturbation_programs_from": "metagenes" if from_metagenes else "gene-set file",
         "perturbation_rules": list(settings.perturbation.rules),
+        "perturbation_unseen_shrinkage": shrinkage,
         "perturbation_program_pairs_q05": int((maps["programs"].table["q"] < 0.05).sum()),
         "perturbation_gene_pairs_q05": int((maps["genes"].table["q"] < 0.05).sum()),
     }
@@ -281,11 +286,15 @@ def perturbation_maps(
     settings: MapSettings,
     singles: pd.DataFrame | None = None,
     on_program: Callable[[str], None] | None = None,
+    unseen: Callable | Sequence[Callable] | None = None,
 ) -> dict[str, PerturbationResult]:
     """Every perturbation map of one generator (the reference, or several runs whose
     slopes are averaged, as ``perturbation_map`` does): the programs under each rule
     (``programs`` is the headline rule's, ``programs:<rule>`` the others'), and single
-    genes (``genes``, moved ±shift z, the headline rule's bases)."""
+    genes (``genes``, moved ±shift z, the headline rule's bases). ``unseen``: what paints
+    the maps whose bases are the held-out donors (the ``axis`` rule's), told they are
+    unseen (``MapSettings.unshrink_unseen``); None: ``synthesizer`` paints every map."""
+    unseen = synthesizer if unseen is None else unseen
     readout = load_readout()
     extractor = FeatureExtractor(cohort.pixel_mm)
     scale = features.std(numeric_only=True)
@@ -298,7 +307,7 @@ def perturbation_maps(
         else:
             directions, arms, bases = programs * perturbation.shift, GENES_ARMS, cohort.genes
         results["programs" if n == 0 else f"programs:{rule}"] = perturbation_map(
-            synthesizer,
+            unseen if rule == "axis" else synthesizer,
             extractor,
             readout,
             directions,
@@ -314,7 +323,7 @@ def perturbation_maps(
     if singles is not None:
         headline = perturbation.rules[0]
         results["genes"] = perturbation_map(
-            synthesizer,
+            unseen if headline == "axis" else synthesizer,
             extractor,
             readout,
             singles * perturbation.shift,

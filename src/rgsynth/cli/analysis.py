@@ -61,6 +61,15 @@ def map_command(
             _M.map_weights,
         ),
     ] = None,
+    unshrink_unseen: Annotated[
+        bool | None,
+        opt(
+            "Divide the held-out donors' whitened gene scores by their leave-one-out "
+            "shrinkage in the headline map and the sweep (focus recipes)",
+            _M.unshrink_unseen,
+            "--unshrink-unseen/--plain-unseen",
+        ),
+    ] = None,
     force: Annotated[bool, opt("Replace RUN/maps once the new maps are done")] = False,
 ) -> None:
     """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
@@ -78,6 +87,7 @@ def map_command(
             perturbation=perturbation,
             seed=seed,
             map_weights=map_weights,
+            unshrink_unseen=unshrink_unseen,
         )
         summary = build_maps(run, chosen, cache, mcgan, gene_sets, force, typer.echo)
         silhouettes = ", ".join(
@@ -105,12 +115,24 @@ def evaluate(
     seed: Annotated[
         int | None, opt("Seed of backgrounds, noise, shuffles", _E.seed, **SEED)
     ] = None,
+    unshrink_unseen: Annotated[
+        bool | None,
+        opt(
+            "Divide the held-out donors' whitened gene scores by their leave-one-out "
+            "shrinkage in every synthesis scored (focus recipes)",
+            _E.unshrink_unseen,
+            "--unshrink-unseen/--plain-unseen",
+        ),
+    ] = None,
 ) -> None:
     """Score a run: realism, conditioning, ablations and (twin) ground-truth recovery."""
     with errors():
         from rgsynth.analysis.evaluate import evaluate as run_evaluation
 
-        chosen = settings(EvaluationSettings, per_donor=per_donor, resamples=resamples, seed=seed)
+        chosen = settings(
+            EvaluationSettings, per_donor=per_donor, resamples=resamples, seed=seed,
+            unshrink_unseen=unshrink_unseen,
+        )  # fmt: skip
         report = run_evaluation(run, chosen, cache, against, truth, typer.echo)
         echo_scores(run, list(report["models"]))
         typer.echo(f"wrote {run / EVALUATION_FILENAME} in {report['seconds']:.0f} s")

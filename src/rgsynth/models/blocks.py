@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -136,6 +139,7 @@ class ProjectedGeneMapping(nn.Module):
             nn.Linear(components, hidden), nn.LeakyReLU(LEAK), nn.Linear(hidden, code)
         )
         self.n_genes = n_genes
+        self.score_divisor = 1.0  # set only inside :meth:`unseen`; never saved
 
     @torch.no_grad()
     def fit(self, genes: torch.Tensor) -> None:
@@ -151,7 +155,24 @@ class ProjectedGeneMapping(nn.Module):
 
     def project(self, genes: torch.Tensor) -> torch.Tensor:
         assert_shape(genes, (None, self.n_genes), "genes")
-        return (genes - self.mean.to(genes.dtype)) @ self.components.to(genes.dtype).T
+        scores = (genes - self.mean.to(genes.dtype)) @ self.components.to(genes.dtype).T
+        return scores if self.score_divisor == 1.0 else scores / self.score_divisor
+
+    @contextmanager
+    def unseen(self, shrinkage: float) -> Iterator[None]:
+        """Within the block, every profile's whitened scores are divided by ``shrinkage``
+        (:meth:`shrinkage` of the training donors): the profiles are unseen donors', whose
+        scores in the training donors' components come out shrunk toward 0, and this puts
+        them back on the training donors' scale (the bias-adjusted scores of Lee, Zou &
+        Wright 2010; issue 16's eighteenth round). Not for a training donor's own profile,
+        whose scores are not shrunk."""
+        if not 0.0 < shrinkage <= 1.5:
+            raise ValueError(f"a score shrinkage must lie in (0, 1.5], got {shrinkage}")
+        saved, self.score_divisor = self.score_divisor, float(shrinkage)
+        try:
+            yield
+        finally:
+            self.score_divisor = saved
 
     def forward(self, genes: torch.Tensor) -> torch.Tensor:
         return self.layers(self.project(genes))

@@ -1,0 +1,125 @@
+"""Unseen donors' gene scores, unshrunk (issue 16's eighteenth round): a held-out donor's
+whitened scores in the training donors' components come out shrunk toward 0, and
+``--unshrink-unseen`` divides them by the leave-one-out shrinkage of the training donors
+wherever the profiles painted are unseen donors' (the headline map, the sweep, evaluate)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import TINY_TRAIN
+from rgsynth.cli import app
+from rgsynth.data import load_split
+from rgsynth.inference import Synthesizer, load_run
+from rgsynth.models.blocks import ProjectedGeneMapping
+from rgsynth.train.loop import Trainer
+
+
+@pytest.fixture(scope="module")
+def focus_run(train_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-step fp32 focus run on the shared cache (weights, not quality)."""
+    run = tmp_path_factory.mktemp("unseen") / "run"
+    model = dataclasses.replace(TINY_TRAIN.model, architecture="focus")
+    config = dataclasses.replace(TINY_TRAIN, model=model, precision="fp32", map_snapshot=0.0)
+    Trainer(train_cache, run, config).run(max_steps=3, max_minutes=None)
+    return run
+
+
+def test_unseen_divides_the_scores_inside_the_block_only() -> None:
+    donors = torch.randn(12, 40, generator=torch.Generator().manual_seed(3))
+    mapping = ProjectedGeneMapping(40, components=5, hidden=8, code=4)
+    mapping.fit(donors)
+    new = torch.randn(3, 40, generator=torch.Generator().manual_seed(4))
+    plain = mapping.project(new)
+    with mapping.unseen(0.5):
+        torch.testing.assert_close(mapping.project(new), plain / 0.5)
+    torch.testing.assert_close(mapping.project(new), plain)  # restored
+    with pytest.raises(RuntimeError), mapping.unseen(0.5):
+        raise RuntimeError("a failed synthesis")
+    torch.testing.assert_close(mapping.project(new), plain)  # restored after an error too
+    for bad in (0.0, -1.0, 2.0):
+        with pytest.raises(ValueError, match="must lie in"), mapping.unseen(bad):
+            pass
+
+
+def test_a_focus_run_knows_its_shrinkage_and_the_papers_model_has_none(
+    focus_run: Path, trained_run: Path, train_cache: Path
+) -> None:
+    run = load_run(focus_run)
+    donors = torch.as_tensor(load_split(train_cache, "train").genes)
+    factor = run.unseen_shrinkage()
+    assert factor == pytest.approx(run.generator.mapping.shrinkage(donors))
+    assert 0 < factor < 1  # more genes than donors: unseen donors' scores are smaller
+    paper = load_run(trained_run)
+    assert paper.unseen_shrinkage() is None
+    with pytest.raises(ValueError, match="no fitted"):
+        Synthesizer(paper.generator, unseen_shrinkage=0.5)
+
+
+def test_the_synthesizer_paints_unseen_profiles_as_their_unshrunk_scores(
+    focus_run: Path, train_cache: Path
+) -> None:
+    run = load_run(focus_run)
+    mapping = run.generator.mapping
+    split = load_split(train_cache, "train")
+    genes = split.genes[:3] + 0.3  # profiles no training donor has
+    backgrounds = np.zeros((3, 32, 32), np.float32) - 0.8
+    seeds = [1, 2, 3]
+    factor = run.unseen_shrinkage()
+    unseen = Synthesizer(run.generator, unseen_shrinkage=factor)(backgrounds, genes, seeds)
+    # The same profiles moved along the fitted components so that their scores are
+    # 1 / factor as large, painted as they are: the same nodules.
+    tensor = torch.as_tensor(genes)
+    moved = tensor + ((1 / factor - 1) * mapping.project(tensor)) @ mapping._unit_directions(
+        tensor.dtype
+    )
+    by_hand = Synthesizer(run.generator)(backgrounds, moved.numpy(), seeds)
+    np.testing.assert_allclose(unseen.image, by_hand.image, atol=1e-4)
+    plain = Synthesizer(run.generator)(backgrounds, genes, seeds)
+    assert np.abs(plain.image - unseen.image).max() > 1e-3  # the correction paints otherwise
+    assert mapping.score_divisor == 1.0  # and the generator is left as it was
+
+
+def test_map_and_evaluate_unshrink_unseen_where_asked(
+    focus_run: Path, small_cohort: Path, tmp_path: Path
+) -> None:
+    truth = str(small_cohort / "ground_truth.json")
+    tables = {}
+    for flag in ("--plain-unseen", "--unshrink-unseen"):
+        run = Path(shutil.copytree(focus_run, tmp_path / flag.strip("-")))
+        args = ["map", str(run), "--gene-sets", truth, "--clusters", "2",
+                "--metagene-min-genes", "2", "--top-genes", "2", "--replicates", "3",
+                "--backgrounds", "4", flag]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        summary = json.loads((run / "maps" / "maps.json").read_text())
+        expected = load_run(run).unseen_shrinkage() if flag == "--unshrink-unseen" else None
+        assert summary["perturbation_unseen_shrinkage"] == expected
+        assert summary["settings"]["unshrink_unseen"] is (flag == "--unshrink-unseen")
+        tables[flag] = {
+            name: (run / "maps" / name).read_text()
+            for name in ("perturbation_programs.csv", "perturbation_programs_genes_rule.csv")
+        }
+        result = CliRunner().invoke(
+            app, ["evaluate", str(run), "--per-donor", "1", "--resamples", "10", flag]
+        )
+        assert result.exit_code == 0, result.output
+        scores = json.loads((run / "evaluation.json").read_text())
+        assert scores["models"]["focus"]["unseen_shrinkage"] == expected
+        assert scores["settings"]["unshrink_unseen"] is (flag == "--unshrink-unseen")
+    plain, unseen = tables["--plain-unseen"], tables["--unshrink-unseen"]
+    # The headline (axis rule: held-out bases) changes; the genes rule (training donors'
+    # bases too) is read as is.
+    assert plain["perturbation_programs.csv"] != unseen["perturbation_programs.csv"]
+    assert (
+        plain["perturbation_programs_genes_rule.csv"]
+        == unseen["perturbation_programs_genes_rule.csv"]
+    )
