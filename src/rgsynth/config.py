@@ -436,12 +436,13 @@ class MapSettings:
     adopt it); ``final``: the final weights. A run that kept no snapshot is read from its
     final weights whatever this says.
 
-    ``unshrink_unseen``: the perturbation maps whose base profiles are unseen donors'
-    (the headline ``axis`` rule, the single genes under it) and the program sweep, which
-    starts from the training donors' mean, divide those profiles' whitened gene scores by
-    the run's leave-one-out shrinkage (``TrainedRun.unseen_shrinkage``; issue 16's
-    eighteenth round). The ``genes`` rule, whose bases include training donors, is read
-    as is. Models without fitted gene components (``xu2019``, MC-GAN) ignore it.
+    ``unshrink_unseen``: the perturbation maps whose base profiles are held-out donors'
+    (the headline ``axis`` rule, the single genes under it) divide the whitened gene
+    scores of each profile they paint (base and move together) by the run's
+    leave-one-out shrinkage (``TrainedRun.unseen_shrinkage``; issue 16's eighteenth
+    round). The ``genes`` rule, whose bases include training donors, the program sweep
+    (from the training donors' mean) and a cohort without held-out donors are read as
+    they are. Models without fitted gene components (``xu2019``, MC-GAN) ignore it.
     """
 
     n_clusters: int = 3
@@ -477,9 +478,11 @@ class EvaluationSettings:
     resamples: bootstrap resamples of every interval.
     change_hu: what counts as changed for mask consistency.
     seed: fixes backgrounds, noise and shuffles.
-    unshrink_unseen: the held-out donors' profiles, which every score synthesises from,
-        have their whitened gene scores divided by the run's leave-one-out shrinkage (as
-        ``MapSettings.unshrink_unseen``); models without fitted gene components ignore it.
+    unshrink_unseen: every profile a score synthesises from that is not a training
+        donor's own (held-out donors', shuffled among them) has its whitened gene scores
+        divided by the run's leave-one-out shrinkage (as ``MapSettings.unshrink_unseen``);
+        training donors' profiles (trait fidelity paints them too) are painted as they
+        are; models without fitted gene components ignore it.
     """
 
     per_donor: int = 8

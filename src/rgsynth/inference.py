@@ -23,6 +23,8 @@ from rgsynth.models.registry import get_spec
 from rgsynth.prepare.cache import Cache
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, load_map_snapshot
 
+MAX_SHRINKAGE = 1.5  # a leave-one-out shrinkage above this is no shrinkage: refused
+
 
 @dataclass
 class TrainedRun:
@@ -72,8 +74,14 @@ class TrainedRun:
         mapping = getattr(self.generator, "mapping", None)
         if not hasattr(mapping, "unseen"):
             return None
-        donors = load_split(self.cache_root, "train").genes  # the trainer's donors
-        return mapping.shrinkage(torch.as_tensor(donors, dtype=torch.float32))
+        donors = torch.as_tensor(self.training_profiles(), dtype=torch.float32)
+        factor = mapping.shrinkage(donors)
+        return factor if 0.0 < factor <= MAX_SHRINKAGE else None  # 0: no component kept
+
+    def training_profiles(self) -> np.ndarray:
+        """(donors, G): the gene profiles the run trained on (its cache's training split,
+        in the trainer's order)."""
+        return load_split(self.cache_root, "train").genes
 
 
 def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:
@@ -175,9 +183,13 @@ class Synthesizer:
         precision: ``fp32`` or ``bf16`` (autocast; outputs are returned as float32).
         device: a torch device string.
         batch_size: nodules per forward pass.
-        unseen_shrinkage: the profiles it is given are unseen donors': divide their
-            whitened gene scores by this (:meth:`TrainedRun.unseen_shrinkage`); None: as
-            they are. Only for a generator with fitted gene components.
+        unseen_shrinkage: divide an unseen profile's whitened gene scores by this
+            (:meth:`TrainedRun.unseen_shrinkage`); None: paint every profile as it is.
+            Only for a generator with fitted gene components.
+        seen_profiles: (donors, G) the training donors' profiles
+            (:meth:`TrainedRun.training_profiles`): a profile equal to one of them bit for
+            bit is painted as it is; any other (a held-out donor's, a moved profile) is
+            unseen. None: every profile is unseen.
     """
 
     def __init__(
@@ -187,15 +199,26 @@ class Synthesizer:
         device: str = "cpu",
         batch_size: int = 32,
         unseen_shrinkage: float | None = None,
+        seen_profiles: np.ndarray | None = None,
     ) -> None:
         if precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, not {precision!r}")
-        if unseen_shrinkage is not None and not hasattr(generator.mapping, "unseen"):
-            raise ValueError(
-                f"{generator.config.architecture}: its genes pass through no fitted "
-                "components, so it has no unseen donors' scores to unshrink"
-            )
+        if unseen_shrinkage is not None:
+            if not hasattr(generator.mapping, "unseen"):
+                raise ValueError(
+                    f"{generator.config.architecture}: its genes pass through no fitted "
+                    "components, so it has no unseen donors' scores to unshrink"
+                )
+            if not 0.0 < unseen_shrinkage <= MAX_SHRINKAGE:
+                raise ValueError(
+                    f"a score shrinkage must lie in (0, {MAX_SHRINKAGE}], got {unseen_shrinkage}"
+                )
         self.unseen_shrinkage = unseen_shrinkage
+        self._seen = (
+            set()
+            if seen_profiles is None
+            else {row.tobytes() for row in np.asarray(seen_profiles, np.float32)}
+        )
         self.device = torch.device(device)
         self.generator = generator.to(self.device)
         self.precision, self.batch_size = precision, batch_size
@@ -225,17 +248,40 @@ class Synthesizer:
         """
         if heights_mm is not None and len(heights_mm) != len(seeds):
             raise ValueError(f"{len(heights_mm)} slice heights for {len(seeds)} nodules")
+        if self.unseen_shrinkage is None:
+            return self._paint(backgrounds, genes, seeds, heights_mm)
+        # Seen and unseen profiles painted apart and put back in order: each nodule's
+        # noise comes from its own seed and eval mode has no batch statistics, so a
+        # nodule does not depend on what shares its batch.
+        profiles = np.asarray(genes, np.float32)
+        seen = np.array([row.tobytes() in self._seen for row in profiles], bool)
+        parts: list[np.ndarray] = []
+        for rows, unseen in ((np.flatnonzero(seen), False), (np.flatnonzero(~seen), True)):
+            if not len(rows):
+                continue
+            heights = None if heights_mm is None else np.asarray(heights_mm)[rows]
+            with self.generator.mapping.unseen(self.unseen_shrinkage) if unseen else nullcontext():
+                part = self._paint(
+                    backgrounds[rows], profiles[rows], [seeds[i] for i in rows], heights
+                )
+            if not parts:
+                parts = [np.empty((len(seeds), *a.shape[1:]), a.dtype) for a in vars(part).values()]
+            for whole, values in zip(parts, vars(part).values(), strict=True):
+                whole[rows] = values
+        return Synthesis(*parts)
+
+    def _paint(
+        self,
+        backgrounds: np.ndarray,
+        genes: np.ndarray,
+        seeds: list[int],
+        heights_mm: np.ndarray | None,
+    ) -> Synthesis:
         parts = []
-        unseen = (
-            nullcontext()
-            if self.unseen_shrinkage is None
-            else self.generator.mapping.unseen(self.unseen_shrinkage)
-        )
-        with unseen:
-            for start in range(0, len(seeds), self.batch_size):
-                chunk = slice(start, start + self.batch_size)
-                heights = None if heights_mm is None else heights_mm[chunk]
-                parts.append(self._batch(backgrounds[chunk], genes[chunk], seeds[chunk], heights))
+        for start in range(0, len(seeds), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            heights = None if heights_mm is None else heights_mm[chunk]
+            parts.append(self._batch(backgrounds[chunk], genes[chunk], seeds[chunk], heights))
         return Synthesis(*(np.concatenate([p[k] for p in parts]) for k in range(3)))
 
     def _batch(

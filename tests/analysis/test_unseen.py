@@ -17,10 +17,13 @@ from typer.testing import CliRunner
 
 from conftest import TINY_TRAIN
 from rgsynth.cli import app
+from rgsynth.config import PrepareConfig
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.models.blocks import ProjectedGeneMapping
+from rgsynth.prepare.run import find_inputs, prepare_cache
 from rgsynth.train.loop import Trainer
+from rgsynth.twin.cohort import generate_cohort
 
 
 @pytest.fixture(scope="module")
@@ -64,37 +67,66 @@ def test_a_focus_run_knows_its_shrinkage_and_the_papers_model_has_none(
         Synthesizer(paper.generator, unseen_shrinkage=0.5)
 
 
-def test_the_synthesizer_paints_unseen_profiles_as_their_unshrunk_scores(
+def test_the_synthesizer_unshrinks_unseen_profiles_and_paints_seen_ones_as_they_are(
     focus_run: Path, train_cache: Path
 ) -> None:
     run = load_run(focus_run)
     mapping = run.generator.mapping
-    split = load_split(train_cache, "train")
-    genes = split.genes[:3] + 0.3  # profiles no training donor has
+    donors = run.training_profiles()
+    genes = np.concatenate([donors[:2] + 0.3, donors[:1]])  # two unseen profiles, one seen
     backgrounds = np.zeros((3, 32, 32), np.float32) - 0.8
     seeds = [1, 2, 3]
     factor = run.unseen_shrinkage()
-    unseen = Synthesizer(run.generator, unseen_shrinkage=factor)(backgrounds, genes, seeds)
-    # The same profiles moved along the fitted components so that their scores are
-    # 1 / factor as large, painted as they are: the same nodules.
-    tensor = torch.as_tensor(genes)
+    painted = Synthesizer(run.generator, unseen_shrinkage=factor, seen_profiles=donors)(
+        backgrounds, genes, seeds
+    )
+    # An unseen profile is painted as the same profile moved along the fitted components
+    # so that its scores are 1 / factor as large; the training donor's as it is.
+    tensor = torch.as_tensor(genes[:2])
     moved = tensor + ((1 / factor - 1) * mapping.project(tensor)) @ mapping._unit_directions(
         tensor.dtype
     )
-    by_hand = Synthesizer(run.generator)(backgrounds, moved.numpy(), seeds)
-    np.testing.assert_allclose(unseen.image, by_hand.image, atol=1e-4)
+    by_hand = Synthesizer(run.generator)(backgrounds[:2], moved.numpy(), seeds[:2])
+    np.testing.assert_allclose(painted.image[:2], by_hand.image, atol=1e-4)
     plain = Synthesizer(run.generator)(backgrounds, genes, seeds)
-    assert np.abs(plain.image - unseen.image).max() > 1e-3  # the correction paints otherwise
+    # (painted in a batch of its own: equal up to the kernels' float order)
+    np.testing.assert_allclose(painted.image[2], plain.image[2], atol=1e-4)
+    np.testing.assert_allclose(painted.mask[2], plain.mask[2], atol=1e-4)
+    assert np.abs(plain.image[:2] - painted.image[:2]).max() > 1e-3  # it paints otherwise
     assert mapping.score_divisor == 1.0  # and the generator is left as it was
+    with pytest.raises(ValueError, match="must lie in"):
+        Synthesizer(run.generator, unseen_shrinkage=0.0)
 
 
-def test_map_and_evaluate_unshrink_unseen_where_asked(
-    focus_run: Path, small_cohort: Path, tmp_path: Path
+@pytest.fixture(scope="module")
+def held_run(tiny_config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A twin with 3 held-out donors (``synth-cohort --holdout``), its 32² cache and a
+    3-step fp32 focus run on it: (cohort, run)."""
+    root = tmp_path_factory.mktemp("held")
+    generate_cohort(root / "cohort", dataclasses.replace(tiny_config, n_holdout=3), workers=2)
+    config = PrepareConfig(size=32, background_centres=2, background_slices=5)
+    prepare_cache(find_inputs(root / "cohort"), root / "cache", config, workers=2,
+                  echo=lambda _: None)  # fmt: skip
+    model = dataclasses.replace(TINY_TRAIN.model, architecture="focus")
+    train = dataclasses.replace(TINY_TRAIN, model=model, precision="fp32", map_snapshot=0.0)
+    Trainer(root / "cache", root / "run", train).run(max_steps=3, max_minutes=None)
+    return root / "cohort", root / "run"
+
+
+def _scores(run: Path, condition: str) -> dict[str, float]:
+    records = [json.loads(line) for line in (run / "evaluation_scores.jsonl").open()]
+    return {r["metric"]: r["value"] for r in records if r["condition"] == condition
+            and r["model"] == "focus"}  # fmt: skip
+
+
+def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
+    held_run: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    truth = str(small_cohort / "ground_truth.json")
-    tables = {}
+    cohort, trained = held_run
+    truth = str(cohort / "ground_truth.json")
+    tables, matched = {}, {}
     for flag in ("--plain-unseen", "--unshrink-unseen"):
-        run = Path(shutil.copytree(focus_run, tmp_path / flag.strip("-")))
+        run = Path(shutil.copytree(trained, tmp_path / flag.strip("-")))
         args = ["map", str(run), "--gene-sets", truth, "--clusters", "2",
                 "--metagene-min-genes", "2", "--top-genes", "2", "--replicates", "3",
                 "--backgrounds", "4", flag]  # fmt: skip
@@ -113,8 +145,11 @@ def test_map_and_evaluate_unshrink_unseen_where_asked(
         )
         assert result.exit_code == 0, result.output
         scores = json.loads((run / "evaluation.json").read_text())
+        assert scores["validation_split"] == "holdout"
         assert scores["models"]["focus"]["unseen_shrinkage"] == expected
         assert scores["settings"]["unshrink_unseen"] is (flag == "--unshrink-unseen")
+        matched[flag] = _scores(run, "matched")
+    assert 0 < load_run(trained).unseen_shrinkage() < 1
     plain, unseen = tables["--plain-unseen"], tables["--unshrink-unseen"]
     # The headline (axis rule: held-out bases) changes; the genes rule (training donors'
     # bases too) is read as is.
@@ -122,4 +157,21 @@ def test_map_and_evaluate_unshrink_unseen_where_asked(
     assert (
         plain["perturbation_programs_genes_rule.csv"]
         == unseen["perturbation_programs_genes_rule.csv"]
+    )
+    # evaluate paints the held-out donors otherwise
+    assert matched["--plain-unseen"]["frd"] != matched["--unshrink-unseen"]["frd"]
+
+
+def test_a_cohort_without_held_out_donors_has_nothing_to_unshrink(
+    focus_run: Path, small_cohort: Path, tmp_path: Path
+) -> None:
+    run = Path(shutil.copytree(focus_run, tmp_path / "run"))  # every donor is a training one
+    args = ["map", str(run), "--gene-sets", str(small_cohort / "ground_truth.json"),
+            "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "2",
+            "--replicates", "3", "--backgrounds", "4", "--unshrink-unseen"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        json.loads((run / "maps" / "maps.json").read_text())["perturbation_unseen_shrinkage"]
+        is None
     )

@@ -120,7 +120,8 @@ def evaluate(
     for model in runs:
         # held-out donors are unseen: their gene scores unshrunk where asked (and possible)
         shrinkage = model.unseen_shrinkage() if settings.unshrink_unseen else None
-        synthesizer = Synthesizer(model.generator, unseen_shrinkage=shrinkage)
+        seen = model.training_profiles() if shrinkage is not None else None
+        synthesizer = Synthesizer(model.generator, unseen_shrinkage=shrinkage, seen_profiles=seen)
         contexts.append(
             ModelContext(model, cohort, real, backgrounds, extractor, config, settings, synthesizer)
         )

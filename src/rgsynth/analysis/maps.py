@@ -225,7 +225,10 @@ def _perturbation(
     singles = _top_genes(run, cohort.gene_names, settings.top_genes)
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     hu_window = cache_prepare_config(run.cache_root).hu_window
-    shrinkage = run.unseen_shrinkage() if settings.unshrink_unseen else None
+    # Unseen donors' scores unshrunk where asked, if the run has fitted components and the
+    # map's bases are held-out donors (a cohort without a held-out split has none)
+    unseen_bases = cohort.scoring_split() != "all"
+    shrinkage = run.unseen_shrinkage() if settings.unshrink_unseen and unseen_bases else None
     # Each replicate's slope is the mean over ``generators`` (run.map_generators: by
     # default the final weights and, where the run kept one, its map snapshot; issue 16's
     # ninth round)
@@ -241,7 +244,10 @@ def _perturbation(
         on_program=lambda program: log.info("perturbation map: %s done", program),
         unseen=None
         if shrinkage is None
-        else [Synthesizer(g, unseen_shrinkage=shrinkage) for _, _, g in generators],
+        else [
+            Synthesizer(g, unseen_shrinkage=shrinkage, seen_profiles=run.training_profiles())
+            for _, _, g in generators
+        ],
     )
     for name, result in maps.items():
         atomic_write_text(out / perturbation_filename(name), result.table.to_csv(index=False))
@@ -254,8 +260,8 @@ def _perturbation(
         f"perturbation map ({headline} rule): effect per program step, in real-nodule SDs",
         out / "perturbation_programs.png",
     )
-    sweep_figure(
-        Synthesizer(run.generator, unseen_shrinkage=shrinkage),
+    sweep_figure(  # from the training donors' mean: no unseen donor, painted as it is
+        Synthesizer(run.generator),
         cohort,
         programs,
         backgrounds,
