@@ -403,6 +403,10 @@ def plot(path: Path = RESULTS_PNG) -> Path:
     for ax, (column, title) in zip(axes, panels, strict=True):
         for (model, seed), rows in trained.groupby(["model", "seed"]):
             rows = rows.sort_values("quiet_minutes")
+            if model.endswith(UNSHRUNK):  # a second reading of a run's snapshot, not a run
+                ax.plot(rows["quiet_minutes"], rows[column], linestyle="none", color="k",
+                        marker="x", zorder=4)  # fmt: skip
+                continue
             recipe = seed_variant.get(model, model)
             colour = recipes.get(recipe, "0.75")
             ax.plot(rows["quiet_minutes"], rows[column], "--" if model in seed_variant else "-",
@@ -417,10 +421,13 @@ def plot(path: Path = RESULTS_PNG) -> Path:
         ax.set_xlabel("training minutes (quiet 2 cores, from steps)")
     axes[1].axhline(0, color="grey", linewidth=0.8)
     shown = set(trained["model"].map(lambda m: seed_variant.get(m, m)))
+    unshrunk = trained["model"].str.endswith(UNSHRUNK).any()
     handles = [Line2D([], [], color=c, label=n) for n, c in recipes.items() if n in shown]
     handles += [
         Line2D([], [], color="0.75", label="bench-only arms (one change on focus)"),
         Line2D([], [], color="k", linestyle="--", label="training seeds 1–3"),
+        *([Line2D([], [], color="k", marker="x", linestyle="none",
+                  label="a 15-min snapshot read unshrunk (round 18)")] if unshrunk else []),
         *(Line2D([], [], color="k", marker=markers[s], linestyle="none", label=f"twin seed {s}")
           for s in sorted(trained["seed"].astype(int).unique())),
         Line2D([], [], color="grey", linestyle="--", label="reference (mean over seeds)"),
