@@ -242,12 +242,7 @@ def _perturbation(
         settings,
         singles=singles,
         on_program=lambda program: log.info("perturbation map: %s done", program),
-        unseen=None
-        if shrinkage is None
-        else [
-            Synthesizer(g, unseen_shrinkage=shrinkage, seen_profiles=run.training_profiles())
-            for _, _, g in generators
-        ],
+        unseen=None if shrinkage is None else _unseen_synthesizers(run, generators, shrinkage),
     )
     for name, result in maps.items():
         atomic_write_text(out / perturbation_filename(name), result.table.to_csv(index=False))
@@ -280,6 +275,17 @@ def _perturbation(
         "perturbation_program_pairs_q05": int((maps["programs"].table["q"] < 0.05).sum()),
         "perturbation_gene_pairs_q05": int((maps["genes"].table["q"] < 0.05).sum()),
     }
+
+
+def _unseen_synthesizers(
+    run: TrainedRun, generators: list[tuple[str, int, nn.Module]], shrinkage: float
+) -> list[Synthesizer]:
+    """One synthesizer per map generator that unshrinks unseen profiles; the training
+    profiles (a read of the training split) are loaded once for all of them."""
+    seen = run.training_profiles()
+    return [
+        Synthesizer(g, unseen_shrinkage=shrinkage, seen_profiles=seen) for _, _, g in generators
+    ]
 
 
 def perturbation_maps(
