@@ -1,7 +1,8 @@
 """Unseen donors' gene scores, unshrunk (issue 16's eighteenth round): a held-out donor's
 whitened scores in the training donors' components come out shrunk toward 0, and
 ``--unshrink-unseen`` divides them by the leave-one-out shrinkage of the training donors
-wherever the profiles painted are unseen donors' (the headline map, the sweep, evaluate)."""
+wherever the profiles painted are unseen donors' (the headline map's bases, evaluate's
+syntheses); the map's move along a program stays the yardstick's step (nineteenth round)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,12 @@ import torch
 from typer.testing import CliRunner
 
 from conftest import TINY_TRAIN
+from rgsynth.analysis.cohort import load_cohort
+from rgsynth.analysis.ground_truth import load_truth
+from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
+from rgsynth.analysis.perturbation import AXIS_ARMS, program_matrix
 from rgsynth.cli import app
-from rgsynth.config import PrepareConfig
+from rgsynth.config import MapSettings, PerturbationSettings, PrepareConfig
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.models.blocks import ProjectedGeneMapping
@@ -160,6 +165,54 @@ def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
     )
     # evaluate paints the held-out donors otherwise
     assert matched["--plain-unseen"]["frd"] != matched["--unshrink-unseen"]["frd"]
+
+
+def test_the_unseen_maps_move_is_scaled_and_their_bases_are_not(
+    held_run: tuple[Path, Path],
+) -> None:
+    """``unseen_move=s`` multiplies each axis-rule move in gene space by s (so that a
+    synthesizer dividing the scores by s leaves the move as it was) and leaves the bases
+    and the ``genes`` rule alone."""
+    cohort_dir, trained = held_run
+    cache = cohort_dir.parent / "cache"
+    run = load_run(trained)
+    cohort = load_cohort(cache)
+    programs = program_matrix(load_truth(cohort_dir / "ground_truth.json").gene_sets,
+                              cohort.gene_names)  # fmt: skip
+    settings = MapSettings(n_backgrounds=4, perturbation=PerturbationSettings(replicates=3))
+    fixed = _fixed_backgrounds(cache, settings)
+    painted: dict[float, dict[str, list[np.ndarray]]] = {}
+    for move in (1.0, 0.5):
+        calls: dict[str, list[np.ndarray]] = {"unseen": [], "plain": []}
+
+        def recording(kind: str, calls=calls):
+            synthesize = Synthesizer(run.generator)
+            return lambda b, genes, seeds: (
+                calls[kind].append(genes.copy()) or synthesize(b, genes, seeds)
+            )
+
+        perturbation_maps(recording("plain"), cohort, cohort.features(), programs, fixed,
+                          (-1000.0, 400.0), settings, unseen=recording("unseen"),
+                          unseen_move=move)  # fmt: skip
+        painted[move] = calls
+    arms = len(AXIS_ARMS)
+    one, half = np.stack(painted[1.0]["unseen"]), np.stack(painted[0.5]["unseen"])
+    assert len(one) == arms * len(programs) and len(one) > 0
+    one, half = (
+        one.reshape(len(programs), arms, *one.shape[1:]),
+        half.reshape(len(programs), arms, *half.shape[1:]),
+    )
+    # arms are -2, -1, +1, +2: the mean of opposite arms is the base, their gap the move
+    np.testing.assert_allclose(
+        half[:, [0, 1]].mean(1) + half[:, [3, 2]].mean(1),
+        one[:, [0, 1]].mean(1) + one[:, [3, 2]].mean(1),
+        atol=1e-5,
+    )
+    np.testing.assert_allclose(half[:, 3] - half[:, 0], 0.5 * (one[:, 3] - one[:, 0]),
+                               atol=1e-5)  # fmt: skip
+    assert np.abs(one[:, 3] - one[:, 0]).max() > 0  # a move there is
+    for a, b in zip(painted[1.0]["plain"], painted[0.5]["plain"], strict=True):
+        np.testing.assert_array_equal(a, b)  # the genes rule as it is
 
 
 def test_a_cohort_without_held_out_donors_has_nothing_to_unshrink(

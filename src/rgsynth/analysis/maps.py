@@ -226,7 +226,8 @@ def _perturbation(
     backgrounds = _fixed_backgrounds(run.cache_root, settings)
     hu_window = cache_prepare_config(run.cache_root).hu_window
     # Unseen donors' scores unshrunk where asked, if the run has fitted components and the
-    # map's bases are held-out donors (a cohort without a held-out split has none)
+    # map's bases are held-out donors (a cohort without a held-out split has none); the
+    # move along each program stays the yardstick's step
     unseen_bases = cohort.scoring_split() != "all"
     shrinkage = run.unseen_shrinkage() if settings.unshrink_unseen and unseen_bases else None
     # Each replicate's slope is the mean over ``generators`` (run.map_generators: by
@@ -243,6 +244,7 @@ def _perturbation(
         singles=singles,
         on_program=lambda program: log.info("perturbation map: %s done", program),
         unseen=None if shrinkage is None else _unseen_synthesizers(run, generators, shrinkage),
+        unseen_move=1.0 if shrinkage is None else shrinkage,  # the base unshrunk, not the move
     )
     for name, result in maps.items():
         atomic_write_text(out / perturbation_filename(name), result.table.to_csv(index=False))
@@ -299,13 +301,19 @@ def perturbation_maps(
     singles: pd.DataFrame | None = None,
     on_program: Callable[[str], None] | None = None,
     unseen: Callable | Sequence[Callable] | None = None,
+    unseen_move: float = 1.0,
 ) -> dict[str, PerturbationResult]:
     """Every perturbation map of one generator (the reference, or several runs whose
     slopes are averaged, as ``perturbation_map`` does): the programs under each rule
     (``programs`` is the headline rule's, ``programs:<rule>`` the others'), and single
     genes (``genes``, moved ±shift z, the headline rule's bases). ``unseen``: what paints
     the maps whose bases are the held-out donors (the ``axis`` rule's), told they are
-    unseen (``MapSettings.unshrink_unseen``); None: ``synthesizer`` paints every map."""
+    unseen (``MapSettings.unshrink_unseen``); None: ``synthesizer`` paints every map.
+    ``unseen_move``: those maps' moves are multiplied by it in gene space. With ``unseen``
+    dividing whitened scores by a shrinkage s, ``unseen_move=s`` leaves the move in score
+    space as the yardstick defines it, so only the base is unshrunk (issue 16's
+    nineteenth round: the move is built from the training donors, and the reference and
+    classic maps are read at that step)."""
     unseen = synthesizer if unseen is None else unseen
     readout = load_readout()
     extractor = FeatureExtractor(cohort.pixel_mm)
@@ -316,6 +324,7 @@ def perturbation_maps(
     for n, rule in enumerate(perturbation.rules):
         if rule == "axis":
             directions, arms, bases = program_axes(programs, train), AXIS_ARMS, validation
+            directions = directions * unseen_move
         else:
             directions, arms, bases = programs * perturbation.shift, GENES_ARMS, cohort.genes
         results["programs" if n == 0 else f"programs:{rule}"] = perturbation_map(
@@ -338,7 +347,7 @@ def perturbation_maps(
             unseen if headline == "axis" else synthesizer,
             extractor,
             readout,
-            singles * perturbation.shift,
+            singles * perturbation.shift * (unseen_move if headline == "axis" else 1.0),
             GENES_ARMS,
             backgrounds,
             validation if headline == "axis" else cohort.genes,

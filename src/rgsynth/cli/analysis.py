@@ -64,8 +64,9 @@ def map_command(
     unshrink_unseen: Annotated[
         bool | None,
         opt(
-            "Divide the held-out donors' whitened gene scores by their leave-one-out "
-            "shrinkage in the headline map and the sweep (focus recipes)",
+            "Divide the held-out donors' whitened gene scores by the training donors' "
+            "leave-one-out shrinkage in the headline map's bases, not its moves (focus "
+            "recipes)",
             _M.unshrink_unseen,
             "--unshrink-unseen/--plain-unseen",
         ),
@@ -118,8 +119,8 @@ def evaluate(
     unshrink_unseen: Annotated[
         bool | None,
         opt(
-            "Divide the held-out donors' whitened gene scores by their leave-one-out "
-            "shrinkage in every synthesis scored (focus recipes)",
+            "Divide the held-out donors' whitened gene scores by the training donors' "
+            "leave-one-out shrinkage in every synthesis scored (focus recipes)",
             _E.unshrink_unseen,
             "--unshrink-unseen/--plain-unseen",
         ),
