@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_map import RESULTS, model_label, paths, register_ablations, seed_dir
+from bench_map import CURVES_CSV, RESULTS, model_label, paths, register_ablations, seed_dir
 from bench_map_score import append_row, done_keys, unshrunk
 from rgsynth.analysis.cohort import load_cohort
 from rgsynth.analysis.ground_truth import load_truth, program_trait_table, score_against_truth
@@ -43,6 +43,7 @@ FIELDS = [
     "map_auroc_lo", "map_auroc_hi", "true_pairs_found", "false_positive_rate",
     "null_program_false_positives", "map_empty_rate", "seconds",
 ]  # fmt: skip
+VALUES = ("map_auroc", "map_empty_rate", "false_positive_rate", "null_program_false_positives")
 READINGS = {  # reading: (base unshrunk?, the move's factor in score space: "1" or "1/s")
     "A": (False, "1"),
     "B": (True, "1/s"),
@@ -112,6 +113,17 @@ def read_moves(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
         })  # fmt: skip
 
 
+def classic_targets() -> dict[int, float]:
+    """Per twin seed, issue 16's map target: max(0.75, classic with true programs - 0.10),
+    the classic pipeline as `bench_map.py score` read it on the same twin."""
+    curves = pd.read_csv(CURVES_CSV)
+    classic = curves[curves["model"] == "classic (true programs)"]
+    return {
+        int(s): max(0.75, float(a) - 0.10)
+        for s, a in zip(classic.seed, classic.map_auroc, strict=True)
+    }
+
+
 def paired_table(path: Path = MOVES_CSV, report_seeds: tuple[int, ...] = (1, 2, 3)) -> str:
     """Per reading: the mean over the report snapshots, and the paired differences the
     rule names (C - A, B - C, D - A) with 95 % t-intervals and how often each is above 0."""
@@ -119,16 +131,26 @@ def paired_table(path: Path = MOVES_CSV, report_seeds: tuple[int, ...] = (1, 2, 
 
     table = pd.read_csv(path)
     lines = ["per snapshot (map AUROC A / B / C / D; empty masks of the map, %):"]
-    wide = table.pivot_table(index=["seed", "model"], columns="reading",
-                             values=["map_auroc", "map_empty_rate",
-                                     "null_program_false_positives"])  # fmt: skip
+    wide = table.pivot_table(index=["seed", "model"], columns="reading", values=list(VALUES))
+    targets = classic_targets()
+    met = dict.fromkeys(READINGS, 0)
     for (seed, model), row in wide.iterrows():
         aurocs = " / ".join(f"{row['map_auroc'].get(r, np.nan):.3f}" for r in READINGS)
         empties = " / ".join(f"{100 * row['map_empty_rate'].get(r, np.nan):.1f}" for r in READINGS)
-        lines.append(f"  seed {seed} {model}: {aurocs}   empty {empties}")
+        false = " / ".join(
+            f"{100 * row['false_positive_rate'].get(r, np.nan):.0f}" for r in READINGS
+        )
+        target = targets.get(seed, np.nan)
+        lines.append(f"  seed {seed} {model}: {aurocs} (target {target:.3f})   empty {empties}"
+                     f"   null pairs called {false}")  # fmt: skip
+        if seed in report_seeds:
+            for r in READINGS:
+                met[r] += int(row["map_auroc"].get(r, np.nan) >= target)
+    lines.append("map target met on the report seeds: "
+                 + ", ".join(f"{r} {n}" for r, n in met.items()))  # fmt: skip
     report = wide[wide.index.get_level_values("seed").isin(report_seeds)]
     for a, b in (("C", "A"), ("B", "C"), ("D", "A"), ("B", "A")):
-        for value in ("map_auroc", "map_empty_rate", "null_program_false_positives"):
+        for value in VALUES:
             if a not in report[value] or b not in report[value]:
                 continue
             diff = (report[value][a] - report[value][b]).dropna().to_numpy()
