@@ -822,6 +822,10 @@ def main() -> None:
         "--unshrunk", action="store_true",
         help="score: each snapshot also with unseen donors' PC scores unshrunk (round 18)",
     )  # fmt: skip
+    parser.add_argument(
+        "--reread", action="store_true",
+        help="score: read the plain snapshot again under its recipe's label + ', plain re-read'",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.command == "cohort":
         make_cohort(args.work, args.seed, args.holdout, args.subjects)
@@ -830,10 +834,11 @@ def main() -> None:
     elif args.command == "speed":
         speed(args.work, args.seed)
     elif args.command == "score":
-        from bench_map_score import score_seed
+        from bench_map_score import REREAD, score_seed
 
         recipes = [args.recipe] if args.recipe else list(RECIPES)
-        score_seed(args.work, args.seed, recipes, args.subjects, args.unshrunk)
+        plain = REREAD if args.reread else ""
+        score_seed(args.work, args.seed, recipes, args.subjects, args.unshrunk, plain)
     elif args.command == "plot":
         from bench_map_score import plot
 

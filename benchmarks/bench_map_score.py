@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +59,9 @@ FIELDS = [
     "null_program_false_positives", "shrinkage",
 ]  # fmt: skip
 UNSHRUNK = ", unshrunk"  # the label suffix of a snapshot read with unseen donors' scores unshrunk
+# the suffix of a plain reading of a retrained snapshot (its recipe's own label holds an
+# earlier run's row): round 18's focus snapshots at training seed 0 on report seeds 1-3
+REREAD = ", plain re-read"
 DIAGNOSTICS = ("isg_auroc", "isg_auroc_filled", "d_i_real")
 
 
@@ -199,10 +202,7 @@ def code_spread(
     )
     with torch.no_grad():
         codes = run.generator.encode_genes(torch.as_tensor(trained, dtype=torch.float32))
-        if unshrink:
-            with unshrunk(run.generator, train_genes):
-                held = run.generator.encode_genes(torch.as_tensor(held_genes))
-        else:
+        with unshrunk(run.generator, train_genes) if unshrink else nullcontext():
             held = run.generator.encode_genes(torch.as_tensor(held_genes))
     centre = codes.mean(dim=0)
     spread = lambda c: float(((c - centre) ** 2).sum(dim=1).mean().sqrt())  # noqa: E731
@@ -281,16 +281,18 @@ def _append(row: dict) -> None:
 
 def score_seed(
     work: Path, seed: int, recipes: list[str], subjects: int | None = None,
-    unshrink: bool = False,
+    unshrink: bool = False, plain_label: str = "",
 ) -> None:  # fmt: skip
     """Score every snapshot of ``recipes`` not yet in the curves, on one seed's twin (of
     ``subjects`` subjects: the demo's size by default; rows of other sizes say theirs);
     with ``unshrink``, each snapshot a second time with unseen donors' scores unshrunk
-    (:func:`unshrunk`; its own row, the recipe's label + ``UNSHRUNK``)."""
+    (:func:`unshrunk`; its own row, the recipe's label + ``UNSHRUNK``). ``plain_label``:
+    a suffix for the plain reading's label, to read a retrained snapshot again where a
+    row of an earlier one holds the recipe's own label (``REREAD``)."""
     folder = seed_dir(work, seed, subjects)
     reference_name = model_label("reference", subjects)
     done = _done()
-    readings = ("", UNSHRUNK) if unshrink else ("",)
+    readings = (plain_label, UNSHRUNK) if unshrink else (plain_label,)
     todo = [
         snapshot
         for recipe in recipes
@@ -351,7 +353,7 @@ def score_seed(
                     run, cohort, real, backgrounds, extractor, config, settings,
                     synthesizer=Synthesizer(run.generator),
                 )  # fmt: skip
-                if suffix:  # unseen donors unshrunk; the training donors' reading as is
+                if suffix == UNSHRUNK:  # unseen donors unshrunk; training donors' as is
                     with unshrunk(run.generator, train_genes) as factor:
                         row = score(
                             context, truth, maps_settings, fixed, programs, features_real,
@@ -362,7 +364,7 @@ def score_seed(
                     row = score(context, truth, maps_settings, fixed, programs, features_real,
                                 pairs_csv=snapshot / "pairs.csv")  # fmt: skip
                 row |= memorisation(context, train_real) | diagnostics(snapshot, cache)
-                row |= code_spread(run, train_genes, held_genes, unshrink=bool(suffix))
+                row |= code_spread(run, train_genes, held_genes, unshrink=suffix == UNSHRUNK)
                 _append(row | {"seed": seed, "model": label, "step": step,
                                "quiet_minutes": round(step / per_minute, 2),
                                "seconds": round(time.perf_counter() - start)})  # fmt: skip
@@ -403,6 +405,8 @@ def plot(path: Path = RESULTS_PNG) -> Path:
     for ax, (column, title) in zip(axes, panels, strict=True):
         for (model, seed), rows in trained.groupby(["model", "seed"]):
             rows = rows.sort_values("quiet_minutes")
+            if model.endswith(REREAD):  # the same point as its recipe's, other weights
+                continue
             if model.endswith(UNSHRUNK):  # a second reading of a run's snapshot, not a run
                 ax.plot(rows["quiet_minutes"], rows[column], linestyle="none", color="k",
                         marker="x", zorder=4)  # fmt: skip

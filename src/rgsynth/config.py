@@ -440,9 +440,10 @@ class MapSettings:
     (the headline ``axis`` rule, the single genes under it) divide each base's whitened
     gene scores by the run's leave-one-out shrinkage (``TrainedRun.unseen_shrinkage``;
     issue 16's eighteenth round); the move along a program stays the yardstick's step
-    (nineteenth round: the eighteenth divided it too). The ``genes`` rule, whose bases include training donors, the program sweep
-    (from the training donors' mean) and a cohort without held-out donors are read as
-    they are. Models without fitted gene components (``xu2019``, MC-GAN) ignore it.
+    (nineteenth round: the eighteenth divided it too). The ``genes`` rule, whose bases
+    include training donors, the program sweep (from the training donors' mean) and a
+    cohort without held-out donors are read as they are. Models without fitted gene
+    components (``xu2019``, MC-GAN) ignore it.
     """
 
     n_clusters: int = 3

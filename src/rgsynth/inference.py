@@ -19,11 +19,10 @@ from torch import nn
 from rgsynth.config import MAP_WEIGHTS, TrainConfig
 from rgsynth.data import CacheError, cache_fingerprint, load_split
 from rgsynth.layout import CHECKPOINT_PATH, MAP_SNAPSHOT_PATH
+from rgsynth.models.blocks import MAX_SHRINKAGE, check_shrinkage
 from rgsynth.models.registry import get_spec
 from rgsynth.prepare.cache import Cache
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, load_map_snapshot
-
-MAX_SHRINKAGE = 1.5  # a leave-one-out shrinkage above this is no shrinkage: refused
 
 
 @dataclass
@@ -65,16 +64,18 @@ class TrainedRun:
         kept = ("snapshot", self.snapshot_step, self.snapshot)
         return [kept] if weights == "snapshot" else [final, kept]
 
-    def unseen_shrinkage(self) -> float | None:
+    def unseen_shrinkage(self, training: np.ndarray | None = None) -> float | None:
         """How much smaller an unseen donor's whitened gene scores come out than a training
         donor's, estimated by leave-one-out on the training donors of the run's cache
         (:meth:`ProjectedGeneMapping.shrinkage`); None for a generator whose genes pass
         through no fitted components (``xu2019``, MC-GAN), which has nothing to correct.
-        :class:`Synthesizer` divides unseen donors' scores by it when asked."""
+        :class:`Synthesizer` divides unseen donors' scores by it when asked.
+        ``training``: :meth:`training_profiles`, where the caller has read them already."""
         mapping = getattr(self.generator, "mapping", None)
         if not hasattr(mapping, "unseen"):
             return None
-        donors = torch.as_tensor(self.training_profiles(), dtype=torch.float32)
+        training = self.training_profiles() if training is None else training
+        donors = torch.as_tensor(training, dtype=torch.float32)
         factor = mapping.shrinkage(donors)
         return factor if 0.0 < factor <= MAX_SHRINKAGE else None  # 0: no component kept
 
@@ -209,10 +210,7 @@ class Synthesizer:
                     f"{generator.config.architecture}: its genes pass through no fitted "
                     "components, so it has no unseen donors' scores to unshrink"
                 )
-            if not 0.0 < unseen_shrinkage <= MAX_SHRINKAGE:
-                raise ValueError(
-                    f"a score shrinkage must lie in (0, {MAX_SHRINKAGE}], got {unseen_shrinkage}"
-                )
+            check_shrinkage(unseen_shrinkage)  # refused here, not at the first painting
         self.unseen_shrinkage = unseen_shrinkage
         self._seen = (
             set()

@@ -25,6 +25,7 @@ from rgsynth.cli import app
 from rgsynth.config import MapSettings, PerturbationSettings, PrepareConfig
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
+from rgsynth.layout import REPORT_DIRNAME, REPORT_PAGE
 from rgsynth.models.blocks import ProjectedGeneMapping
 from rgsynth.prepare.run import find_inputs, prepare_cache
 from rgsynth.train.loop import Trainer
@@ -154,6 +155,11 @@ def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
         assert scores["models"]["focus"]["unseen_shrinkage"] == expected
         assert scores["settings"]["unshrink_unseen"] is (flag == "--unshrink-unseen")
         matched[flag] = _scores(run, "matched")
+        result = CliRunner().invoke(app, ["report", str(run)])
+        assert result.exit_code == 0, result.output
+        page = run / REPORT_DIRNAME / REPORT_PAGE
+        said = "map bases unshrunk" if flag == "--unshrink-unseen" else "map: as they are"
+        assert said in page.read_text()
     assert 0 < load_run(trained).unseen_shrinkage() < 1
     plain, unseen = tables["--plain-unseen"], tables["--unshrink-unseen"]
     # The headline (axis rule: held-out bases) changes; the genes rule (training donors'

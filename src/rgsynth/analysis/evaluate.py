@@ -119,8 +119,9 @@ def evaluate(
     contexts = []
     for model in runs:
         # held-out donors are unseen: their gene scores unshrunk where asked (and possible)
-        shrinkage = model.unseen_shrinkage() if settings.unshrink_unseen else None
-        seen = model.training_profiles() if shrinkage is not None else None
+        seen = model.training_profiles() if settings.unshrink_unseen else None
+        shrinkage = None if seen is None else model.unseen_shrinkage(seen)
+        seen = None if shrinkage is None else seen
         synthesizer = Synthesizer(model.generator, unseen_shrinkage=shrinkage, seen_profiles=seen)
         contexts.append(
             ModelContext(model, cohort, real, backgrounds, extractor, config, settings, synthesizer)
@@ -144,9 +145,10 @@ def evaluate(
         if truth is not None and (table := perturbation_pairs(context, truth)) is not None:
             pairs[map_label(name)] = table
     echo(f"example grid (paper Fig. 2 and 3) → {Path(run_dir) / EXAMPLES_NPZ}")
-    write_examples(
-        run_dir, runs, cohort, features, extractor, backgrounds, config.hu_window, settings.seed
-    )
+    write_examples(  # painted as the scores were (unseen donors unshrunk where asked)
+        run_dir, runs, cohort, features, extractor, backgrounds, config.hu_window, settings.seed,
+        synthesizers=[context.synthesizer for context in contexts[: len(runs)]],
+    )  # fmt: skip
     study = StudyContext(run.run_dir, cohort, features, truth, settings)
     if truth is not None:
         study.conventional = conventional_tables(

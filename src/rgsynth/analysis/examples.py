@@ -14,6 +14,7 @@ the donor's nodule and of each synthesis).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,7 @@ def write_examples(
     hu_window: tuple[float, float],
     seed: int,
     columns: int = 7,
+    synthesizers: list[Callable] | None = None,
 ) -> pd.DataFrame:
     """Synthesise the example grid with every run and write it beside ``run_dir``'s scores.
 
@@ -64,6 +66,8 @@ def write_examples(
         extractor: measures the syntheses as the real nodules were measured.
         backgrounds: (N, S, S) candidate background patches in [-1, 1].
         hu_window: the cache's HU window (patches' [-1, 1] maps onto it).
+        synthesizers: what paints each run's column (the scores' own, e.g. unshrinking
+            unseen donors); None: each run's generator as it is.
     Returns:
         The column table written to ``examples.csv``.
     """
@@ -89,9 +93,10 @@ def write_examples(
     for feature in SHOWN_FEATURES:
         table[f"donor {feature}"] = real_features.loc[donors, feature].to_numpy()
     genes = cohort.genes[rows]
-    for run in runs:
+    painters = synthesizers or [Synthesizer(run.generator) for run in runs]
+    for run, painter in zip(runs, painters, strict=True):
         name = run.config.model.architecture
-        synthesis = Synthesizer(run.generator)(backgrounds[picks], genes, seeds)
+        synthesis = painter(backgrounds[picks], genes, seeds)
         image_hu = unit_to_hu(synthesis.image, hu_window).astype(np.float32)
         masks = np.stack([nodule_component(m > 0.5)[0] for m in synthesis.mask])
         arrays |= {

@@ -229,7 +229,8 @@ def _perturbation(
     # map's bases are held-out donors (a cohort without a held-out split has none); the
     # move along each program stays the yardstick's step
     unseen_bases = cohort.scoring_split() != "all"
-    shrinkage = run.unseen_shrinkage() if settings.unshrink_unseen and unseen_bases else None
+    seen = run.training_profiles() if settings.unshrink_unseen and unseen_bases else None
+    shrinkage = None if seen is None else run.unseen_shrinkage(seen)
     # Each replicate's slope is the mean over ``generators`` (run.map_generators: by
     # default the final weights and, where the run kept one, its map snapshot; issue 16's
     # ninth round)
@@ -243,7 +244,12 @@ def _perturbation(
         settings,
         singles=singles,
         on_program=lambda program: log.info("perturbation map: %s done", program),
-        unseen=None if shrinkage is None else _unseen_synthesizers(run, generators, shrinkage),
+        unseen=None
+        if shrinkage is None
+        else [
+            Synthesizer(generator, unseen_shrinkage=shrinkage, seen_profiles=seen)
+            for _, _, generator in generators
+        ],
         unseen_move=1.0 if shrinkage is None else shrinkage,  # the base unshrunk, not the move
     )
     for name, result in maps.items():
@@ -277,17 +283,6 @@ def _perturbation(
         "perturbation_program_pairs_q05": int((maps["programs"].table["q"] < 0.05).sum()),
         "perturbation_gene_pairs_q05": int((maps["genes"].table["q"] < 0.05).sum()),
     }
-
-
-def _unseen_synthesizers(
-    run: TrainedRun, generators: list[tuple[str, int, nn.Module]], shrinkage: float
-) -> list[Synthesizer]:
-    """One synthesizer per map generator that unshrinks unseen profiles; the training
-    profiles (a read of the training split) are loaded once for all of them."""
-    seen = run.training_profiles()
-    return [
-        Synthesizer(g, unseen_shrinkage=shrinkage, seen_profiles=seen) for _, _, g in generators
-    ]
 
 
 def perturbation_maps(

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 LEAK = 0.2  # LeakyReLU slope of the prototype
+MAX_SHRINKAGE = 1.5  # a leave-one-out score shrinkage above this is no shrinkage: refused
 
 
 def assert_shape(tensor: torch.Tensor, shape: tuple[int | None, ...], name: str) -> None:
@@ -121,6 +122,13 @@ class GeneMapping(nn.Module):
         return self.layers(genes)
 
 
+def check_shrinkage(shrinkage: float) -> float:
+    """``shrinkage`` as a float, if it is one :meth:`ProjectedGeneMapping.unseen` takes."""
+    if not 0.0 < shrinkage <= MAX_SHRINKAGE:
+        raise ValueError(f"a score shrinkage must lie in (0, {MAX_SHRINKAGE}], got {shrinkage}")
+    return float(shrinkage)
+
+
 class ProjectedGeneMapping(nn.Module):
     """genes (B, G) → fixed whitened principal components (B, k) → two FC layers → (B, code).
 
@@ -166,9 +174,7 @@ class ProjectedGeneMapping(nn.Module):
         them back on the training donors' scale (the bias-adjusted scores of Lee, Zou &
         Wright 2010; issue 16's eighteenth round). Not for a training donor's own profile,
         whose scores are not shrunk."""
-        if not 0.0 < shrinkage <= 1.5:
-            raise ValueError(f"a score shrinkage must lie in (0, 1.5], got {shrinkage}")
-        saved, self.score_divisor = self.score_divisor, float(shrinkage)
+        saved, self.score_divisor = self.score_divisor, check_shrinkage(shrinkage)
         try:
             yield
         finally:

@@ -320,7 +320,22 @@ def _facts(files: RunFiles) -> list[tuple[str, str]]:
             )
             or "the final weights",
         ),
+        ("held-out donors' gene scores", _unseen_reading(evaluation, maps)),
     ]
+
+
+def _unseen_reading(evaluation: dict, maps: dict) -> str:
+    """Whether the map and the scores read held-out donors' whitened gene scores unshrunk
+    (``--unshrink-unseen``) or as they are."""
+    factor = maps.get("perturbation_unseen_shrinkage")
+    parts = [f"map bases unshrunk (÷ {factor:.2f})" if factor else "map: as they are"]
+    unshrunk = {
+        name: facts["unseen_shrinkage"]
+        for name, facts in evaluation["models"].items()
+        if facts.get("unseen_shrinkage")
+    }
+    parts += [f"{name}'s scores unshrunk (÷ {value:.2f})" for name, value in unshrunk.items()]
+    return "; ".join(parts if unshrunk else [*parts, "scores: as they are"])
 
 
 def _extra_tables(files: RunFiles) -> list[tuple[str, str, pd.DataFrame]]:
