@@ -78,6 +78,8 @@ def read_moves(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
     synthesizer = Synthesizer(run.generator)
     train_genes = load_split(cache, "train").genes
     shrinkage = run.unseen_shrinkage()
+    if shrinkage is None:
+        raise SystemExit(f"{snapshot}: no fitted gene components, nothing to unshrink")
     for reading in todo:
         unshrink_base, move = READINGS[reading]
         start = time.perf_counter()

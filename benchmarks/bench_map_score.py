@@ -286,7 +286,8 @@ def score_seed(
     """Score every snapshot of ``recipes`` not yet in the curves, on one seed's twin (of
     ``subjects`` subjects: the demo's size by default; rows of other sizes say theirs);
     with ``unshrink``, each snapshot a second time with unseen donors' scores unshrunk
-    (:func:`unshrunk`; its own row, the recipe's label + ``UNSHRUNK``). ``plain_label``:
+    (:func:`unshrunk`; its own row, the recipe's label + ``UNSHRUNK``; its map divides
+    base and move, round 18's reading: ``bench_map_moves.py`` reads the product's). ``plain_label``:
     a suffix for the plain reading's label, to read a retrained snapshot again where a
     row of an earlier one holds the recipe's own label (``REREAD``)."""
     folder = seed_dir(work, seed, subjects)
@@ -353,7 +354,9 @@ def score_seed(
                     run, cohort, real, backgrounds, extractor, config, settings,
                     synthesizer=Synthesizer(run.generator),
                 )  # fmt: skip
-                if suffix == UNSHRUNK:  # unseen donors unshrunk; training donors' as is
+                # unseen donors unshrunk (memorisation's training donors read as they are);
+                # the map divides base and move: round 18's reading B, not the product's C
+                if suffix == UNSHRUNK:
                     with unshrunk(run.generator, train_genes) as factor:
                         row = score(
                             context, truth, maps_settings, fixed, programs, features_real,

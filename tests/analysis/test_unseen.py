@@ -12,15 +12,17 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from conftest import TINY_TRAIN
+from rgsynth.analysis import maps as maps_module
 from rgsynth.analysis.cohort import load_cohort
 from rgsynth.analysis.ground_truth import load_truth
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
-from rgsynth.analysis.perturbation import AXIS_ARMS, program_matrix
+from rgsynth.analysis.perturbation import AXIS_ARMS, GENES_ARMS, program_matrix
 from rgsynth.cli import app
 from rgsynth.config import MapSettings, PerturbationSettings, PrepareConfig
 from rgsynth.data import load_split
@@ -126,11 +128,19 @@ def _scores(run: Path, condition: str) -> dict[str, float]:
 
 
 def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
-    held_run: tuple[Path, Path], tmp_path: Path
+    held_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cohort, trained = held_run
     truth = str(cohort / "ground_truth.json")
     tables, matched = {}, {}
+    moves: list[float] = []
+    real = maps_module.perturbation_maps
+
+    def recorded(*args, **kwargs):  # the move's factor the map command asks for
+        moves.append(kwargs.get("unseen_move", 1.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(maps_module, "perturbation_maps", recorded)
     for flag in ("--plain-unseen", "--unshrink-unseen"):
         run = Path(shutil.copytree(trained, tmp_path / flag.strip("-")))
         args = ["map", str(run), "--gene-sets", truth, "--clusters", "2",
@@ -142,6 +152,9 @@ def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
         expected = load_run(run).unseen_shrinkage() if flag == "--unshrink-unseen" else None
         assert summary["perturbation_unseen_shrinkage"] == expected
         assert summary["settings"]["unshrink_unseen"] is (flag == "--unshrink-unseen")
+        # the bases unshrunk, the move as the yardstick's: multiplied by the shrinkage
+        assert moves.pop() == (1.0 if expected is None else pytest.approx(expected))
+        assert summary["perturbation_unseen_divides"] == (expected and "bases")
         tables[flag] = {
             name: (run / "maps" / name).read_text()
             for name in ("perturbation_programs.csv", "perturbation_programs_genes_rule.csv")
@@ -178,7 +191,7 @@ def test_the_unseen_maps_move_is_scaled_and_their_bases_are_not(
 ) -> None:
     """``unseen_move=s`` multiplies each axis-rule move in gene space by s (so that a
     synthesizer dividing the scores by s leaves the move as it was) and leaves the bases
-    and the ``genes`` rule alone."""
+    and the ``genes`` rule alone; the single genes under the ``axis`` headline move as it."""
     cohort_dir, trained = held_run
     cache = cohort_dir.parent / "cache"
     run = load_run(trained)
@@ -187,6 +200,8 @@ def test_the_unseen_maps_move_is_scaled_and_their_bases_are_not(
                               cohort.gene_names)  # fmt: skip
     settings = MapSettings(n_backgrounds=4, perturbation=PerturbationSettings(replicates=3))
     fixed = _fixed_backgrounds(cache, settings)
+    singles = pd.DataFrame(np.eye(len(cohort.gene_names), dtype=np.float32)[:2],
+                           index=cohort.gene_names[:2], columns=cohort.gene_names)  # fmt: skip
     painted: dict[float, dict[str, list[np.ndarray]]] = {}
     for move in (1.0, 0.5):
         calls: dict[str, list[np.ndarray]] = {"unseen": [], "plain": []}
@@ -198,12 +213,22 @@ def test_the_unseen_maps_move_is_scaled_and_their_bases_are_not(
             )
 
         perturbation_maps(recording("plain"), cohort, cohort.features(), programs, fixed,
-                          (-1000.0, 400.0), settings, unseen=recording("unseen"),
-                          unseen_move=move)  # fmt: skip
+                          (-1000.0, 400.0), settings, singles=singles,
+                          unseen=recording("unseen"), unseen_move=move)  # fmt: skip
         painted[move] = calls
     arms = len(AXIS_ARMS)
     one, half = np.stack(painted[1.0]["unseen"]), np.stack(painted[0.5]["unseen"])
-    assert len(one) == arms * len(programs) and len(one) > 0
+    axis = arms * len(programs)
+    assert len(one) == axis + len(GENES_ARMS) * len(singles) and axis > 0
+    # single genes (arms -1, +1), after the programs: the gap halves, the base stays
+    gene_one, gene_half = (
+        one[axis:].reshape(len(singles), 2, -1),
+        half[axis:].reshape(len(singles), 2, -1),
+    )
+    np.testing.assert_allclose(gene_half.sum(1), gene_one.sum(1), atol=1e-5)
+    np.testing.assert_allclose(gene_half[:, 1] - gene_half[:, 0],
+                               0.5 * (gene_one[:, 1] - gene_one[:, 0]), atol=1e-5)  # fmt: skip
+    one, half = one[:axis], half[:axis]
     one, half = (
         one.reshape(len(programs), arms, *one.shape[1:]),
         half.reshape(len(programs), arms, *half.shape[1:]),

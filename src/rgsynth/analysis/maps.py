@@ -280,6 +280,8 @@ def _perturbation(
         "perturbation_programs_from": "metagenes" if from_metagenes else "gene-set file",
         "perturbation_rules": list(settings.perturbation.rules),
         "perturbation_unseen_shrinkage": shrinkage,
+        # what the factor divided (issue 16's eighteenth round divided base and move)
+        "perturbation_unseen_divides": None if shrinkage is None else "bases",
         "perturbation_program_pairs_q05": int((maps["programs"].table["q"] < 0.05).sum()),
         "perturbation_gene_pairs_q05": int((maps["genes"].table["q"] < 0.05).sum()),
     }

@@ -328,7 +328,9 @@ def _unseen_reading(evaluation: dict, maps: dict) -> str:
     """Whether the map and the scores read held-out donors' whitened gene scores unshrunk
     (``--unshrink-unseen``) or as they are."""
     factor = maps.get("perturbation_unseen_shrinkage")
-    parts = [f"map bases unshrunk (÷ {factor:.2f})" if factor else "map: as they are"]
+    # maps written before the bases alone were divided (no "perturbation_unseen_divides")
+    what = "map bases" if maps.get("perturbation_unseen_divides") else "map bases and moves"
+    parts = [f"{what} unshrunk (÷ {factor:.2f})" if factor else "map: as they are"]
     unshrunk = {
         name: facts["unseen_shrinkage"]
         for name, facts in evaluation["models"].items()
