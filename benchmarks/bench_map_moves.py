@@ -96,7 +96,7 @@ def read_moves(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
             )  # fmt: skip
 
         if unshrink_base:
-            with unshrunk(run.generator, train_genes):
+            with unshrunk(run, train_genes):
                 maps = paint()
         else:
             maps = paint()

@@ -114,8 +114,11 @@ def draws(context: ModelContext) -> tuple[np.ndarray, list[int], list[str], np.r
 def score(
     context: ModelContext, truth: Truth, maps_settings: MapSettings, fixed: np.ndarray,
     programs: pd.DataFrame, features_real: pd.DataFrame, shuffled_too: bool = True,
-    pairs_csv: Path | None = None,
+    pairs_csv: Path | None = None, map_too: bool = True,
 ) -> dict:  # fmt: skip
+    """The donor readings (matched, shuffled, FRD, empty masks) of ``context``'s
+    synthesizer on the held-out slices and, with ``map_too``, its perturbation map's
+    recovery of the twin's true pairs."""
     owners = context.real.owner
     backgrounds, seeds, shuffled, rng = draws(context)
     donors = sorted(set(owners))
@@ -146,6 +149,8 @@ def score(
         gain = bootstrap_mean((matched - shuffled_values).to_numpy(), rng)
         row |= {"donor_auroc_shuffled": float(shuffled_values.mean()), "donor_gain": gain.value,
                 "donor_gain_lo": gain.ci_low, "donor_gain_hi": gain.ci_high}  # fmt: skip
+    if not map_too:
+        return row
     maps = perturbation_maps(
         context.synthesizer, context.cohort, features_real, programs, fixed,
         context.config.hu_window, maps_settings,
@@ -202,7 +207,7 @@ def code_spread(
     )
     with torch.no_grad():
         codes = run.generator.encode_genes(torch.as_tensor(trained, dtype=torch.float32))
-        with unshrunk(run.generator, train_genes) if unshrink else nullcontext():
+        with unshrunk(run, train_genes) if unshrink else nullcontext():
             held = run.generator.encode_genes(torch.as_tensor(held_genes))
     centre = codes.mean(dim=0)
     spread = lambda c: float(((c - centre) ** 2).sum(dim=1).mean().sqrt())  # noqa: E731
@@ -210,18 +215,17 @@ def code_spread(
 
 
 @contextmanager
-def unshrunk(generator, train_genes: np.ndarray):
-    """Within the block, every profile the generator is given has its whitened scores
-    divided by ``shrinkage`` (:meth:`ProjectedGeneMapping.shrinkage` of the training
-    donors' profiles, leave-one-out): the correction of unseen samples' principal-component
-    scores of Lee, Zou & Wright (2010), as issue 16's eighteenth round tests it. Only for
-    unseen donors' profiles (every synthesis of :func:`score`): a training donor's own
-    scores are not shrunk. Yields the factor."""
-    import torch
-
-    mapping = generator.mapping
-    factor = mapping.shrinkage(torch.as_tensor(train_genes, dtype=torch.float32))
-    with mapping.unseen(factor):  # the product's correction (MapSettings.unshrink_unseen)
+def unshrunk(run, train_genes: np.ndarray):
+    """Within the block, every profile the run's generator is given has its whitened
+    scores divided by the run's shrinkage (:meth:`TrainedRun.unseen_shrinkage` of the
+    training donors' profiles, leave-one-out): the correction of unseen samples'
+    principal-component scores of Lee, Zou & Wright (2010), as issue 16's eighteenth round
+    tests it. Only for unseen donors' profiles (every synthesis of :func:`score`): a
+    training donor's own scores are not shrunk. Yields the factor."""
+    factor = run.unseen_shrinkage(train_genes)
+    if factor is None:
+        raise SystemExit(f"{run.run_dir}: no fitted gene components, nothing to unshrink")
+    with run.generator.mapping.unseen(factor):  # the product's correction (--unshrink-unseen)
         yield factor
 
 
@@ -294,6 +298,16 @@ def score_seed(
     reference_name = model_label("reference", subjects)
     done = _done()
     readings = (plain_label, UNSHRUNK) if unshrink else (plain_label,)
+    if plain_label and unshrink:
+        # the unshrunk label has no re-read form: an earlier snapshot's row under it would
+        # be kept and the retrained one's unshrunk reading silently skipped
+        stale = sorted({model for s, model, _ in done if s == str(seed)} & {
+            model_label(recipe, subjects) + UNSHRUNK for recipe in recipes})  # fmt: skip
+        if stale:
+            raise SystemExit(
+                f"seed {seed}: {', '.join(stale)} already scored (an earlier snapshot's?); "
+                "a re-read would skip its unshrunk reading: remove those rows first"
+            )
     todo = [
         snapshot
         for recipe in recipes
@@ -357,7 +371,7 @@ def score_seed(
                 # unseen donors unshrunk (memorisation's training donors read as they are);
                 # the map divides base and move: round 18's reading B, not the product's C
                 if suffix == UNSHRUNK:
-                    with unshrunk(run.generator, train_genes) as factor:
+                    with unshrunk(run, train_genes) as factor:
                         row = score(
                             context, truth, maps_settings, fixed, programs, features_real,
                             pairs_csv=snapshot / "pairs-unshrunk.csv",

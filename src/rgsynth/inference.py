@@ -8,8 +8,9 @@ background, genes and noise only, never on what else shares its batch.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch import nn
 from rgsynth.config import MAP_WEIGHTS, TrainConfig
 from rgsynth.data import CacheError, cache_fingerprint, load_split
 from rgsynth.layout import CHECKPOINT_PATH, MAP_SNAPSHOT_PATH
-from rgsynth.models.blocks import MAX_SHRINKAGE, check_shrinkage
+from rgsynth.models.blocks import check_shrinkage, is_shrinkage
 from rgsynth.models.registry import get_spec
 from rgsynth.prepare.cache import Cache
 from rgsynth.train.checkpoint import CheckpointError, load_checkpoint, load_map_snapshot
@@ -48,6 +49,7 @@ class TrainedRun:
     cache_fingerprint: str
     snapshot: nn.Module | None = None
     snapshot_step: int | None = None
+    _training: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def map_generators(self, weights: str = "both") -> list[tuple[str, int, nn.Module]]:
         """(which weights, step, generator) the perturbation map is read from, for
@@ -68,21 +70,44 @@ class TrainedRun:
         """How much smaller an unseen donor's whitened gene scores come out than a training
         donor's, estimated by leave-one-out on the training donors of the run's cache
         (:meth:`ProjectedGeneMapping.shrinkage`); None for a generator whose genes pass
-        through no fitted components (``xu2019``, MC-GAN), which has nothing to correct.
-        :class:`Synthesizer` divides unseen donors' scores by it when asked.
-        ``training``: :meth:`training_profiles`, where the caller has read them already."""
-        mapping = getattr(self.generator, "mapping", None)
-        if not hasattr(mapping, "unseen"):
+        through no fitted components (``xu2019``, MC-GAN), which has nothing to correct,
+        and where no component was kept. ``training``: the training donors' profiles, by
+        default :meth:`training_profiles`."""
+        if not self.has_fitted_components:
             return None
         training = self.training_profiles() if training is None else training
-        donors = torch.as_tensor(training, dtype=torch.float32)
-        factor = mapping.shrinkage(donors)
-        return factor if 0.0 < factor <= MAX_SHRINKAGE else None  # 0: no component kept
+        factor = self.generator.mapping.shrinkage(torch.as_tensor(training, dtype=torch.float32))
+        return factor if is_shrinkage(factor) else None
+
+    @property
+    def has_fitted_components(self) -> bool:
+        """Whether the generator's genes pass through components fitted on the training
+        donors (whose unseen donors' scores :meth:`unseen_shrinkage` can correct)."""
+        return hasattr(getattr(self.generator, "mapping", None), "unseen")
+
+    def unseen_synthesizers(self, generators: Sequence[nn.Module]) -> list[Synthesizer] | None:
+        """One :class:`Synthesizer` per generator (the run's own: its EMA weights, its map
+        snapshot) that paints unseen donors' profiles with their whitened scores divided
+        by :meth:`unseen_shrinkage` and the training donors' own profiles as they are.
+        None where there is nothing to correct (no fitted components: the training split
+        is then not read; or no component kept)."""
+        if not self.has_fitted_components:
+            return None
+        training = self.training_profiles()
+        shrinkage = self.unseen_shrinkage(training)
+        if shrinkage is None:
+            return None
+        return [
+            Synthesizer(generator, unseen_shrinkage=shrinkage, seen_profiles=training)
+            for generator in generators
+        ]
 
     def training_profiles(self) -> np.ndarray:
         """(donors, G): the gene profiles the run trained on (its cache's training split,
-        in the trainer's order)."""
-        return load_split(self.cache_root, "train").genes
+        in the trainer's order), read once."""
+        if self._training is None:
+            self._training = load_split(self.cache_root, "train").genes
+        return self._training
 
 
 def load_run(run_dir: Path, cache_root: Path | None = None) -> TrainedRun:

@@ -75,6 +75,24 @@ def test_a_focus_run_knows_its_shrinkage_and_the_papers_model_has_none(
         Synthesizer(paper.generator, unseen_shrinkage=0.5)
 
 
+def test_unseen_synthesizers_share_one_reading_of_the_split_and_skip_it_without_components(
+    focus_run: Path, trained_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = load_run(focus_run)
+    painters = run.unseen_synthesizers([run.generator, run.generator])
+    assert [p.unseen_shrinkage for p in painters] == [run.unseen_shrinkage()] * 2
+    assert all(p._seen == {row.tobytes() for row in run.training_profiles()} for p in painters)
+    paper = load_run(trained_run)
+
+    def no_read(*_: object) -> None:
+        raise AssertionError("the training split was read for a model with no components")
+
+    monkeypatch.setattr("rgsynth.inference.load_split", no_read)
+    assert run.training_profiles() is run.training_profiles()  # read once, above
+    assert paper.unseen_synthesizers([paper.generator]) is None
+    assert paper.unseen_shrinkage() is None
+
+
 def test_the_synthesizer_unshrinks_unseen_profiles_and_paints_seen_ones_as_they_are(
     focus_run: Path, train_cache: Path
 ) -> None:
@@ -173,6 +191,8 @@ def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
         page = run / REPORT_DIRNAME / REPORT_PAGE
         said = "map bases unshrunk" if flag == "--unshrink-unseen" else "map: as they are"
         assert said in page.read_text()
+        # the model by its display name, as everywhere on the page
+        assert ("scores of ours unshrunk" in page.read_text()) is (expected is not None)
     assert 0 < load_run(trained).unseen_shrinkage() < 1
     plain, unseen = tables["--plain-unseen"], tables["--unshrink-unseen"]
     # The headline (axis rule: held-out bases) changes; the genes rule (training donors'

@@ -119,14 +119,12 @@ def evaluate(
     contexts = []
     for model in runs:
         # held-out donors are unseen: their gene scores unshrunk where asked (and possible)
-        seen = model.training_profiles() if settings.unshrink_unseen else None
-        shrinkage = None if seen is None else model.unseen_shrinkage(seen)
-        seen = None if shrinkage is None else seen
-        synthesizer = Synthesizer(model.generator, unseen_shrinkage=shrinkage, seen_profiles=seen)
+        unseen = model.unseen_synthesizers([model.generator]) if settings.unshrink_unseen else None
+        synthesizer = unseen[0] if unseen else Synthesizer(model.generator)
         contexts.append(
             ModelContext(model, cohort, real, backgrounds, extractor, config, settings, synthesizer)
         )
-        contexts[-1].facts["unseen_shrinkage"] = shrinkage
+        contexts[-1].facts["unseen_shrinkage"] = synthesizer.unseen_shrinkage
     if truth is not None:
         echo("reference generator: the twin's own painter through the same maps and scores")
         contexts.append(

@@ -229,8 +229,12 @@ def _perturbation(
     # map's bases are held-out donors (a cohort without a held-out split has none); the
     # move along each program stays the yardstick's step
     unseen_bases = cohort.scoring_split() != "all"
-    seen = run.training_profiles() if settings.unshrink_unseen and unseen_bases else None
-    shrinkage = None if seen is None else run.unseen_shrinkage(seen)
+    unseen = (
+        run.unseen_synthesizers([generator for _, _, generator in generators])
+        if settings.unshrink_unseen and unseen_bases
+        else None
+    )
+    shrinkage = None if unseen is None else unseen[0].unseen_shrinkage
     # Each replicate's slope is the mean over ``generators`` (run.map_generators: by
     # default the final weights and, where the run kept one, its map snapshot; issue 16's
     # ninth round)
@@ -244,12 +248,7 @@ def _perturbation(
         settings,
         singles=singles,
         on_program=lambda program: log.info("perturbation map: %s done", program),
-        unseen=None
-        if shrinkage is None
-        else [
-            Synthesizer(generator, unseen_shrinkage=shrinkage, seen_profiles=seen)
-            for _, _, generator in generators
-        ],
+        unseen=unseen,
         unseen_move=1.0 if shrinkage is None else shrinkage,  # the base unshrunk, not the move
     )
     for name, result in maps.items():

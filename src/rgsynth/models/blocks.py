@@ -122,9 +122,16 @@ class GeneMapping(nn.Module):
         return self.layers(genes)
 
 
+def is_shrinkage(value: float) -> bool:
+    """Whether ``value`` is a score shrinkage :meth:`ProjectedGeneMapping.unseen` takes:
+    in (0, MAX_SHRINKAGE] (0 is what :meth:`ProjectedGeneMapping.shrinkage` gives when no
+    component was kept)."""
+    return 0.0 < value <= MAX_SHRINKAGE
+
+
 def check_shrinkage(shrinkage: float) -> float:
     """``shrinkage`` as a float, if it is one :meth:`ProjectedGeneMapping.unseen` takes."""
-    if not 0.0 < shrinkage <= MAX_SHRINKAGE:
+    if not is_shrinkage(shrinkage):
         raise ValueError(f"a score shrinkage must lie in (0, {MAX_SHRINKAGE}], got {shrinkage}")
     return float(shrinkage)
 

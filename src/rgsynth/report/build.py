@@ -336,7 +336,9 @@ def _unseen_reading(evaluation: dict, maps: dict) -> str:
         for name, facts in evaluation["models"].items()
         if facts.get("unseen_shrinkage")
     }
-    parts += [f"{name}'s scores unshrunk (÷ {value:.2f})" for name, value in unshrunk.items()]
+    parts += [
+        f"scores of {map_label(name)} unshrunk (÷ {value:.2f})" for name, value in unshrunk.items()
+    ]
     return "; ".join(parts if unshrunk else [*parts, "scores: as they are"])
 
 
