@@ -44,3 +44,15 @@ def test_invalid_config_is_refused(bad: dict) -> None:
 def test_unknown_preset() -> None:
     with pytest.raises(ValueError, match="unknown preset"):
         twin_preset("huge")
+
+
+@pytest.mark.parametrize("strength", [0.0, -0.5, 1.5])
+def test_an_unshrink_strength_outside_zero_to_one_is_refused(strength: float) -> None:
+    from rgsynth.config import EvaluationSettings, MapSettings
+
+    for settings in (MapSettings, EvaluationSettings):
+        with pytest.raises(ValueError, match="unshrink_strength must be in"):
+            settings(unshrink_strength=strength)
+    # on by default, at the power issue 16's twentieth round adopted
+    assert MapSettings().unshrink_strength == EvaluationSettings().unshrink_strength == 0.5
+    assert MapSettings().unshrink_unseen and EvaluationSettings().unshrink_unseen

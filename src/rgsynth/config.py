@@ -423,6 +423,16 @@ class PerturbationSettings:
 
 
 MAP_WEIGHTS = ("both", "snapshot", "final")
+# The power of the leave-one-out shrinkage that unseen donors' whitened gene scores are
+# divided by (issue 16's twentieth round, benchmarks/results/round20_decision_rule.txt:
+# fixed at 1/2 before any reading, adopted by that rule over 9 report readings)
+UNSHRINK_STRENGTH = 0.5
+
+
+def _strength_problems(strength: float) -> list[str]:
+    if not 0.0 < strength <= 1.0:
+        return [f"unshrink_strength must be in (0, 1], got {strength}"]
+    return []
 
 
 @dataclass(frozen=True)
@@ -436,14 +446,16 @@ class MapSettings:
     adopt it); ``final``: the final weights. A run that kept no snapshot is read from its
     final weights whatever this says.
 
-    ``unshrink_unseen``: the perturbation maps whose base profiles are held-out donors'
-    (the headline ``axis`` rule, the single genes under it) divide each base's whitened
-    gene scores by the run's leave-one-out shrinkage (``TrainedRun.unseen_shrinkage``;
-    issue 16's eighteenth round); the move along a program stays the yardstick's step
-    (nineteenth round: the eighteenth divided it too). The ``genes`` rule, whose bases
-    include training donors, the program sweep (from the training donors' mean) and a
-    cohort without held-out donors are read as they are. Models without fitted gene
-    components (``xu2019``, MC-GAN) ignore it.
+    ``unshrink_unseen`` (on by default since issue 16's twentieth round): the perturbation
+    maps whose base profiles are held-out donors' (the headline ``axis`` rule, the single
+    genes under it) divide each base's whitened gene scores by the run's leave-one-out
+    shrinkage s (``TrainedRun.unseen_shrinkage``; eighteenth round) raised to
+    ``unshrink_strength`` p: 1/2 by default (twentieth round: most of the full
+    correction's donor gain without its empty masks), 1 the full correction. The move
+    along a program stays the yardstick's step (nineteenth round: the eighteenth divided
+    it too). The ``genes`` rule, whose bases include training donors, the program sweep
+    (from the training donors' mean) and a cohort without held-out donors are read as they
+    are. Models without fitted gene components (``xu2019``, MC-GAN) ignore both.
     """
 
     n_clusters: int = 3
@@ -454,10 +466,12 @@ class MapSettings:
     perturbation: PerturbationSettings = field(default_factory=PerturbationSettings)
     seed: int = 0
     map_weights: str = "both"
-    unshrink_unseen: bool = False
+    unshrink_unseen: bool = True
+    unshrink_strength: float = UNSHRINK_STRENGTH
 
     def __post_init__(self) -> None:
         problems = _below("n_clusters", self.n_clusters, 2)  # a silhouette needs two clusters
+        problems += _strength_problems(self.unshrink_strength)
         problems += _below("metagene_min_genes", self.metagene_min_genes, 1)
         problems += _below("top_genes", self.top_genes, 0)
         problems += _below("n_backgrounds", self.n_backgrounds, 1) + _below("seed", self.seed, 0)
@@ -481,19 +495,22 @@ class EvaluationSettings:
     seed: fixes backgrounds, noise and shuffles.
     unshrink_unseen: every profile a score synthesises from that is not a training
         donor's own (held-out donors', shuffled among them) has its whitened gene scores
-        divided by the run's leave-one-out shrinkage (as ``MapSettings.unshrink_unseen``);
-        training donors' profiles (trait fidelity paints them too) are painted as they
-        are; models without fitted gene components ignore it.
+        divided by the run's leave-one-out shrinkage to the power ``unshrink_strength``
+        (as ``MapSettings``: on, at 1/2, by default); training donors' profiles (trait
+        fidelity paints them too) are painted as they are; models without fitted gene
+        components ignore both.
     """
 
     per_donor: int = 8
     resamples: int = 500
     change_hu: float = 150.0
     seed: int = 0
-    unshrink_unseen: bool = False
+    unshrink_unseen: bool = True
+    unshrink_strength: float = UNSHRINK_STRENGTH
 
     def __post_init__(self) -> None:
         problems = _below("per_donor", self.per_donor, 1) + _below("resamples", self.resamples, 1)
+        problems += _strength_problems(self.unshrink_strength)
         problems += _below("seed", self.seed, 0)
         if not self.change_hu > 0:
             problems.append(f"change_hu must be positive, got {self.change_hu}")

@@ -85,12 +85,17 @@ class TrainedRun:
         donors (whose unseen donors' scores :meth:`unseen_shrinkage` can correct)."""
         return hasattr(getattr(self.generator, "mapping", None), "unseen")
 
-    def unseen_synthesizers(self, generators: Sequence[nn.Module]) -> list[Synthesizer] | None:
+    def unseen_synthesizers(
+        self, generators: Sequence[nn.Module], strength: float
+    ) -> list[Synthesizer] | None:
         """One :class:`Synthesizer` per generator (the run's own: its EMA weights, its map
         snapshot) that paints unseen donors' profiles with their whitened scores divided
-        by :meth:`unseen_shrinkage` and the training donors' own profiles as they are.
-        None where there is nothing to correct (no fitted components: the training split
-        is then not read; or no component kept)."""
+        by :meth:`unseen_shrinkage` to the power ``strength`` (1: the full correction;
+        the product's 1/2, ``config.UNSHRINK_STRENGTH``) and the training donors' own
+        profiles as they are. None where there is nothing to correct (no fitted
+        components: the training split is then not read; or no component kept)."""
+        if not 0.0 < strength <= 1.0:
+            raise ValueError(f"an unshrink strength must be in (0, 1], got {strength}")
         if not self.has_fitted_components:
             return None
         training = self.training_profiles()
@@ -98,7 +103,7 @@ class TrainedRun:
         if shrinkage is None:
             return None
         return [
-            Synthesizer(generator, unseen_shrinkage=shrinkage, seen_profiles=training)
+            Synthesizer(generator, unseen_shrinkage=shrinkage**strength, seen_profiles=training)
             for generator in generators
         ]
 
@@ -210,7 +215,8 @@ class Synthesizer:
         device: a torch device string.
         batch_size: nodules per forward pass.
         unseen_shrinkage: divide an unseen profile's whitened gene scores by this
-            (:meth:`TrainedRun.unseen_shrinkage`); None: paint every profile as it is.
+            (:meth:`TrainedRun.unseen_shrinkage`, or a power of it:
+            :meth:`TrainedRun.unseen_synthesizers`); None: paint every profile as it is.
             Only for a generator with fitted gene components.
         seen_profiles: (donors, G) the training donors' profiles
             (:meth:`TrainedRun.training_profiles`): a profile equal to one of them bit for

@@ -1,8 +1,9 @@
 """Unseen donors' gene scores, unshrunk (issue 16's eighteenth round): a held-out donor's
 whitened scores in the training donors' components come out shrunk toward 0, and
-``--unshrink-unseen`` divides them by the leave-one-out shrinkage of the training donors
-wherever the profiles painted are unseen donors' (the headline map's bases, evaluate's
-syntheses); the map's move along a program stays the yardstick's step (nineteenth round)."""
+``--unshrink-unseen`` divides them by a power of the leave-one-out shrinkage of the training
+donors (1/2 and on by default since the twentieth round) wherever the profiles painted are
+unseen donors' (the headline map's bases, evaluate's syntheses); the map's move along a
+program stays the yardstick's step (nineteenth round)."""
 
 from __future__ import annotations
 
@@ -79,8 +80,13 @@ def test_unseen_synthesizers_share_one_reading_of_the_split_and_skip_it_without_
     focus_run: Path, trained_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = load_run(focus_run)
-    painters = run.unseen_synthesizers([run.generator, run.generator])
+    painters = run.unseen_synthesizers([run.generator, run.generator], 1.0)
     assert [p.unseen_shrinkage for p in painters] == [run.unseen_shrinkage()] * 2
+    half = run.unseen_synthesizers([run.generator], 0.5)[0].unseen_shrinkage
+    assert half == pytest.approx(run.unseen_shrinkage() ** 0.5)
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="strength"):
+            run.unseen_synthesizers([run.generator], bad)
     assert all(p._seen == {row.tobytes() for row in run.training_profiles()} for p in painters)
     paper = load_run(trained_run)
 
@@ -89,7 +95,7 @@ def test_unseen_synthesizers_share_one_reading_of_the_split_and_skip_it_without_
 
     monkeypatch.setattr("rgsynth.inference.load_split", no_read)
     assert run.training_profiles() is run.training_profiles()  # read once, above
-    assert paper.unseen_synthesizers([paper.generator]) is None
+    assert paper.unseen_synthesizers([paper.generator], 0.5) is None
     assert paper.unseen_shrinkage() is None
 
 
@@ -145,7 +151,7 @@ def _scores(run: Path, condition: str) -> dict[str, float]:
             and r["model"] == "focus"}  # fmt: skip
 
 
-def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
+def test_map_and_evaluate_unshrink_held_out_donors_by_default_at_half_strength(
     held_run: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cohort, trained = held_run
@@ -159,51 +165,63 @@ def test_map_and_evaluate_unshrink_held_out_donors_where_asked(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(maps_module, "perturbation_maps", recorded)
-    for flag in ("--plain-unseen", "--unshrink-unseen"):
-        run = Path(shutil.copytree(trained, tmp_path / flag.strip("-")))
+    shrinkage = load_run(trained).unseen_shrinkage()
+    assert 0 < shrinkage < 1
+    cases = {  # name: (options, the power the scores are divided by; None: plain)
+        "plain": (["--plain-unseen"], None),
+        "default": ([], 0.5),  # on by default at 1/2 (issue 16's twentieth round)
+        "full": (["--unshrink-unseen", "--unshrink-strength", "1"], 1.0),
+    }
+    for name, (options, power) in cases.items():
+        run = Path(shutil.copytree(trained, tmp_path / name))
         args = ["map", str(run), "--gene-sets", truth, "--clusters", "2",
                 "--metagene-min-genes", "2", "--top-genes", "2", "--replicates", "3",
-                "--backgrounds", "4", flag]  # fmt: skip
+                "--backgrounds", "4", *options]  # fmt: skip
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
         summary = json.loads((run / "maps" / "maps.json").read_text())
-        expected = load_run(run).unseen_shrinkage() if flag == "--unshrink-unseen" else None
-        assert summary["perturbation_unseen_shrinkage"] == expected
-        assert summary["settings"]["unshrink_unseen"] is (flag == "--unshrink-unseen")
-        # the bases unshrunk, the move as the yardstick's: multiplied by the shrinkage
-        assert moves.pop() == (1.0 if expected is None else pytest.approx(expected))
-        assert summary["perturbation_unseen_divides"] == (expected and "bases")
-        tables[flag] = {
-            name: (run / "maps" / name).read_text()
-            for name in ("perturbation_programs.csv", "perturbation_programs_genes_rule.csv")
+        divisor = None if power is None else pytest.approx(shrinkage**power)
+        assert summary["perturbation_unseen_shrinkage"] == (power and shrinkage)
+        assert summary["perturbation_unseen_strength"] == power
+        assert summary["perturbation_unseen_divisor"] == divisor
+        assert summary["settings"]["unshrink_unseen"] is (power is not None)
+        # the bases unshrunk, the move as the yardstick's: multiplied by the divisor
+        assert moves.pop() == (1.0 if power is None else divisor)
+        assert summary["perturbation_unseen_divides"] == (power and "bases")
+        tables[name] = {
+            table: (run / "maps" / table).read_text()
+            for table in ("perturbation_programs.csv", "perturbation_programs_genes_rule.csv")
         }
         result = CliRunner().invoke(
-            app, ["evaluate", str(run), "--per-donor", "1", "--resamples", "10", flag]
+            app, ["evaluate", str(run), "--per-donor", "1", "--resamples", "10", *options]
         )
         assert result.exit_code == 0, result.output
         scores = json.loads((run / "evaluation.json").read_text())
         assert scores["validation_split"] == "holdout"
-        assert scores["models"]["focus"]["unseen_shrinkage"] == expected
-        assert scores["settings"]["unshrink_unseen"] is (flag == "--unshrink-unseen")
-        matched[flag] = _scores(run, "matched")
+        facts = scores["models"]["focus"]
+        assert facts["unseen_shrinkage"] == (power and shrinkage)
+        assert facts["unseen_strength"] == power
+        assert facts["unseen_divisor"] == divisor
+        assert scores["settings"]["unshrink_unseen"] is (power is not None)
+        matched[name] = _scores(run, "matched")
         result = CliRunner().invoke(app, ["report", str(run)])
         assert result.exit_code == 0, result.output
-        page = run / REPORT_DIRNAME / REPORT_PAGE
-        said = "map bases unshrunk" if flag == "--unshrink-unseen" else "map: as they are"
-        assert said in page.read_text()
+        page = (run / REPORT_DIRNAME / REPORT_PAGE).read_text()
+        said = f"= {shrinkage:.2f} ^ {power:g}" if power else "map: as they are"
+        assert said in page
         # the model by its display name, as everywhere on the page
-        assert ("scores of ours unshrunk" in page.read_text()) is (expected is not None)
-    assert 0 < load_run(trained).unseen_shrinkage() < 1
-    plain, unseen = tables["--plain-unseen"], tables["--unshrink-unseen"]
+        assert ("scores of ours unshrunk" in page) is (power is not None)
+    plain, unseen = tables["plain"], tables["default"]
     # The headline (axis rule: held-out bases) changes; the genes rule (training donors'
     # bases too) is read as is.
     assert plain["perturbation_programs.csv"] != unseen["perturbation_programs.csv"]
+    assert unseen["perturbation_programs.csv"] != tables["full"]["perturbation_programs.csv"]
     assert (
         plain["perturbation_programs_genes_rule.csv"]
         == unseen["perturbation_programs_genes_rule.csv"]
     )
     # evaluate paints the held-out donors otherwise
-    assert matched["--plain-unseen"]["frd"] != matched["--unshrink-unseen"]["frd"]
+    assert matched["plain"]["frd"] != matched["default"]["frd"] != matched["full"]["frd"]
 
 
 def test_the_unseen_maps_move_is_scaled_and_their_bases_are_not(
@@ -279,3 +297,18 @@ def test_a_cohort_without_held_out_donors_has_nothing_to_unshrink(
         json.loads((run / "maps" / "maps.json").read_text())["perturbation_unseen_shrinkage"]
         is None
     )
+
+
+def test_maps_written_before_the_power_are_read_as_they_were_made(tmp_path: Path) -> None:
+    from rgsynth.analysis.evaluate import _map_settings
+
+    for stored, expected in (
+        ({"unshrink_unseen": True}, (True, 1.0)),  # round 19's: the full correction
+        ({"unshrink_unseen": False}, (False, 1.0)),
+        ({}, (False, 0.5)),  # before the option: plain
+        ({"unshrink_unseen": True, "unshrink_strength": 0.5}, (True, 0.5)),
+    ):
+        (tmp_path / "maps").mkdir(exist_ok=True)
+        (tmp_path / "maps" / "maps.json").write_text(json.dumps({"settings": stored}))
+        settings = _map_settings(tmp_path)
+        assert (settings.unshrink_unseen, settings.unshrink_strength) == expected

@@ -237,6 +237,10 @@ CASES = [
     case("map", "--seed", RANGE, "{run} --seed -1", "--seed", GE0, "{run}"),
     case("map", "--map-weights", TYPE, "{run} --map-weights last", "map_weights",
          "both, snapshot, final", "{run}"),
+    case("map", "--unshrink-strength", RANGE, "{run} --unshrink-strength 0",
+         "--unshrink-strength", "greater than 0", "{run}"),
+    case("map", "--unshrink-strength", RANGE, "{run} --unshrink-strength 2",
+         "--unshrink-strength", "less than or equal to 1", "{run}"),
     # evaluate RUN --against --truth --cache and the settings (RUN is the output)
     case("evaluate", "RUN", MISS, "{missing}", "{missing}", "no checkpoint there", "{missing}"),
     case("evaluate", "--against", MISS, "{run} --against {missing}", "{missing}",
@@ -258,6 +262,8 @@ CASES = [
     case("evaluate", "--per-donor", RANGE, "{run} --per-donor 0", "per_donor", ">= 1", "{run}"),
     case("evaluate", "--resamples", RANGE, "{run} --resamples 0", "resamples", ">= 1", "{run}"),
     case("evaluate", "--seed", RANGE, "{run} --seed -1", "--seed", GE0, "{run}"),
+    case("evaluate", "--unshrink-strength", RANGE, "{run} --unshrink-strength 0",
+         "--unshrink-strength", "greater than 0", "{run}"),
     # report RUN --out
     case("report", "RUN", MISS, "{missing}", "{missing}", "missing; run `rgsynth evaluate",
          "{missing}"),

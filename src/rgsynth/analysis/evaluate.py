@@ -119,12 +119,21 @@ def evaluate(
     contexts = []
     for model in runs:
         # held-out donors are unseen: their gene scores unshrunk where asked (and possible)
-        unseen = model.unseen_synthesizers([model.generator]) if settings.unshrink_unseen else None
+        unseen = (
+            model.unseen_synthesizers([model.generator], settings.unshrink_strength)
+            if settings.unshrink_unseen
+            else None
+        )
         synthesizer = unseen[0] if unseen else Synthesizer(model.generator)
         contexts.append(
             ModelContext(model, cohort, real, backgrounds, extractor, config, settings, synthesizer)
         )
-        contexts[-1].facts["unseen_shrinkage"] = synthesizer.unseen_shrinkage
+        # the run's shrinkage s, its power and the divisor s ** power (None: read plain)
+        contexts[-1].facts |= {
+            "unseen_shrinkage": model.unseen_shrinkage() if unseen else None,
+            "unseen_strength": settings.unshrink_strength if unseen else None,
+            "unseen_divisor": synthesizer.unseen_shrinkage,
+        }
     if truth is not None:
         echo("reference generator: the twin's own painter through the same maps and scores")
         contexts.append(
@@ -314,6 +323,9 @@ def _map_settings(run_dir: Path) -> MapSettings:
         perturbation["rules"] = tuple(perturbation["rules"])
     known = {f for f in MapSettings.__dataclass_fields__}
     values = {k: v for k, v in stored.items() if k in known}
+    if "unshrink_unseen" in values and "unshrink_strength" not in values:
+        values["unshrink_strength"] = 1.0  # written before the power: the full correction
+    values.setdefault("unshrink_unseen", False)  # written before the option: plain
     fields = PerturbationSettings.__dataclass_fields__
     return MapSettings(
         **values,

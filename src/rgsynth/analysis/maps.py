@@ -230,11 +230,13 @@ def _perturbation(
     # move along each program stays the yardstick's step
     unseen_bases = cohort.scoring_split() != "all"
     unseen = (
-        run.unseen_synthesizers([generator for _, _, generator in generators])
+        run.unseen_synthesizers(
+            [generator for _, _, generator in generators], settings.unshrink_strength
+        )
         if settings.unshrink_unseen and unseen_bases
         else None
     )
-    shrinkage = None if unseen is None else unseen[0].unseen_shrinkage
+    divisor = None if unseen is None else unseen[0].unseen_shrinkage  # s ** strength
     # Each replicate's slope is the mean over ``generators`` (run.map_generators: by
     # default the final weights and, where the run kept one, its map snapshot; issue 16's
     # ninth round)
@@ -249,7 +251,7 @@ def _perturbation(
         singles=singles,
         on_program=lambda program: log.info("perturbation map: %s done", program),
         unseen=unseen,
-        unseen_move=1.0 if shrinkage is None else shrinkage,  # the base unshrunk, not the move
+        unseen_move=1.0 if divisor is None else divisor,  # the base unshrunk, not the move
     )
     for name, result in maps.items():
         atomic_write_text(out / perturbation_filename(name), result.table.to_csv(index=False))
@@ -278,9 +280,13 @@ def _perturbation(
         ],
         "perturbation_programs_from": "metagenes" if from_metagenes else "gene-set file",
         "perturbation_rules": list(settings.perturbation.rules),
-        "perturbation_unseen_shrinkage": shrinkage,
-        # what the factor divided (issue 16's eighteenth round divided base and move)
-        "perturbation_unseen_divides": None if shrinkage is None else "bases",
+        # the run's leave-one-out shrinkage s, the power of it the bases were divided by
+        # (a file without the power: 1) and the divisor s ** power
+        "perturbation_unseen_shrinkage": None if divisor is None else run.unseen_shrinkage(),
+        "perturbation_unseen_strength": None if divisor is None else settings.unshrink_strength,
+        "perturbation_unseen_divisor": divisor,
+        # what the divisor divided (issue 16's eighteenth round divided base and move)
+        "perturbation_unseen_divides": None if divisor is None else "bases",
         "perturbation_program_pairs_q05": int((maps["programs"].table["q"] < 0.05).sum()),
         "perturbation_gene_pairs_q05": int((maps["genes"].table["q"] < 0.05).sum()),
     }

@@ -10,6 +10,7 @@ import typer
 from rgsynth.cli.common import (
     FILE,
     SEED,
+    STRENGTH,
     RunCache,
     RunFolder,
     arg,
@@ -64,11 +65,19 @@ def map_command(
     unshrink_unseen: Annotated[
         bool | None,
         opt(
-            "Divide the held-out donors' whitened gene scores by the training donors' "
-            "leave-one-out shrinkage in the headline map's bases, not its moves (focus "
-            "recipes)",
+            "Divide the held-out donors' whitened gene scores by a power of the training "
+            "donors' leave-one-out shrinkage in the headline map's bases, not its moves "
+            "(focus recipes)",
             _M.unshrink_unseen,
             "--unshrink-unseen/--plain-unseen",
+        ),
+    ] = None,
+    unshrink_strength: Annotated[
+        float | None,
+        opt(
+            "That power: 1 the full correction, 1/2 most of its gain without its empty masks",
+            _M.unshrink_strength,
+            **STRENGTH,
         ),
     ] = None,
     force: Annotated[bool, opt("Replace RUN/maps once the new maps are done")] = False,
@@ -89,6 +98,7 @@ def map_command(
             seed=seed,
             map_weights=map_weights,
             unshrink_unseen=unshrink_unseen,
+            unshrink_strength=unshrink_strength,
         )
         summary = build_maps(run, chosen, cache, mcgan, gene_sets, force, typer.echo)
         silhouettes = ", ".join(
@@ -119,10 +129,18 @@ def evaluate(
     unshrink_unseen: Annotated[
         bool | None,
         opt(
-            "Divide the held-out donors' whitened gene scores by the training donors' "
-            "leave-one-out shrinkage in every synthesis scored (focus recipes)",
+            "Divide the held-out donors' whitened gene scores by a power of the training "
+            "donors' leave-one-out shrinkage in every synthesis scored (focus recipes)",
             _E.unshrink_unseen,
             "--unshrink-unseen/--plain-unseen",
+        ),
+    ] = None,
+    unshrink_strength: Annotated[
+        float | None,
+        opt(
+            "That power: 1 the full correction, 1/2 most of its gain without its empty masks",
+            _E.unshrink_strength,
+            **STRENGTH,
         ),
     ] = None,
 ) -> None:
@@ -132,7 +150,7 @@ def evaluate(
 
         chosen = settings(
             EvaluationSettings, per_donor=per_donor, resamples=resamples, seed=seed,
-            unshrink_unseen=unshrink_unseen,
+            unshrink_unseen=unshrink_unseen, unshrink_strength=unshrink_strength,
         )  # fmt: skip
         report = run_evaluation(run, chosen, cache, against, truth, typer.echo)
         echo_scores(run, list(report["models"]))

@@ -139,6 +139,7 @@ def positive(value: float | None) -> float | None:
 AT_LEAST_ONE: dict[str, Any] = {"min": 1}
 SEED: dict[str, Any] = {"min": 0}  # numpy's seeds are non-negative
 FILE: dict[str, Any] = {"exists": True, "dir_okay": False}
+STRENGTH: dict[str, Any] = {"max": 1.0, "callback": positive}  # a power in (0, 1]
 
 
 def output_folder(path: Path | None, what: str) -> None:

@@ -326,20 +326,32 @@ def _facts(files: RunFiles) -> list[tuple[str, str]]:
 
 def _unseen_reading(evaluation: dict, maps: dict) -> str:
     """Whether the map and the scores read held-out donors' whitened gene scores unshrunk
-    (``--unshrink-unseen``) or as they are."""
-    factor = maps.get("perturbation_unseen_shrinkage")
+    (``--unshrink-unseen``, on by default) or as they are, and by what."""
+    # files written before the power was recorded divided by the shrinkage itself
+    map_by = _divided(
+        maps.get("perturbation_unseen_divisor"),
+        maps.get("perturbation_unseen_shrinkage"),
+        maps.get("perturbation_unseen_strength"),
+    )
     # maps written before the bases alone were divided (no "perturbation_unseen_divides")
     what = "map bases" if maps.get("perturbation_unseen_divides") else "map bases and moves"
-    parts = [f"{what} unshrunk (÷ {factor:.2f})" if factor else "map: as they are"]
-    unshrunk = {
-        name: facts["unseen_shrinkage"]
+    parts = [f"{what} unshrunk ({map_by})" if map_by else "map: as they are"]
+    scores = {
+        name: _divided(
+            facts.get("unseen_divisor"), facts.get("unseen_shrinkage"), facts.get("unseen_strength")
+        )
         for name, facts in evaluation["models"].items()
-        if facts.get("unseen_shrinkage")
     }
-    parts += [
-        f"scores of {map_label(name)} unshrunk (÷ {value:.2f})" for name, value in unshrunk.items()
-    ]
-    return "; ".join(parts if unshrunk else [*parts, "scores: as they are"])
+    parts += [f"scores of {map_label(name)} unshrunk ({by})" for name, by in scores.items() if by]
+    return "; ".join(parts if any(scores.values()) else [*parts, "scores: as they are"])
+
+
+def _divided(divisor: float | None, shrinkage: float | None, strength: float | None) -> str:
+    """'÷ divisor = shrinkage ^ strength', '÷ shrinkage' for a file written before the
+    power (which divided by the shrinkage itself), or '' where nothing was divided."""
+    if divisor and shrinkage and strength:
+        return f"÷ {divisor:.2f} = {shrinkage:.2f} ^ {strength:g}"
+    return f"÷ {divisor or shrinkage:.2f}" if divisor or shrinkage else ""
 
 
 def _extra_tables(files: RunFiles) -> list[tuple[str, str, pd.DataFrame]]:
