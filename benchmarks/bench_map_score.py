@@ -300,13 +300,21 @@ def score_seed(
     readings = (plain_label, UNSHRUNK) if unshrink else (plain_label,)
     if plain_label and unshrink:
         # the unshrunk label has no re-read form: an earlier snapshot's row under it would
-        # be kept and the retrained one's unshrunk reading silently skipped
-        stale = sorted({model for s, model, _ in done if s == str(seed)} & {
-            model_label(recipe, subjects) + UNSHRUNK for recipe in recipes})  # fmt: skip
+        # be kept and the retrained one's unshrunk reading silently skipped. A row written
+        # after this snapshot's re-read (an interrupted run resumed) is this snapshot's.
+        stale = sorted(
+            model
+            for s, model, step in done
+            for recipe in recipes
+            if s == str(seed)
+            and model == model_label(recipe, subjects) + UNSHRUNK
+            and (s, model_label(recipe, subjects) + plain_label, step) not in done
+        )
         if stale:
             raise SystemExit(
-                f"seed {seed}: {', '.join(stale)} already scored (an earlier snapshot's?); "
-                "a re-read would skip its unshrunk reading: remove those rows first"
+                f"seed {seed}: {', '.join(stale)} already scored without a re-read beside "
+                "it (an earlier snapshot's?); a re-read would skip its unshrunk reading: "
+                "remove those rows first"
             )
     todo = [
         snapshot

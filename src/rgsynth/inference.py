@@ -49,7 +49,7 @@ class TrainedRun:
     cache_fingerprint: str
     snapshot: nn.Module | None = None
     snapshot_step: int | None = None
-    _training: np.ndarray | None = field(default=None, init=False, repr=False)
+    _training: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def map_generators(self, weights: str = "both") -> list[tuple[str, int, nn.Module]]:
         """(which weights, step, generator) the perturbation map is read from, for

@@ -207,7 +207,11 @@ def test_map_and_evaluate_unshrink_held_out_donors_by_default_at_half_strength(
         result = CliRunner().invoke(app, ["report", str(run)])
         assert result.exit_code == 0, result.output
         page = (run / REPORT_DIRNAME / REPORT_PAGE).read_text()
-        said = f"= {shrinkage:.2f} ^ {power:g}" if power else "map: as they are"
+        said = (
+            f"map bases unshrunk (÷ {shrinkage**power:.2f} = {shrinkage:.2f} ^ {power:g})"
+            if power
+            else "map: as they are"
+        )
         assert said in page
         # the model by its display name, as everywhere on the page
         assert ("scores of ours unshrunk" in page) is (power is not None)
@@ -290,13 +294,19 @@ def test_a_cohort_without_held_out_donors_has_nothing_to_unshrink(
     run = Path(shutil.copytree(focus_run, tmp_path / "run"))  # every donor is a training one
     args = ["map", str(run), "--gene-sets", str(small_cohort / "ground_truth.json"),
             "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "2",
-            "--replicates", "3", "--backgrounds", "4", "--unshrink-unseen"]  # fmt: skip
-    result = CliRunner().invoke(app, args)
+            "--replicates", "3", "--backgrounds", "4"]  # fmt: skip
+    result = CliRunner().invoke(app, args)  # unshrunk by default, where there is anything
     assert result.exit_code == 0, result.output
-    assert (
-        json.loads((run / "maps" / "maps.json").read_text())["perturbation_unseen_shrinkage"]
-        is None
-    )
+    summary = json.loads((run / "maps" / "maps.json").read_text())
+    for key in ("shrinkage", "strength", "divisor"):
+        assert summary[f"perturbation_unseen_{key}"] is None
+    result = CliRunner().invoke(app, ["evaluate", str(run), "--per-donor", "1",
+                                      "--resamples", "10"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    facts = json.loads((run / "evaluation.json").read_text())["models"]["focus"]
+    assert json.loads((run / "evaluation.json").read_text())["validation_split"] == "all"
+    for key in ("shrinkage", "strength", "divisor"):
+        assert facts[f"unseen_{key}"] is None
 
 
 def test_maps_written_before_the_power_are_read_as_they_were_made(tmp_path: Path) -> None:

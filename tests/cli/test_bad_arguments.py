@@ -264,6 +264,10 @@ CASES = [
     case("evaluate", "--seed", RANGE, "{run} --seed -1", "--seed", GE0, "{run}"),
     case("evaluate", "--unshrink-strength", RANGE, "{run} --unshrink-strength 0",
          "--unshrink-strength", "greater than 0", "{run}"),
+    case("evaluate", "--unshrink-strength", TYPE, "{run} --plain-unseen --unshrink-strength 1",
+         "--unshrink-strength", "read plain", "{run}"),
+    case("map", "--unshrink-strength", TYPE, "{run} --plain-unseen --unshrink-strength 1",
+         "--unshrink-strength", "read plain", "{run}"),
     # report RUN --out
     case("report", "RUN", MISS, "{missing}", "{missing}", "missing; run `rgsynth evaluate",
          "{missing}"),

@@ -118,10 +118,11 @@ def evaluate(
     pairs: dict[str, pd.DataFrame] = {}
     contexts = []
     for model in runs:
-        # held-out donors are unseen: their gene scores unshrunk where asked (and possible)
+        # held-out donors are unseen: their gene scores unshrunk where asked (and possible;
+        # a cohort scored on all its donors has none, as the map's bases)
         unseen = (
             model.unseen_synthesizers([model.generator], settings.unshrink_strength)
-            if settings.unshrink_unseen
+            if settings.unshrink_unseen and split != "all"
             else None
         )
         synthesizer = unseen[0] if unseen else Synthesizer(model.generator)
