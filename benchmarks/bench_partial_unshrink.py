@@ -155,7 +155,7 @@ def readings(step: int = 2025) -> pd.DataFrame:
     return table.sort_values(["model", "seed", "power"]).reset_index(drop=True)
 
 
-def summary(table: pd.DataFrame) -> str:
+def summary(table: pd.DataFrame, paired: bool = True) -> str:
     """Per reading p = 0 / partial / 1; over the rule's report readings the paired
     differences (95 % t-intervals, how often above 0) and the targets met per power."""
 
@@ -177,6 +177,8 @@ def summary(table: pd.DataFrame) -> str:
             f"{cells('false_positive_rate', 100, '.0f')} %; every target "
             + " / ".join("yes" if by["all_ok"].get(p, False) else "no" for p in powers)
         )
+    if not paired:
+        return "\n".join(lines)
     report = table[table["seed"].isin(REPORT_SEEDS)]
     rule = report[report["model"].isin(RULE_RECIPES)]
     lines += _paired(rule, powers, "the rule's readings (focus at training seeds 0-2, seeds 1-3)")
@@ -234,7 +236,12 @@ def main() -> None:
     args = parser.parse_args()
     if not args.table:
         read(args.work, args.seed, args.recipe, args.power, args.step)
-    text = summary(readings(args.step))
+    # the 15-minute readings with the rule's paired tables, then any other budget's
+    steps = sorted(set(pd.read_csv(PARTIAL_CSV)["step"]) - {2025})
+    text = "\n\n".join(
+        [f"2025 steps (15 minutes):\n{summary(readings(2025))}"]
+        + [f"{step} steps:\n{summary(readings(step), paired=False)}" for step in steps]
+    )
     TABLE_TXT.write_text(text + "\n")
     print(text)
 
