@@ -53,6 +53,8 @@ FIELDS = [
     "null_program_false_positives", "map_empty_rate", "seconds",
 ]  # fmt: skip
 RULE_RECIPES = ("focus", "focus-seed1", "focus-seed2")  # the rule's 9 report readings
+BESIDE = ("focus-daug-seed1", "focus-daug-seed2")  # read beside them (15 in all)
+CONFIRMATION = ("focus-seed3",)  # the addendum's weights the rule never saw
 REPORT_SEEDS = (1, 2, 3)
 
 
@@ -182,7 +184,11 @@ def summary(table: pd.DataFrame, paired: bool = True) -> str:
     report = table[table["seed"].isin(REPORT_SEEDS)]
     rule = report[report["model"].isin(RULE_RECIPES)]
     lines += _paired(rule, powers, "the rule's readings (focus at training seeds 0-2, seeds 1-3)")
-    lines += _paired(report, powers, "every report reading (focus and focus-daug)")
+    lines += _paired(report[report["model"].isin(RULE_RECIPES + BESIDE)], powers,
+                     "every report reading of the rule's round (focus and focus-daug)")  # fmt: skip
+    confirmation = report[report["model"].isin(CONFIRMATION)]
+    if len(confirmation):
+        lines += _paired(confirmation, powers, "the addendum's confirmation (focus t3)")
     return "\n".join(lines)
 
 
