@@ -64,12 +64,7 @@ def read_moves(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
     snapshot = seed_dir(work, seed) / recipe / f"at-{step:06d}"
     truth = load_truth(cohort_dir / "ground_truth.json")
     cohort = load_cohort(cache)
-    # the headline rule alone: the map AUROC reads it, and each rule's draws are seeded
-    # apart, so dropping the genes rule leaves the axis map as the product paints it
-    base = MapSettings()
-    settings = dataclasses.replace(
-        base, perturbation=dataclasses.replace(base.perturbation, rules=("axis",))
-    )
+    settings = axis_settings()
     programs = program_matrix(truth.gene_sets, cohort.gene_names)
     fixed = _fixed_backgrounds(cache, settings)
     hu_window = cache_prepare_config(cache).hu_window
@@ -100,19 +95,37 @@ def read_moves(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
                 maps = paint()
         else:
             maps = paint()
-        table = program_trait_table(maps["programs"].table, "effect_sd")
-        recovery = score_against_truth(table, truth, 500, 0)
         append_row(MOVES_CSV, FIELDS, {
             "seed": seed, "model": model_label(recipe), "step": step, "reading": reading,
             "base": "unshrunk" if unshrink_base else "plain", "move": move,
-            "shrinkage": shrinkage, "map_auroc": recovery["auroc"],
-            "map_auroc_lo": recovery["auroc_ci_low"], "map_auroc_hi": recovery["auroc_ci_high"],
-            "true_pairs_found": recovery.get("true_pairs_found"),
-            "false_positive_rate": recovery.get("false_positive_rate"),
-            "null_program_false_positives": recovery.get("null_program_false_positives"),
-            "map_empty_rate": float(maps["programs"].empty["empty_rate"].mean()),
+            "shrinkage": shrinkage, **map_recovery(maps, truth),
             "seconds": round(time.perf_counter() - start),
         })  # fmt: skip
+
+
+def axis_settings() -> MapSettings:
+    """The product's map settings with the headline rule alone: the map AUROC reads it,
+    and each rule's draws are seeded apart, so dropping the genes rule leaves the axis map
+    as the product paints it."""
+    base = MapSettings()
+    return dataclasses.replace(
+        base, perturbation=dataclasses.replace(base.perturbation, rules=("axis",))
+    )
+
+
+def map_recovery(maps: dict, truth) -> dict:
+    """The headline map's recovery of the twin's true pairs (map AUROC with its interval,
+    true pairs found, null pairs called) and the map's empty-mask rate, as CSV fields."""
+    table = program_trait_table(maps["programs"].table, "effect_sd")
+    recovery = score_against_truth(table, truth, 500, 0)
+    return {
+        "map_auroc": recovery["auroc"],
+        "map_auroc_lo": recovery["auroc_ci_low"], "map_auroc_hi": recovery["auroc_ci_high"],
+        "true_pairs_found": recovery.get("true_pairs_found"),
+        "false_positive_rate": recovery.get("false_positive_rate"),
+        "null_program_false_positives": recovery.get("null_program_false_positives"),
+        "map_empty_rate": float(maps["programs"].empty["empty_rate"].mean()),
+    }  # fmt: skip
 
 
 def classic_targets() -> dict[int, float]:

@@ -20,7 +20,6 @@ Rows go to `benchmarks/results/round20_partial.csv`:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -28,15 +27,15 @@ import numpy as np
 import pandas as pd
 
 from bench_map import CURVES_CSV, RESULTS, model_label, paths, register_ablations, seed_dir
-from bench_map_moves import MOVES_CSV, classic_targets
+from bench_map_moves import MOVES_CSV, axis_settings, classic_targets, map_recovery
 from bench_map_score import REREAD, UNSHRUNK, append_row, done_keys, held_out_slices, score
 from rgsynth.analysis.cohort import load_cohort
 from rgsynth.analysis.evaluate import _backgrounds
 from rgsynth.analysis.features import FeatureExtractor
-from rgsynth.analysis.ground_truth import load_truth, program_trait_table, score_against_truth
+from rgsynth.analysis.ground_truth import load_truth
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
 from rgsynth.analysis.perturbation import program_matrix
-from rgsynth.config import EvaluationSettings, MapSettings
+from rgsynth.config import EvaluationSettings
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.metrics.context import ModelContext
@@ -79,12 +78,7 @@ def read(work: Path, seed: int, recipe: str, power: float, step: int = 2025) -> 
     backgrounds = _backgrounds(cache, split, settings)
     features = cohort.features()
     programs = program_matrix(truth.gene_sets, cohort.gene_names)
-    # the headline rule alone, as bench_map_moves reads it (each rule's draws are seeded
-    # apart, so the axis map is the one the product paints)
-    base = MapSettings()
-    maps_settings = dataclasses.replace(
-        base, perturbation=dataclasses.replace(base.perturbation, rules=("axis",))
-    )
+    maps_settings = axis_settings()  # the headline rule alone, as bench_map_moves reads it
     fixed = _fixed_backgrounds(cache, maps_settings)
     run = load_run(snapshot, cache)
     shrinkage = run.unseen_shrinkage(load_split(cache, "train").genes)
@@ -102,17 +96,9 @@ def read(work: Path, seed: int, recipe: str, power: float, step: int = 2025) -> 
             synthesizer, cohort, features, programs, fixed, config.hu_window, maps_settings,
             unseen_move=factor,
         )  # fmt: skip
-    recovery = score_against_truth(
-        program_trait_table(maps["programs"].table, "effect_sd"), truth, 500, 0
-    )
     append_row(PARTIAL_CSV, FIELDS, row | {
         "seed": seed, "model": label, "step": step, "power": power, "shrinkage": shrinkage,
-        "factor": factor, "map_auroc": recovery["auroc"],
-        "map_auroc_lo": recovery["auroc_ci_low"], "map_auroc_hi": recovery["auroc_ci_high"],
-        "true_pairs_found": recovery.get("true_pairs_found"),
-        "false_positive_rate": recovery.get("false_positive_rate"),
-        "null_program_false_positives": recovery.get("null_program_false_positives"),
-        "map_empty_rate": float(maps["programs"].empty["empty_rate"].mean()),
+        "factor": factor, **map_recovery(maps, truth),
         "seconds": round(time.perf_counter() - start),
     })  # fmt: skip
 
