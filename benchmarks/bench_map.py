@@ -71,6 +71,9 @@ RECIPES = {
     "focus-seed2": ("focus", "bf16", 135, {"seed": 2}),
     # a fourth: fresh runs for the tenth round's test (the early snapshot's map alone)
     "focus-seed3": ("focus", "bf16", 135, {"seed": 3}),
+    # two more: the second three-run mixture of issue 16's twenty-first round (seeds 3-5)
+    "focus-seed4": ("focus", "bf16", 135, {"seed": 4}),
+    "focus-seed5": ("focus", "bf16", 135, {"seed": 5}),
     # G asked for the data's linear gene response in D_ISG's features (no extra pass)
     "focus-cov": ("focus-cov", "bf16", 135),
     "focus-cov-seed1": ("focus-cov", "bf16", 135, {"seed": 1}),
