@@ -548,6 +548,13 @@ class BatchSettings:
     slice_height_mm: for a model told slice heights (``focus-height``), the height above
         the nodule's centroid of the axial slice it paints (0: the equator, the widest
         cut); other models paint as they learnt and refuse anything but 0.
+    unshrink_unseen: a measured profile that is not a training donor's (a held-out cache
+        subject's, a row of the user's expression table) has its whitened gene scores
+        divided by the run's leave-one-out shrinkage to the power ``unshrink_strength``,
+        as ``MapSettings`` reads held-out donors (on, at 1/2, by default); training
+        donors' own profiles and edited profiles (``--set``, ``--set-program``: values a
+        user chose on the training donors' scale) are painted as they are. Models
+        without fitted gene components (``xu2019``, MC-GAN) ignore both.
     """
 
     blend: Blend = field(default_factory=Blend)
@@ -557,10 +564,14 @@ class BatchSettings:
     batch_size: int = 32
     seed: int = 0
     slice_height_mm: float = 0.0
+    unshrink_unseen: bool = True
+    unshrink_strength: float = UNSHRINK_STRENGTH
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.slice_height_mm):
             raise ValueError(f"slice_height_mm must be a finite number, got {self.slice_height_mm}")
+        if problems := _strength_problems(self.unshrink_strength):
+            raise ValueError("; ".join(problems))
         unknown = set(self.formats) - set(SYNTHESIS_FORMATS)
         if unknown or not self.formats:
             raise ValueError(

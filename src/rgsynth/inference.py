@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -86,14 +87,15 @@ class TrainedRun:
         return hasattr(getattr(self.generator, "mapping", None), "unseen")
 
     def unseen_synthesizers(
-        self, generators: Sequence[nn.Module], strength: float
+        self, generators: Sequence[nn.Module], strength: float, **options: Any
     ) -> list[Synthesizer] | None:
         """One :class:`Synthesizer` per generator (the run's own: its EMA weights, its map
         snapshot) that paints unseen donors' profiles with their whitened scores divided
         by :meth:`unseen_shrinkage` to the power ``strength`` (1: the full correction;
         the product's 1/2, ``config.UNSHRINK_STRENGTH``) and the training donors' own
         profiles as they are. None where there is nothing to correct (no fitted
-        components: the training split is then not read; or no component kept)."""
+        components: the training split is then not read; or no component kept).
+        ``options``: the synthesizers' other arguments (precision, device, batch size)."""
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"an unshrink strength must be in (0, 1], got {strength}")
         if not self.has_fitted_components:
@@ -103,7 +105,9 @@ class TrainedRun:
         if shrinkage is None:
             return None
         return [
-            Synthesizer(generator, unseen_shrinkage=shrinkage**strength, seen_profiles=training)
+            Synthesizer(
+                generator, unseen_shrinkage=shrinkage**strength, seen_profiles=training, **options
+            )
             for generator in generators
         ]
 
@@ -283,7 +287,7 @@ class Synthesizer:
         # noise comes from its own seed and eval mode has no batch statistics, so a
         # nodule does not depend on what shares its batch.
         profiles = np.asarray(genes, np.float32)
-        seen = np.array([row.tobytes() in self._seen for row in profiles], bool)
+        seen = ~self.unseen_rows(profiles)
         parts: list[np.ndarray] = []
         for rows, unseen in ((np.flatnonzero(seen), False), (np.flatnonzero(~seen), True)):
             if not len(rows):
@@ -298,6 +302,15 @@ class Synthesizer:
             for whole, values in zip(parts, vars(part).values(), strict=True):
                 whole[rows] = values
         return Synthesis(*parts)
+
+    def unseen_rows(self, genes: np.ndarray) -> np.ndarray:
+        """(N,) whether each profile is painted unshrunk: none without
+        ``unseen_shrinkage``; else every profile not equal, bit for bit, to one of the
+        ``seen_profiles``."""
+        profiles = np.asarray(genes, np.float32)
+        if self.unseen_shrinkage is None:
+            return np.zeros(len(profiles), bool)
+        return np.array([row.tobytes() not in self._seen for row in profiles], bool)
 
     def _paint(
         self,

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import SimpleITK as sitk
 import torch
 from typer.testing import CliRunner
 
@@ -31,6 +32,7 @@ from rgsynth.inference import Synthesizer, load_run
 from rgsynth.layout import REPORT_DIRNAME, REPORT_PAGE
 from rgsynth.models.blocks import ProjectedGeneMapping
 from rgsynth.prepare.run import find_inputs, prepare_cache
+from rgsynth.synthesize.profiles import CacheGenes
 from rgsynth.train.loop import Trainer
 from rgsynth.twin.cohort import generate_cohort
 
@@ -322,3 +324,57 @@ def test_maps_written_before_the_power_are_read_as_they_were_made(tmp_path: Path
         (tmp_path / "maps" / "maps.json").write_text(json.dumps({"settings": stored}))
         settings = _map_settings(tmp_path)
         assert (settings.unshrink_unseen, settings.unshrink_strength) == expected
+
+
+def test_synthesize_unshrinks_unseen_donors_profiles_and_paints_the_others_as_they_are(
+    held_run: tuple[Path, Path], trained_run: Path, tmp_path: Path
+) -> None:
+    _, trained = held_run
+    run = load_run(trained)
+    training = load_split(run.cache_root, "train").subject_ids
+    held = next(s for s in CacheGenes.load(run.cache_root).subject_ids if s not in training)
+    factor = run.unseen_shrinkage()
+    gene = CacheGenes.load(run.cache_root).names[0]
+
+    def synthesize(
+        name: str, *args: str, on: Path = trained, subjects: tuple[str, ...] = (training[0], held)
+    ) -> tuple[pd.DataFrame, dict]:
+        out = tmp_path / name
+        chosen = [a for s in subjects for a in ("--subject", s)]
+        result = CliRunner().invoke(app, [
+            "synthesize", str(on), str(out), *chosen, "--backgrounds", "1", "--formats",
+            "nifti", *args,
+        ])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        summary = json.loads((out / "synthesis.json").read_text())
+        return pd.read_csv(out / "manifest.csv").set_index("gene_profile"), summary
+
+    def image(name: str, nodule: str) -> np.ndarray:
+        path = tmp_path / name / "nifti" / f"{nodule}_image.nii.gz"
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+    default, summary = synthesize("default")
+    assert default.loc[training[0], "unshrink_divisor"] == 1.0
+    assert default.loc[held, "unshrink_divisor"] == pytest.approx(factor**0.5, abs=1e-6)
+    assert summary["n_unshrunk"] == 1 and summary["unshrink_strength"] == 0.5
+    assert summary["unseen_shrinkage"] == pytest.approx(factor)
+    assert any("held-out cache subjects" in note for note in summary["notes"])
+    full, _ = synthesize("full", "--unshrink-strength", "1")
+    assert full.loc[held, "unshrink_divisor"] == pytest.approx(factor, abs=1e-6)
+    plain, summary = synthesize("plain", "--plain-unseen")
+    assert (plain["unshrink_divisor"] == 1.0).all() and summary["n_unshrunk"] == 0
+    assert summary["unshrink_divisor"] is None and not summary["settings"]["unshrink_unseen"]
+    # the training donor's nodule is the same in every batch (up to the kernels' float
+    # order in a batch of its own: 1 HU), the held-out donor's is not
+    first, second = default.loc[training[0], "nodule_id"], default.loc[held, "nodule_id"]
+    np.testing.assert_allclose(image("default", first), image("plain", first), atol=1)
+    assert np.abs(image("default", second) - image("plain", second)).max() > 1
+    # an edited profile holds values chosen on the training donors' scale: as it is
+    edited, summary = synthesize("edited", "--set", f"{gene}=1")
+    assert (edited["unshrink_divisor"] == 1.0).all() and summary["n_unshrunk"] == 0
+    # the paper's model has no fitted components: nothing to unshrink, nothing said
+    every = CacheGenes.load(load_run(trained_run).cache_root).subject_ids
+    paper, summary = synthesize("paper", "--split", "all", on=trained_run, subjects=tuple(every))
+    assert (paper["unshrink_divisor"] == 1.0).all()
+    assert summary["unseen_shrinkage"] is None and summary["n_unshrunk"] == 0
+    assert not any("shrinkage" in note for note in summary["notes"])

@@ -14,6 +14,7 @@ from rgsynth.cli.common import (
     RunCache,
     RunFolder,
     arg,
+    check_strength,
     errors,
     opt,
     output_folder,
@@ -84,7 +85,7 @@ def map_command(
 ) -> None:
     """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
     with errors():
-        _check_strength(unshrink_unseen, unshrink_strength)
+        check_strength(unshrink_unseen, unshrink_strength)
         from rgsynth.analysis.maps import build_maps
 
         perturbation = settings(PerturbationSettings, shift=shift, replicates=replicates, seed=seed)
@@ -147,7 +148,7 @@ def evaluate(
 ) -> None:
     """Score a run: realism, conditioning, ablations and (twin) ground-truth recovery."""
     with errors():
-        _check_strength(unshrink_unseen, unshrink_strength)
+        check_strength(unshrink_unseen, unshrink_strength)
         from rgsynth.analysis.evaluate import evaluate as run_evaluation
 
         chosen = settings(
@@ -196,15 +197,6 @@ def report(
 
         _check_report_folder(out)
         build_report(run, out, typer.echo)
-
-
-def _check_strength(unshrink: bool | None, strength: float | None) -> None:
-    """A strength is the power of a correction ``--plain-unseen`` turns off: refuse both."""
-    if unshrink is False and strength is not None:
-        raise UsageError(
-            "--unshrink-strength: held-out donors are read plain (--plain-unseen), so there "
-            "is no correction to weaken; give one or the other"
-        )
 
 
 def _check_report_folder(out: Path | None) -> None:

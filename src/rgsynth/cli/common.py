@@ -142,6 +142,15 @@ FILE: dict[str, Any] = {"exists": True, "dir_okay": False}
 STRENGTH: dict[str, Any] = {"max": 1.0, "callback": positive}  # a power in (0, 1]
 
 
+def check_strength(unshrink: bool | None, strength: float | None) -> None:
+    """A strength is the power of a correction ``--plain-unseen`` turns off: refuse both."""
+    if unshrink is False and strength is not None:
+        raise UsageError(
+            "--unshrink-strength: held-out donors are read plain (--plain-unseen), so there "
+            "is no correction to weaken; give one or the other"
+        )
+
+
 def output_folder(path: Path | None, what: str) -> None:
     """An output folder that is a file cannot be written into (nor replaced: a file
     given by mistake is not ours to delete); refused before anything is read."""

@@ -11,9 +11,11 @@ from rgsynth.cli.common import (
     AT_LEAST_ONE,
     FILE,
     SEED,
+    STRENGTH,
     RunCache,
     RunFolder,
     arg,
+    check_strength,
     errors,
     opt,
     output_folder,
@@ -82,10 +84,26 @@ def synthesize(
         float | None,
         opt("focus-height: the slice's height above the nodule's centre", _B.slice_height_mm),
     ] = None,
+    unshrink_unseen: Annotated[
+        bool | None,
+        opt(
+            "Divide the whitened gene scores of a measured profile that is not a training "
+            "donor's (a held-out subject's, a table row) by a power of the training donors' "
+            "leave-one-out shrinkage, as map and evaluate read held-out donors (focus "
+            "recipes; edited profiles are painted as they are)",
+            _B.unshrink_unseen,
+            "--unshrink-unseen/--plain-unseen",
+        ),
+    ] = None,
+    unshrink_strength: Annotated[
+        float | None,
+        opt("That power: 1 the full correction", _B.unshrink_strength, **STRENGTH),
+    ] = None,
     force: Annotated[bool, opt("Replace OUT once the new batch is complete")] = False,
 ) -> None:
     """Synthesise gene-conditioned nodules into cache backgrounds or your CT, with masks."""
     with errors():
+        check_strength(unshrink_unseen, unshrink_strength)
         from rgsynth.synthesize.request import SynthesisRequest
 
         _check_choices(precision, device)
@@ -116,6 +134,8 @@ def synthesize(
             batch_size=batch_size,
             seed=seed,
             slice_height_mm=slice_height_mm,
+            unshrink_unseen=unshrink_unseen,
+            unshrink_strength=unshrink_strength,
         )
         run_synthesize(run, out, cache, request, batch, force)
 

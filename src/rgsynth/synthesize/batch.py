@@ -149,28 +149,111 @@ def synthesize_batch(
         OutputExistsError: ``out`` exists and ``force`` is not set.
     """
     check_slice_height(run, settings)
-    synthesizer = Synthesizer(
-        run.generator, settings.precision, settings.device, settings.batch_size
-    )
+    painters = Painters.of(run, settings)
+    unshrunk = painters.unshrunk(jobs)
     writer = NoduleWriter(run, prepare_config, settings)
     start, rows = time.perf_counter(), []
     with staged_directory(Path(out), replace=force) as staging:
         for first in range(0, len(jobs), settings.batch_size):
-            chunk = jobs[first : first + settings.batch_size]
-            result = synthesizer(
-                np.stack([j.target.patch for j in chunk]),
-                np.stack([j.profile.values for j in chunk]),
-                [j.seed for j in chunk],
-                heights_mm=np.full(len(chunk), settings.slice_height_mm, np.float32),
-            )
-            for n, job in enumerate(chunk):
-                rows.append(writer.write(staging, job, result, n))
+            chunk = slice(first, first + settings.batch_size)
+            result = painters(jobs[chunk], unshrunk[chunk], settings.slice_height_mm)
+            for n, job in enumerate(jobs[chunk]):
+                row = writer.write(staging, job, result, n)
+                rows.append(row | {"unshrink_divisor": painters.divisor(unshrunk[first + n])})
                 if on_nodule is not None:
                     on_nodule(job.nodule_id)
         seconds = time.perf_counter() - start
         summary = _summary(jobs, run, settings, seconds, notes or [])
+        summary |= painters.record(unshrunk)
+        summary["notes"] += painters.notes(jobs, unshrunk)
         _write_tables(staging, jobs, rows, summary, gene_names)
     return summary
+
+
+@dataclass(frozen=True)
+class Painters:
+    """The run's generator as it paints each job's profile: a training donor's own
+    profile and an edited one as they are; any other measured profile (a held-out cache
+    subject's, a row of the user's table) with its whitened gene scores divided by
+    ``divisor``, the run's leave-one-out shrinkage to the power the settings give, as
+    ``rgsynth map`` and ``evaluate`` read held-out donors. ``unseen`` is None where
+    nothing is unshrunk (turned off, or a model without fitted gene components)."""
+
+    plain: Synthesizer
+    unseen: Synthesizer | None = None
+    shrinkage: float | None = None
+    strength: float | None = None
+
+    @classmethod
+    def of(cls, run: TrainedRun, settings: BatchSettings) -> Painters:
+        options = {
+            "precision": settings.precision,
+            "device": settings.device,
+            "batch_size": settings.batch_size,
+        }
+        plain = Synthesizer(run.generator, **options)
+        if not settings.unshrink_unseen:
+            return cls(plain)
+        unseen = run.unseen_synthesizers([run.generator], settings.unshrink_strength, **options)
+        if unseen is None:
+            return cls(plain)
+        return cls(plain, unseen[0], run.unseen_shrinkage(), settings.unshrink_strength)
+
+    def unshrunk(self, jobs: list[Job]) -> np.ndarray:
+        """(len(jobs),) whether each job's profile is painted unshrunk."""
+        if self.unseen is None or not jobs:
+            return np.zeros(len(jobs), bool)
+        unseen = self.unseen.unseen_rows(np.stack([j.profile.values for j in jobs]))
+        return unseen & ~np.array([j.profile.edited for j in jobs], bool)
+
+    def divisor(self, unshrunk: bool) -> float:
+        """What a job's whitened gene scores were divided by (1: painted as they are)."""
+        return round(float(self.unseen.unseen_shrinkage), 6) if unshrunk and self.unseen else 1.0
+
+    def __call__(self, jobs: list[Job], unshrunk: np.ndarray, height_mm: float) -> Synthesis:
+        """The jobs' syntheses in order, the unshrunk ones by ``unseen`` (a nodule does
+        not depend on what shares its batch: its noise comes from its own seed and
+        eval mode has no batch statistics)."""
+        parts: dict[str, np.ndarray] = {}
+        for rows, painter in ((~unshrunk, self.plain), (unshrunk, self.unseen)):
+            picked = [j for j, keep in zip(jobs, rows, strict=True) if keep]
+            if not picked:
+                continue
+            result = painter(
+                np.stack([j.target.patch for j in picked]),
+                np.stack([j.profile.values for j in picked]),
+                [j.seed for j in picked],
+                heights_mm=np.full(len(picked), height_mm, np.float32),
+            )
+            for name, values in vars(result).items():
+                if name not in parts:
+                    parts[name] = np.empty((len(jobs), *values.shape[1:]), values.dtype)
+                parts[name][rows] = values
+        return Synthesis(**parts)
+
+    def record(self, unshrunk: np.ndarray) -> dict[str, Any]:
+        """The summary's account of the correction."""
+        return {
+            "unseen_shrinkage": self.shrinkage,
+            "unshrink_strength": self.strength,
+            "unshrink_divisor": self.divisor(True) if self.unseen else None,
+            "n_unshrunk": int(unshrunk.sum()),
+        }
+
+    def notes(self, jobs: list[Job], unshrunk: np.ndarray) -> list[str]:
+        if not unshrunk.any():
+            return []
+        notes = [
+            f"{int(unshrunk.sum())} of {len(jobs)} nodules were painted from profiles that are "
+            "not training donors' (held-out cache subjects, expression-table rows): their "
+            f"whitened gene scores were divided by {self.divisor(True):.2f} (the training "
+            f"donors' leave-one-out shrinkage {self.shrinkage:.2f} ^ {self.strength:g}), as "
+            "rgsynth map and evaluate read held-out donors; --plain-unseen paints them as "
+            "they are"
+        ]
+        if any(j.profile.edited for j in jobs):
+            notes.append("edited profiles (--set, --set-program) are painted as they are")
+        return notes
 
 
 class NoduleWriter:
@@ -377,6 +460,8 @@ def _summary(
             "blend": _blend_text(settings.blend),
             "mask_threshold": settings.blend.mask_threshold,
             "slice_height_mm": settings.slice_height_mm,
+            "unshrink_unseen": settings.unshrink_unseen,
+            "unshrink_strength": settings.unshrink_strength,
         },
         "n_nodules": len(jobs),
         "n_backgrounds": len({j.target.label for j in jobs}),

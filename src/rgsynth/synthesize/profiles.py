@@ -33,12 +33,15 @@ class GeneProfile:
     values: (G,) float32 standardised expression over the cache's genes.
     source: where it came from, for the manifest.
     notes: what was filled in or changed.
+    edited: genes or programs were set by hand (``--set``, ``--set-program``): values on
+        the training donors' scale, never unshrunk as an unseen donor's profile is.
     """
 
     name: str
     values: np.ndarray
     source: str
     notes: tuple[str, ...] = field(default=())
+    edited: bool = False
 
 
 @dataclass
@@ -258,4 +261,4 @@ def edit_profile(
         notes.append(f"program {name}: {len(members)} of {len(gene_sets[name].genes)} genes set")
     edits = [f"{g}={z:g}" for g, z in [*gene_edits, *program_edits]]
     name = profile.name + ("+" + "+".join(edits) if edits else "")
-    return GeneProfile(name, values, profile.source, tuple(notes))
+    return GeneProfile(name, values, profile.source, tuple(notes), profile.edited or bool(edits))
