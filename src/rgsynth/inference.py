@@ -51,6 +51,7 @@ class TrainedRun:
     snapshot: nn.Module | None = None
     snapshot_step: int | None = None
     _training: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _shrinkage: float | None = field(default=None, init=False, repr=False, compare=False)
 
     def map_generators(self, weights: str = "both") -> list[tuple[str, int, nn.Module]]:
         """(which weights, step, generator) the perturbation map is read from, for
@@ -73,12 +74,17 @@ class TrainedRun:
         (:meth:`ProjectedGeneMapping.shrinkage`); None for a generator whose genes pass
         through no fitted components (``xu2019``, MC-GAN), which has nothing to correct,
         and where no component was kept. ``training``: the training donors' profiles, by
-        default :meth:`training_profiles`."""
+        default :meth:`training_profiles` (that estimate is computed once per run)."""
         if not self.has_fitted_components:
             return None
-        training = self.training_profiles() if training is None else training
-        factor = self.generator.mapping.shrinkage(torch.as_tensor(training, dtype=torch.float32))
-        return factor if is_shrinkage(factor) else None
+        if training is None and self._shrinkage is not None:
+            return self._shrinkage
+        given = self.training_profiles() if training is None else training
+        factor = self.generator.mapping.shrinkage(torch.as_tensor(given, dtype=torch.float32))
+        factor = factor if is_shrinkage(factor) else None
+        if training is None:
+            self._shrinkage = factor
+        return factor
 
     @property
     def has_fitted_components(self) -> bool:
@@ -100,13 +106,15 @@ class TrainedRun:
             raise ValueError(f"an unshrink strength must be in (0, 1], got {strength}")
         if not self.has_fitted_components:
             return None
-        training = self.training_profiles()
-        shrinkage = self.unseen_shrinkage(training)
+        shrinkage = self.unseen_shrinkage()
         if shrinkage is None:
             return None
         return [
             Synthesizer(
-                generator, unseen_shrinkage=shrinkage**strength, seen_profiles=training, **options
+                generator,
+                unseen_shrinkage=shrinkage**strength,
+                seen_profiles=self.training_profiles(),
+                **options,
             )
             for generator in generators
         ]

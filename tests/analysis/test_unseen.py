@@ -97,6 +97,11 @@ def test_unseen_synthesizers_share_one_reading_of_the_split_and_skip_it_without_
 
     monkeypatch.setattr("rgsynth.inference.load_split", no_read)
     assert run.training_profiles() is run.training_profiles()  # read once, above
+    cached = run.unseen_shrinkage()
+    monkeypatch.setattr(
+        run.generator.mapping, "shrinkage", lambda *_: pytest.fail("estimated again")
+    )
+    assert run.unseen_shrinkage() == cached  # and the estimate made once per run
     assert paper.unseen_synthesizers([paper.generator], 0.5) is None
     assert paper.unseen_shrinkage() is None
 
