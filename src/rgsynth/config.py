@@ -548,13 +548,14 @@ class BatchSettings:
     slice_height_mm: for a model told slice heights (``focus-height``), the height above
         the nodule's centroid of the axial slice it paints (0: the equator, the widest
         cut); other models paint as they learnt and refuse anything but 0.
-    unshrink_unseen: a measured profile that is not a training donor's (a held-out cache
-        subject's, a row of the user's expression table) has its whitened gene scores
-        divided by the run's leave-one-out shrinkage to the power ``unshrink_strength``,
-        as ``MapSettings`` reads held-out donors (on, at 1/2, by default); training
-        donors' own profiles and edited profiles (``--set``, ``--set-program``: values a
-        user chose on the training donors' scale) are painted as they are. Models
-        without fitted gene components (``xu2019``, MC-GAN) ignore both.
+    unshrink_unseen: a measured profile that is not a training donor's (a held-out or
+        validation cache subject's, a row of the user's expression table) has its
+        whitened gene scores divided by the run's leave-one-out shrinkage to the power
+        ``unshrink_strength``, as ``MapSettings`` reads held-out donors (on, at 1/2, by
+        default); an edit on it (``--set``, ``--set-program``) keeps the size given, as
+        the map's move does. Training donors' own profiles and the training mean are
+        painted as they are. Models without fitted gene components (``xu2019``, MC-GAN)
+        ignore both (see ``synthesize.batch.Painters``).
     """
 
     blend: Blend = field(default_factory=Blend)

@@ -57,6 +57,27 @@ def cache_fingerprint(manifest: dict) -> str:
     return f"{manifest['settings_fingerprint']}-{manifest['inputs_fingerprint']}"
 
 
+def split_genes(cache_root: Path, split: str = "train") -> tuple[list[str], np.ndarray]:
+    """The subjects of one split that have genes and their (S, G) float32 standardised
+    expression, in :func:`load_split`'s order, without reading a single image.
+
+    Raises:
+        CacheError: no complete cache there.
+    """
+    cache = Cache(cache_root)
+    if not cache.is_complete:
+        raise CacheError(f"{cache_root}: not a complete rgsynth cache; run `rgsynth prepare` first")
+    with np.load(Path(cache_root) / GENES_FILENAME) as stored:
+        row_of = {str(s): n for n, s in enumerate(stored["subject_ids"])}
+        values = stored["values"]
+    paired = [
+        s["subject_id"]
+        for s in cache.manifest()["subjects"]
+        if s["split"] == split and s["subject_id"] in row_of
+    ]
+    return paired, values[[row_of[s] for s in paired]].astype(np.float32)
+
+
 def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
     """Read one split of the cache at ``cache_root`` into memory.
 
@@ -68,16 +89,14 @@ def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
         raise CacheError(f"{cache_root}: not a complete rgsynth cache; run `rgsynth prepare` first")
     manifest = cache.manifest()
     with np.load(Path(cache_root) / GENES_FILENAME) as stored:
-        gene_ids, gene_values = [str(s) for s in stored["subject_ids"]], stored["values"]
         gene_names = [str(g) for g in stored["gene_names"]]
     members = [s for s in manifest["subjects"] if s["split"] == split]
-    row_of = {sid: n for n, sid in enumerate(gene_ids)}
-    paired = [s["subject_id"] for s in members if s["subject_id"] in row_of]
+    paired, genes = split_genes(cache_root, split)
     images, masks, owners, heights, backgrounds = [], [], [], [], []
     for subject in members:
         shard = cache.load_shard(subject["subject_id"])
         backgrounds.append(shard["background_image"])
-        if subject["subject_id"] in row_of:
+        if subject["subject_id"] in paired:
             images.append(shard["nodule_image"])
             masks.append(shard["nodule_mask"])
             heights.append(shard["nodule_slice_mm"])
@@ -93,7 +112,7 @@ def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
         nodule_subject=np.concatenate(owners),
         nodule_height_mm=np.concatenate(heights).astype(np.float32),
         background_image=np.concatenate(backgrounds).astype(np.float32),
-        genes=gene_values[[row_of[s] for s in paired]].astype(np.float32),
+        genes=genes,
         subject_ids=paired,
         gene_names=gene_names,
         fingerprint=cache_fingerprint(manifest),

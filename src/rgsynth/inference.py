@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from rgsynth.config import MAP_WEIGHTS, TrainConfig
-from rgsynth.data import CacheError, cache_fingerprint, load_split
+from rgsynth.data import CacheError, cache_fingerprint, split_genes
 from rgsynth.layout import CHECKPOINT_PATH, MAP_SNAPSHOT_PATH
 from rgsynth.models.blocks import check_shrinkage, is_shrinkage
 from rgsynth.models.registry import get_spec
@@ -51,7 +50,9 @@ class TrainedRun:
     snapshot: nn.Module | None = None
     snapshot_step: int | None = None
     _training: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
-    _shrinkage: float | None = field(default=None, init=False, repr=False, compare=False)
+    _shrinkage: tuple[float | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )  # (the estimate,) once made: None is an estimate too (no component kept)
 
     def map_generators(self, weights: str = "both") -> list[tuple[str, int, nn.Module]]:
         """(which weights, step, generator) the perturbation map is read from, for
@@ -78,12 +79,12 @@ class TrainedRun:
         if not self.has_fitted_components:
             return None
         if training is None and self._shrinkage is not None:
-            return self._shrinkage
+            return self._shrinkage[0]
         given = self.training_profiles() if training is None else training
         factor = self.generator.mapping.shrinkage(torch.as_tensor(given, dtype=torch.float32))
         factor = factor if is_shrinkage(factor) else None
         if training is None:
-            self._shrinkage = factor
+            self._shrinkage = (factor,)
         return factor
 
     @property
@@ -93,37 +94,31 @@ class TrainedRun:
         return hasattr(getattr(self.generator, "mapping", None), "unseen")
 
     def unseen_synthesizers(
-        self, generators: Sequence[nn.Module], strength: float, **options: Any
+        self, generators: Sequence[nn.Module], strength: float
     ) -> list[Synthesizer] | None:
         """One :class:`Synthesizer` per generator (the run's own: its EMA weights, its map
         snapshot) that paints unseen donors' profiles with their whitened scores divided
         by :meth:`unseen_shrinkage` to the power ``strength`` (1: the full correction;
         the product's 1/2, ``config.UNSHRINK_STRENGTH``) and the training donors' own
         profiles as they are. None where there is nothing to correct (no fitted
-        components: the training split is then not read; or no component kept).
-        ``options``: the synthesizers' other arguments (precision, device, batch size)."""
+        components: the training split is then not read; or no component kept)."""
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"an unshrink strength must be in (0, 1], got {strength}")
         if not self.has_fitted_components:
             return None
-        shrinkage = self.unseen_shrinkage()
+        shrinkage, training = self.unseen_shrinkage(), self.training_profiles()
         if shrinkage is None:
             return None
         return [
-            Synthesizer(
-                generator,
-                unseen_shrinkage=shrinkage**strength,
-                seen_profiles=self.training_profiles(),
-                **options,
-            )
+            Synthesizer(generator, unseen_shrinkage=shrinkage**strength, seen_profiles=training)
             for generator in generators
         ]
 
     def training_profiles(self) -> np.ndarray:
         """(donors, G): the gene profiles the run trained on (its cache's training split,
-        in the trainer's order), read once."""
+        in the trainer's order), read once (the genes alone, no image)."""
         if self._training is None:
-            self._training = load_split(self.cache_root, "train").genes
+            self._training = split_genes(self.cache_root, "train")[1]
         return self._training
 
 
@@ -295,7 +290,7 @@ class Synthesizer:
         # noise comes from its own seed and eval mode has no batch statistics, so a
         # nodule does not depend on what shares its batch.
         profiles = np.asarray(genes, np.float32)
-        seen = ~self.unseen_rows(profiles)
+        seen = np.array([row.tobytes() in self._seen for row in profiles], bool)
         parts: list[np.ndarray] = []
         for rows, unseen in ((np.flatnonzero(seen), False), (np.flatnonzero(~seen), True)):
             if not len(rows):
@@ -310,15 +305,6 @@ class Synthesizer:
             for whole, values in zip(parts, vars(part).values(), strict=True):
                 whole[rows] = values
         return Synthesis(*parts)
-
-    def unseen_rows(self, genes: np.ndarray) -> np.ndarray:
-        """(N,) whether each profile is painted unshrunk: none without
-        ``unseen_shrinkage``; else every profile not equal, bit for bit, to one of the
-        ``seen_profiles``."""
-        profiles = np.asarray(genes, np.float32)
-        if self.unseen_shrinkage is None:
-            return np.zeros(len(profiles), bool)
-        return np.array([row.tobytes() not in self._seen for row in profiles], bool)
 
     def _paint(
         self,

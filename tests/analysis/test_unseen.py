@@ -26,13 +26,14 @@ from rgsynth.analysis.ground_truth import load_truth
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
 from rgsynth.analysis.perturbation import AXIS_ARMS, GENES_ARMS, program_matrix
 from rgsynth.cli import app
-from rgsynth.config import MapSettings, PerturbationSettings, PrepareConfig
+from rgsynth.config import BatchSettings, MapSettings, PerturbationSettings, PrepareConfig
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.layout import REPORT_DIRNAME, REPORT_PAGE
 from rgsynth.models.blocks import ProjectedGeneMapping
 from rgsynth.prepare.run import find_inputs, prepare_cache
-from rgsynth.synthesize.profiles import CacheGenes
+from rgsynth.synthesize.batch import Job, Painters, Target
+from rgsynth.synthesize.profiles import CacheGenes, GeneProfile, edit_profile
 from rgsynth.train.loop import Trainer
 from rgsynth.twin.cohort import generate_cohort
 
@@ -95,7 +96,7 @@ def test_unseen_synthesizers_share_one_reading_of_the_split_and_skip_it_without_
     def no_read(*_: object) -> None:
         raise AssertionError("the training split was read for a model with no components")
 
-    monkeypatch.setattr("rgsynth.inference.load_split", no_read)
+    monkeypatch.setattr("rgsynth.inference.split_genes", no_read)
     assert run.training_profiles() is run.training_profiles()  # read once, above
     cached = run.unseen_shrinkage()
     monkeypatch.setattr(
@@ -342,44 +343,103 @@ def test_synthesize_unshrinks_unseen_donors_profiles_and_paints_the_others_as_th
     gene = CacheGenes.load(run.cache_root).names[0]
 
     def synthesize(
-        name: str, *args: str, on: Path = trained, subjects: tuple[str, ...] = (training[0], held)
+        name: str, *args: str, on: Path = trained, subjects: tuple[str, ...] = (held, training[0])
     ) -> tuple[pd.DataFrame, dict]:
         out = tmp_path / name
         chosen = [a for s in subjects for a in ("--subject", s)]
+        # 2 backgrounds x 2 profiles in batches of 3: the unseen rows straddle a batch
         result = CliRunner().invoke(app, [
-            "synthesize", str(on), str(out), *chosen, "--backgrounds", "1", "--formats",
-            "nifti", *args,
+            "synthesize", str(on), str(out), *chosen, "--backgrounds", "2", "--batch-size",
+            "3", "--formats", "nifti", *args,
         ])  # fmt: skip
         assert result.exit_code == 0, result.output
         summary = json.loads((out / "synthesis.json").read_text())
-        return pd.read_csv(out / "manifest.csv").set_index("gene_profile"), summary
+        return pd.read_csv(out / "manifest.csv"), summary
 
     def image(name: str, nodule: str) -> np.ndarray:
         path = tmp_path / name / "nifti" / f"{nodule}_image.nii.gz"
-        return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+        return sitk.GetArrayFromImage(sitk.ReadImage(str(path))).astype(float)
+
+    def differs(a: str, b: str, nodule: str) -> float:
+        return float(np.abs(image(a, nodule) - image(b, nodule)).max())
 
     default, summary = synthesize("default")
-    assert default.loc[training[0], "unshrink_divisor"] == 1.0
-    assert default.loc[held, "unshrink_divisor"] == pytest.approx(factor**0.5, abs=1e-6)
-    assert summary["n_unshrunk"] == 1 and summary["unshrink_strength"] == 0.5
+    is_held = (default["gene_profile"] == held).to_numpy()
+    assert is_held.tolist() == [True, False, True, False]
+    assert (default.loc[~is_held, "unshrink_divisor"] == 1.0).all()
+    np.testing.assert_allclose(default.loc[is_held, "unshrink_divisor"], factor**0.5, atol=1e-6)
+    assert summary["n_unshrunk"] == 2 and summary["unshrink_strength"] == 0.5
     assert summary["unseen_shrinkage"] == pytest.approx(factor)
-    assert any("held-out cache subjects" in note for note in summary["notes"])
+    assert any("held-out or validation cache subjects" in n for n in summary["notes"])
     full, _ = synthesize("full", "--unshrink-strength", "1")
-    assert full.loc[held, "unshrink_divisor"] == pytest.approx(factor, abs=1e-6)
+    np.testing.assert_allclose(full.loc[is_held, "unshrink_divisor"], factor, atol=1e-6)
     plain, summary = synthesize("plain", "--plain-unseen")
     assert (plain["unshrink_divisor"] == 1.0).all() and summary["n_unshrunk"] == 0
     assert summary["unshrink_divisor"] is None and not summary["settings"]["unshrink_unseen"]
-    # the training donor's nodule is the same in every batch (up to the kernels' float
-    # order in a batch of its own: 1 HU), the held-out donor's is not
-    first, second = default.loc[training[0], "nodule_id"], default.loc[held, "nodule_id"]
-    np.testing.assert_allclose(image("default", first), image("plain", first), atol=1)
-    assert np.abs(image("default", second) - image("plain", second)).max() > 1
-    # an edited profile holds values chosen on the training donors' scale: as it is
+    # in pixels: the training donor's nodules are the same in every batch (up to the
+    # kernels' float order in batches of other sizes: 1 HU); each held-out one differs
+    # between plain, half and full strength
+    for nodule, unseen in zip(default["nodule_id"], is_held, strict=True):
+        if unseen:
+            assert min(differs("default", "plain", nodule), differs("default", "full", nodule),
+                       differs("full", "plain", nodule)) > 1  # fmt: skip
+        else:
+            assert max(differs("default", "plain", nodule), differs("full", "plain", nodule)) <= 1
+    # an edit on a held-out donor's profile: its base unshrunk, the edit kept
     edited, summary = synthesize("edited", "--set", f"{gene}=1")
-    assert (edited["unshrink_divisor"] == 1.0).all() and summary["n_unshrunk"] == 0
+    np.testing.assert_allclose(edited["unshrink_divisor"], np.where(is_held, factor**0.5, 1.0),
+                               atol=1e-6)  # fmt: skip
+    assert any("keep the size given" in n for n in summary["notes"])
     # the paper's model has no fitted components: nothing to unshrink, nothing said
     every = CacheGenes.load(load_run(trained_run).cache_root).subject_ids
     paper, summary = synthesize("paper", "--split", "all", on=trained_run, subjects=tuple(every))
     assert (paper["unshrink_divisor"] == 1.0).all()
     assert summary["unseen_shrinkage"] is None and summary["n_unshrunk"] == 0
     assert not any("shrinkage" in note for note in summary["notes"])
+
+
+def test_an_edit_on_an_unseen_donors_profile_keeps_its_size(held_run: tuple[Path, Path]) -> None:
+    """The scores the generator sees: the donor's own divided by s^p, the edit's not (as
+    the map's move along a program); a training donor's and the mean's as they are."""
+    _, trained = held_run
+    run = load_run(trained)
+    mapping = run.generator.mapping
+    cache = CacheGenes.load(run.cache_root)
+    training = set(load_split(run.cache_root, "train").subject_ids)
+    held = next(s for s in cache.subject_ids if s not in training)
+    donor = next(iter(training))
+    edits = [(cache.names[0], 2.0), (cache.names[1], -1.0)]
+    mean = GeneProfile("mean", np.zeros(len(cache.names), np.float32), "mean", measured=False)
+    profiles = [
+        edit_profile(cache.subject(held), cache, edits),
+        cache.subject(held),
+        edit_profile(cache.subject(donor), cache, edits),
+        edit_profile(mean, cache, edits),
+    ]
+    target = Target("patch", np.full((32, 32), -0.8, np.float32), (0.0, 0.0, 0.0))
+    jobs = [Job(n + 1, target, p, n) for n, p in enumerate(profiles)]
+    painters = Painters.of(run, BatchSettings(), jobs)
+    assert painters.unshrunk.tolist() == [True, True, False, False]
+    seen: list[np.ndarray] = []
+
+    class Recorder:
+        def __init__(self, painter: Synthesizer) -> None:
+            self.painter, self.unseen_shrinkage = painter, painter.unseen_shrinkage
+
+        def __call__(self, backgrounds, genes, seeds, heights_mm=None):  # type: ignore[no-untyped-def]
+            seen.append(genes)
+            return self.painter(backgrounds, genes, seeds, heights_mm=heights_mm)
+
+    painters = dataclasses.replace(painters, unseen=Recorder(painters.unseen))
+    painters(jobs, 0, 0.0)
+    f = painters.factor
+    assert f == pytest.approx(run.unseen_shrinkage() ** 0.5)
+
+    def scores(values: np.ndarray) -> torch.Tensor:
+        return mapping.project(torch.as_tensor(np.atleast_2d(values)))
+
+    edited, base = profiles[0].values, profiles[0].base
+    painted = scores(seen[0][0]) / f  # the unseen painter divides what it is given by f
+    torch.testing.assert_close(painted, scores(base) / f + scores(edited) - scores(base),
+                               atol=1e-4, rtol=1e-4)  # fmt: skip
+    torch.testing.assert_close(scores(seen[0][1]) / f, scores(profiles[1].values) / f)

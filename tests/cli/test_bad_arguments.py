@@ -175,6 +175,8 @@ CASES = [
          "not a complete"),
     case("synthesize", "--unshrink-strength", RANGE, "{run} {out} --unshrink-strength 0",
          "--unshrink-strength", "greater than 0", "{out}"),
+    case("synthesize", "--unshrink-strength", RANGE, "{run} {out} --unshrink-strength 2",
+         "--unshrink-strength", "less than or equal to 1", "{out}"),
     case("synthesize", "--unshrink-strength", TYPE,
          "{run} {out} --plain-unseen --unshrink-strength 1", "--unshrink-strength", "read plain",
          "{out}"),

@@ -280,7 +280,8 @@ class Demo:
 
     def _synthesis_inputs(self) -> dict:
         step = self._steps()[self.proposed]
-        return {"cache": self._cache_fingerprint(), "step": step, "seed": self.seed}
+        settings = asdict(BatchSettings(seed=self.seed))  # a new default paints anew
+        return {"cache": self._cache_fingerprint(), "step": step, "settings": settings}
 
     def _make_synthesis(self) -> None:
         request = demo_request(self.cohort, self.cache, self.seed)

@@ -89,15 +89,19 @@ def synthesize(
         opt(
             "Divide the whitened gene scores of a measured profile that is not a training "
             "donor's (a held-out subject's, a table row) by a power of the training donors' "
-            "leave-one-out shrinkage, as map and evaluate read held-out donors (focus "
-            "recipes; edited profiles are painted as they are)",
+            "leave-one-out shrinkage, as map and evaluate read held-out donors; edits keep "
+            "the size given (focus recipes)",
             _B.unshrink_unseen,
             "--unshrink-unseen/--plain-unseen",
         ),
     ] = None,
     unshrink_strength: Annotated[
         float | None,
-        opt("That power: 1 the full correction", _B.unshrink_strength, **STRENGTH),
+        opt(
+            "That power: 1 the full correction, 1/2 most of its gain without its empty masks",
+            _B.unshrink_strength,
+            **STRENGTH,
+        ),
     ] = None,
     force: Annotated[bool, opt("Replace OUT once the new batch is complete")] = False,
 ) -> None:

@@ -149,79 +149,101 @@ def synthesize_batch(
         OutputExistsError: ``out`` exists and ``force`` is not set.
     """
     check_slice_height(run, settings)
-    painters = Painters.of(run, settings)
-    unshrunk = painters.unshrunk(jobs)
+    painters = Painters.of(run, settings, jobs)
     writer = NoduleWriter(run, prepare_config, settings)
     start, rows = time.perf_counter(), []
     with staged_directory(Path(out), replace=force) as staging:
         for first in range(0, len(jobs), settings.batch_size):
             chunk = slice(first, first + settings.batch_size)
-            result = painters(jobs[chunk], unshrunk[chunk], settings.slice_height_mm)
+            result = painters(jobs[chunk], first, settings.slice_height_mm)
             for n, job in enumerate(jobs[chunk]):
                 row = writer.write(staging, job, result, n)
-                rows.append(row | {"unshrink_divisor": painters.divisor(unshrunk[first + n])})
+                rows.append(row | {"unshrink_divisor": painters.divisor(first + n)})
                 if on_nodule is not None:
                     on_nodule(job.nodule_id)
         seconds = time.perf_counter() - start
         summary = _summary(jobs, run, settings, seconds, notes or [])
-        summary |= painters.record(unshrunk)
-        summary["notes"] += painters.notes(jobs, unshrunk)
+        summary |= painters.record()
+        summary["notes"] += painters.notes(jobs)
         _write_tables(staging, jobs, rows, summary, gene_names)
     return summary
 
 
 @dataclass(frozen=True)
 class Painters:
-    """The run's generator as it paints each job's profile: a training donor's own
-    profile and an edited one as they are; any other measured profile (a held-out cache
-    subject's, a row of the user's table) with its whitened gene scores divided by
-    ``divisor``, the run's leave-one-out shrinkage to the power the settings give, as
-    ``rgsynth map`` and ``evaluate`` read held-out donors. ``unseen`` is None where
-    nothing is unshrunk (turned off, or a model without fitted gene components)."""
+    """The run's generator as it paints each job's profile. A measured profile that is
+    not a training donor's (a held-out or validation cache subject's, a row of the
+    user's table) is painted with its whitened gene scores divided by ``unseen``'s
+    shrinkage (the run's leave-one-out shrinkage s to the power the settings give), as
+    ``rgsynth map`` and ``evaluate`` read held-out donors; an edit on such a profile keeps
+    the size it was given, as the map's move along a program does (the profile painted
+    is ``base + s^p (values - base)``). Training donors' own profiles (edited or not) and
+    the training mean are painted as they are. ``unshrunk``: per job, whether it is
+    painted unshrunk; ``unseen`` is None where none is (turned off, a model without
+    fitted gene components, or no such profile)."""
 
     plain: Synthesizer
+    unshrunk: np.ndarray
     unseen: Synthesizer | None = None
     shrinkage: float | None = None
     strength: float | None = None
 
     @classmethod
-    def of(cls, run: TrainedRun, settings: BatchSettings) -> Painters:
+    def of(cls, run: TrainedRun, settings: BatchSettings, jobs: list[Job]) -> Painters:
+        """The painters of ``jobs``; the training split's genes are read, and the
+        shrinkage estimated, only where some job may need them."""
         options = {
             "precision": settings.precision,
             "device": settings.device,
             "batch_size": settings.batch_size,
         }
         plain = Synthesizer(run.generator, **options)
-        if not settings.unshrink_unseen:
-            return cls(plain)
-        unseen = run.unseen_synthesizers([run.generator], settings.unshrink_strength, **options)
-        if unseen is None:
-            return cls(plain)
-        return cls(plain, unseen[0], run.unseen_shrinkage(), settings.unshrink_strength)
+        none = np.zeros(len(jobs), bool)
+        if not (settings.unshrink_unseen and run.has_fitted_components and jobs):
+            return cls(plain, none)
+        seen = {row.tobytes() for row in run.training_profiles()}
+        unseen_base: dict[int, bool] = {}  # a profile object is shared by many jobs
+        for job in jobs:
+            profile = job.profile
+            if id(profile) not in unseen_base:
+                values = np.asarray(profile.unedited, np.float32).tobytes()
+                unseen_base[id(profile)] = profile.measured and values not in seen
+        unshrunk = np.array([unseen_base[id(j.profile)] for j in jobs], bool)
+        shrinkage = run.unseen_shrinkage() if unshrunk.any() else None
+        if shrinkage is None:
+            return cls(plain, none)
+        strength = settings.unshrink_strength
+        unseen = Synthesizer(run.generator, unseen_shrinkage=shrinkage**strength, **options)
+        return cls(plain, unshrunk, unseen, shrinkage, strength)
 
-    def unshrunk(self, jobs: list[Job]) -> np.ndarray:
-        """(len(jobs),) whether each job's profile is painted unshrunk."""
-        if self.unseen is None or not jobs:
-            return np.zeros(len(jobs), bool)
-        unseen = self.unseen.unseen_rows(np.stack([j.profile.values for j in jobs]))
-        return unseen & ~np.array([j.profile.edited for j in jobs], bool)
+    @property
+    def factor(self) -> float | None:
+        """s^p, what an unseen donor's whitened scores are divided by."""
+        return None if self.unseen is None else self.unseen.unseen_shrinkage
 
-    def divisor(self, unshrunk: bool) -> float:
-        """What a job's whitened gene scores were divided by (1: painted as they are)."""
-        return round(float(self.unseen.unseen_shrinkage), 6) if unshrunk and self.unseen else 1.0
+    def divisor(self, job: int) -> float:
+        """What job ``job``'s whitened gene scores were divided by (1: as they are)."""
+        if self.factor is None or not self.unshrunk[job]:
+            return 1.0
+        return round(float(self.factor), 6)
 
-    def __call__(self, jobs: list[Job], unshrunk: np.ndarray, height_mm: float) -> Synthesis:
-        """The jobs' syntheses in order, the unshrunk ones by ``unseen`` (a nodule does
-        not depend on what shares its batch: its noise comes from its own seed and
-        eval mode has no batch statistics)."""
+    def __call__(self, jobs: list[Job], first: int, height_mm: float) -> Synthesis:
+        """The syntheses of ``jobs`` (numbered from ``first`` among all jobs) in order,
+        the unshrunk ones by ``unseen``. A nodule does not depend on what shares its
+        batch: its noise comes from its own seed, and eval mode has no batch statistics."""
+        unshrunk = self.unshrunk[first : first + len(jobs)]
         parts: dict[str, np.ndarray] = {}
         for rows, painter in ((~unshrunk, self.plain), (unshrunk, self.unseen)):
             picked = [j for j, keep in zip(jobs, rows, strict=True) if keep]
-            if not picked:
+            if not picked or painter is None:
                 continue
+            profiles = np.stack([j.profile.values for j in picked])
+            if painter is self.unseen:  # the edit (values - base) kept at its size
+                bases = np.stack([j.profile.unedited for j in picked])
+                profiles = bases + np.float32(self.factor) * (profiles - bases)
             result = painter(
                 np.stack([j.target.patch for j in picked]),
-                np.stack([j.profile.values for j in picked]),
+                profiles.astype(np.float32),
                 [j.seed for j in picked],
                 heights_mm=np.full(len(picked), height_mm, np.float32),
             )
@@ -231,28 +253,31 @@ class Painters:
                 parts[name][rows] = values
         return Synthesis(**parts)
 
-    def record(self, unshrunk: np.ndarray) -> dict[str, Any]:
+    def record(self) -> dict[str, Any]:
         """The summary's account of the correction."""
         return {
             "unseen_shrinkage": self.shrinkage,
             "unshrink_strength": self.strength,
-            "unshrink_divisor": self.divisor(True) if self.unseen else None,
-            "n_unshrunk": int(unshrunk.sum()),
+            "unshrink_divisor": None if self.factor is None else round(float(self.factor), 6),
+            "n_unshrunk": int(self.unshrunk.sum()),
         }
 
-    def notes(self, jobs: list[Job], unshrunk: np.ndarray) -> list[str]:
-        if not unshrunk.any():
+    def notes(self, jobs: list[Job]) -> list[str]:
+        if self.factor is None or not self.unshrunk.any():
             return []
         notes = [
-            f"{int(unshrunk.sum())} of {len(jobs)} nodules were painted from profiles that are "
-            "not training donors' (held-out cache subjects, expression-table rows): their "
-            f"whitened gene scores were divided by {self.divisor(True):.2f} (the training "
-            f"donors' leave-one-out shrinkage {self.shrinkage:.2f} ^ {self.strength:g}), as "
-            "rgsynth map and evaluate read held-out donors; --plain-unseen paints them as "
-            "they are"
+            f"{int(self.unshrunk.sum())} of {len(jobs)} nodules were painted from profiles "
+            "that are not training donors' (held-out or validation cache subjects, "
+            f"expression-table rows): their whitened gene scores were divided by "
+            f"{self.factor:.2f} (the training donors' leave-one-out shrinkage "
+            f"{self.shrinkage:.2f} ^ {self.strength:g}), as rgsynth map and evaluate read "
+            "held-out donors; --plain-unseen paints them as they are"
         ]
-        if any(j.profile.edited for j in jobs):
-            notes.append("edited profiles (--set, --set-program) are painted as they are")
+        if any(j.profile.base is not None for j, u in zip(jobs, self.unshrunk, strict=True) if u):
+            notes.append(
+                "edits (--set, --set-program) on those profiles keep the size given, as the "
+                "map's move along a program does: only the donor's own scores are divided"
+            )
         return notes
 
 

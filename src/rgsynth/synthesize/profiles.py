@@ -33,15 +33,23 @@ class GeneProfile:
     values: (G,) float32 standardised expression over the cache's genes.
     source: where it came from, for the manifest.
     notes: what was filled in or changed.
-    edited: genes or programs were set by hand (``--set``, ``--set-program``): values on
-        the training donors' scale, never unshrunk as an unseen donor's profile is.
+    base: the profile before genes or programs were set by hand (``--set``,
+        ``--set-program``), None if none was: an unseen donor's base is unshrunk and the
+        edit (``values - base``, values on the training donors' scale) is not.
+    measured: a donor's measured profile (or one edited from it), not the training mean.
     """
 
     name: str
     values: np.ndarray
     source: str
     notes: tuple[str, ...] = field(default=())
-    edited: bool = False
+    base: np.ndarray | None = None
+    measured: bool = True
+
+    @property
+    def unedited(self) -> np.ndarray:
+        """The values before any edit."""
+        return self.values if self.base is None else self.base
 
 
 @dataclass
@@ -261,4 +269,5 @@ def edit_profile(
         notes.append(f"program {name}: {len(members)} of {len(gene_sets[name].genes)} genes set")
     edits = [f"{g}={z:g}" for g, z in [*gene_edits, *program_edits]]
     name = profile.name + ("+" + "+".join(edits) if edits else "")
-    return GeneProfile(name, values, profile.source, tuple(notes), profile.edited or bool(edits))
+    base = profile.unedited if edits else profile.base
+    return GeneProfile(name, values, profile.source, tuple(notes), base, profile.measured)

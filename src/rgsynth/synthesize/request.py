@@ -87,7 +87,7 @@ def gene_profiles(request: SynthesisRequest, cache_genes: CacheGenes) -> list[Ge
         return None
     if not profiles:
         zeros = np.zeros(len(cache_genes.names), np.float32)
-        profiles = [GeneProfile("mean", zeros, "training mean (z = 0)")]
+        profiles = [GeneProfile("mean", zeros, "training mean (z = 0)", measured=False)]
     gene_sets = read_gene_sets(request.gene_sets) if request.gene_sets else None
     return [
         edit_profile(p, cache_genes, request.gene_edits, request.program_edits, gene_sets)
