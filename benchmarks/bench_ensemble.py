@@ -93,14 +93,19 @@ class Mixture:
 
 def train_members(work: Path, seed: int, members: list[str]) -> None:
     for recipe in members:
-        bench_map.train(work, seed, recipe, [MEMBER_STEPS], root=seed_dir(work, seed) / FOLDER / recipe)
+        root = seed_dir(work, seed) / FOLDER / recipe
+        bench_map.train(work, seed, recipe, [MEMBER_STEPS], root=root)
 
 
-def read(work: Path, seed: int, members: list[str], power: float = UNSHRINK_STRENGTH) -> None:
-    """The rule's reading of one ensemble on one seed (map at 8 and 24 replicates)."""
+def read(
+    work: Path, seed: int, members: list[str], power: float = UNSHRINK_STRENGTH,
+    replicates: tuple[int, ...] = READ_REPLICATES,
+) -> None:  # fmt: skip
+    """The rule's reading of one ensemble on one seed (map at 8 and 24 replicates; the
+    addendum's plain reading: ``power`` 0, 24 replicates)."""
     name = next((k for k, v in ENSEMBLES.items() if list(v) == list(members)), "+".join(members))
     done = done_keys(ENSEMBLE_CSV, ("seed", "ensemble", "power", "replicates"))
-    todo = [r for r in READ_REPLICATES if (str(seed), name, str(power), str(r)) not in done]
+    todo = [r for r in replicates if (str(seed), name, str(power), str(r)) not in done]
     if not todo:
         return
     register_ablations()
@@ -177,11 +182,12 @@ def table() -> str:
             f"{r.map_target:.3f}), empty {100 * r.empty_rate:.1f} % (map's "
             f"{100 * r.map_empty_rate:.1f} %)"
         )
-    lines.append("ensembles of three 675-step runs, p = 1/2:")
-    for _, r in ens.sort_values(["seed", "ensemble", "replicates"]).iterrows():
+    lines.append("ensembles of three 675-step runs:")
+    for _, r in ens.sort_values(["seed", "ensemble", "power", "replicates"]).iterrows():
         half = halfway.get(r.seed, np.nan)
         lines.append(
-            f"  seed {r.seed} {r.ensemble} ({r.replicates} replicates): donor {r.donor_auroc:.3f}"
+            f"  seed {r.seed} {r.ensemble} (p = {r.power:g}, {r.replicates} replicates): donor "
+            f"{r.donor_auroc:.3f}"
             f" (shuffled {r.donor_auroc_shuffled:.3f}, halfway {half:.3f}), gain "
             f"{r.donor_gain:+.3f} [{r.donor_gain_lo:+.3f}, {r.donor_gain_hi:+.3f}], FRD "
             f"{r.frd:.1f}, map {r.map_auroc:.3f} [{r.map_auroc_lo:.2f}, {r.map_auroc_hi:.2f}] "
@@ -189,7 +195,8 @@ def table() -> str:
             f"{100 * r.false_positive_rate:.0f} %, empty {100 * r.empty_rate:.1f} % (map's "
             f"{100 * r.map_empty_rate:.1f} %)"
         )
-    rule = ens[(ens["replicates"] == RULE_REPLICATES) & ens["seed"].isin(REPORT_SEEDS)]
+    rule = ens[(ens["replicates"] == RULE_REPLICATES) & ens["seed"].isin(REPORT_SEEDS)
+               & (ens["power"] == UNSHRINK_STRENGTH)]  # fmt: skip
     mean = singles.groupby("seed")[["map_auroc", "donor_gain"]].mean()
     if len(rule):
         lines.append(f"the rule's readings ({len(rule)}; {RULE_REPLICATES} replicates), "
@@ -228,11 +235,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--members", nargs="+", default=list(ENSEMBLES["A"]))
+    parser.add_argument("--power", type=float, default=UNSHRINK_STRENGTH)
+    parser.add_argument("--replicates", type=int, nargs="+", default=list(READ_REPLICATES))
     args = parser.parse_args()
     if args.command == "train":
         train_members(args.work, args.seed, args.members)
     elif args.command == "read":
-        read(args.work, args.seed, args.members)
+        read(args.work, args.seed, args.members, args.power, tuple(args.replicates))
     if args.command != "train" and ENSEMBLE_CSV.is_file():
         text = table()
         TABLE_TXT.write_text(text + "\n")
