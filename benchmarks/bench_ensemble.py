@@ -202,7 +202,7 @@ def table() -> str:
         lines.append(f"the rule's readings ({len(rule)}; {RULE_REPLICATES} replicates), "
                      "each against its seed's single runs' mean:")  # fmt: skip
         for value in ("map_auroc", "donor_gain"):
-            diff = (rule[value].to_numpy() - rule["seed"].map(mean[value]).to_numpy())
+            diff = rule[value].to_numpy() - rule["seed"].map(mean[value]).to_numpy()
             m = diff.mean()
             h = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff) if len(diff) > 1 else np.nan
             lines.append(f"  {value}: {m:+.3f} [{m - h:+.3f}, {m + h:+.3f}], above 0 in "
@@ -224,8 +224,11 @@ def table() -> str:
             "empty <= 5 %": part["empty_rate"] <= 0.05,
         }
         every = np.logical_and.reduce([v.to_numpy() for v in met.values()])
-        lines.append(f"targets met, {label}: " + ", ".join(
-            f"{k} {int(v.sum())}" for k, v in met.items()) + f", all at once {int(every.sum())}")
+        lines.append(
+            f"targets met, {label}: "
+            + ", ".join(f"{k} {int(v.sum())}" for k, v in met.items())
+            + f", all at once {int(every.sum())}"
+        )
     return "\n".join(lines)
 
 
