@@ -10,7 +10,6 @@ import typer
 from rgsynth.cli.common import (
     FILE,
     SEED,
-    STRENGTH,
     RunCache,
     RunFolder,
     arg,
@@ -19,6 +18,8 @@ from rgsynth.cli.common import (
     opt,
     output_folder,
     settings,
+    strength_option,
+    unseen_option,
 )
 from rgsynth.config import EvaluationSettings, MapSettings, PerturbationSettings
 from rgsynth.errors import UsageError
@@ -65,22 +66,14 @@ def map_command(
     ] = None,
     unshrink_unseen: Annotated[
         bool | None,
-        opt(
+        unseen_option(
             "Divide the held-out donors' whitened gene scores by a power of the training "
             "donors' leave-one-out shrinkage in the headline map's bases, not its moves "
             "(focus recipes)",
             _M.unshrink_unseen,
-            "--unshrink-unseen/--plain-unseen",
         ),
     ] = None,
-    unshrink_strength: Annotated[
-        float | None,
-        opt(
-            "That power: 1 the full correction, 1/2 most of its gain without its empty masks",
-            _M.unshrink_strength,
-            **STRENGTH,
-        ),
-    ] = None,
+    unshrink_strength: Annotated[float | None, strength_option(_M.unshrink_strength)] = None,
     force: Annotated[bool, opt("Replace RUN/maps once the new maps are done")] = False,
 ) -> None:
     """Radiogenomic maps of a run: embeddings, cluster map, conventional and perturbation maps."""
@@ -130,21 +123,13 @@ def evaluate(
     ] = None,
     unshrink_unseen: Annotated[
         bool | None,
-        opt(
+        unseen_option(
             "Divide the held-out donors' whitened gene scores by a power of the training "
             "donors' leave-one-out shrinkage in every synthesis scored (focus recipes)",
             _E.unshrink_unseen,
-            "--unshrink-unseen/--plain-unseen",
         ),
     ] = None,
-    unshrink_strength: Annotated[
-        float | None,
-        opt(
-            "That power: 1 the full correction, 1/2 most of its gain without its empty masks",
-            _E.unshrink_strength,
-            **STRENGTH,
-        ),
-    ] = None,
+    unshrink_strength: Annotated[float | None, strength_option(_E.unshrink_strength)] = None,
 ) -> None:
     """Score a run: realism, conditioning, ablations and (twin) ground-truth recovery."""
     with errors():

@@ -142,6 +142,21 @@ FILE: dict[str, Any] = {"exists": True, "dir_okay": False}
 STRENGTH: dict[str, Any] = {"max": 1.0, "callback": positive}  # a power in (0, 1]
 
 
+def unseen_option(text: str, default: bool) -> Any:
+    """``--unshrink-unseen/--plain-unseen`` of map, evaluate and synthesize (``text``:
+    what each divides)."""
+    return opt(text, default, "--unshrink-unseen/--plain-unseen")
+
+
+def strength_option(default: float) -> Any:
+    """``--unshrink-strength P``, the power of that correction (with :func:`check_strength`)."""
+    return opt(
+        "That power: 1 the full correction, 1/2 most of its gain without its empty masks",
+        default,
+        **STRENGTH,
+    )
+
+
 def check_strength(unshrink: bool | None, strength: float | None) -> None:
     """A strength is the power of a correction ``--plain-unseen`` turns off: refuse both."""
     if unshrink is False and strength is not None:

@@ -11,7 +11,6 @@ from rgsynth.cli.common import (
     AT_LEAST_ONE,
     FILE,
     SEED,
-    STRENGTH,
     RunCache,
     RunFolder,
     arg,
@@ -21,6 +20,8 @@ from rgsynth.cli.common import (
     output_folder,
     progress,
     settings,
+    strength_option,
+    unseen_option,
 )
 from rgsynth.config import SYNTHESIS_FORMATS, BatchSettings, Blend
 from rgsynth.errors import InputError, UsageError
@@ -86,23 +87,15 @@ def synthesize(
     ] = None,
     unshrink_unseen: Annotated[
         bool | None,
-        opt(
+        unseen_option(
             "Divide the whitened gene scores of a measured profile that is not a training "
             "donor's (a held-out subject's, a table row) by a power of the training donors' "
             "leave-one-out shrinkage, as map and evaluate read held-out donors; edits keep "
             "the size given (focus recipes)",
             _B.unshrink_unseen,
-            "--unshrink-unseen/--plain-unseen",
         ),
     ] = None,
-    unshrink_strength: Annotated[
-        float | None,
-        opt(
-            "That power: 1 the full correction, 1/2 most of its gain without its empty masks",
-            _B.unshrink_strength,
-            **STRENGTH,
-        ),
-    ] = None,
+    unshrink_strength: Annotated[float | None, strength_option(_B.unshrink_strength)] = None,
     force: Annotated[bool, opt("Replace OUT once the new batch is complete")] = False,
 ) -> None:
     """Synthesise gene-conditioned nodules into cache backgrounds or your CT, with masks."""
