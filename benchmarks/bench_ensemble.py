@@ -31,18 +31,11 @@ import pandas as pd
 import bench_map
 from bench_map import RESULTS, paths, register_ablations, seed_dir
 from bench_map_moves import axis_settings, classic_targets, map_recovery
-from bench_map_score import append_row, done_keys, held_out_slices, score
-from rgsynth.analysis.cohort import load_cohort
-from rgsynth.analysis.evaluate import _backgrounds
-from rgsynth.analysis.features import FeatureExtractor
-from rgsynth.analysis.ground_truth import load_truth
+from bench_map_score import append_row, done_keys, held_out, score
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
-from rgsynth.analysis.perturbation import program_matrix
-from rgsynth.config import UNSHRINK_STRENGTH, EvaluationSettings
+from rgsynth.config import UNSHRINK_STRENGTH
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesis, Synthesizer, load_run
-from rgsynth.metrics.context import ModelContext
-from rgsynth.prepare.cache import cache_prepare_config
 
 ENSEMBLE_CSV = RESULTS / "round21_ensemble.csv"
 TABLE_TXT = RESULTS / "round21_ensemble_table.txt"
@@ -110,15 +103,7 @@ def read(
         return
     register_ablations()
     cohort_dir, cache = paths(work, seed)
-    truth = load_truth(cohort_dir / "ground_truth.json")
-    cohort = load_cohort(cache)
-    config = cache_prepare_config(cache)
-    settings = EvaluationSettings()
-    extractor = FeatureExtractor(cohort.pixel_mm)
-    real, split = held_out_slices(cache, cohort, extractor)
-    backgrounds = _backgrounds(cache, split, settings)
-    features = cohort.features()
-    programs = program_matrix(truth.gene_sets, cohort.gene_names)
+    setup = held_out(cohort_dir, cache)
     train_genes = load_split(cache, "train").genes
     runs = [
         load_run(seed_dir(work, seed) / FOLDER / m / f"at-{MEMBER_STEPS:06d}", cache)
@@ -132,15 +117,15 @@ def read(
         raise SystemExit(f"seed {seed}: members' shrinkages differ: {shrinkages}")
     synthesizers = [Synthesizer(run.generator) for run in runs]
     mixture = Mixture(synthesizers)
-    context = ModelContext(
-        runs[0], cohort, real, backgrounds, extractor, config, settings, synthesizer=mixture
-    )
+    context = setup.context(runs[0], mixture)
     base = axis_settings()
     with contextlib.ExitStack() as stack:
         for run, factor in zip(runs, factors, strict=True):
             stack.enter_context(run.generator.mapping.unseen(factor))
         start = time.perf_counter()
-        donor = score(context, truth, base, None, programs, features, map_too=False)
+        donor = score(
+            context, setup.truth, base, None, setup.programs, setup.features, map_too=False
+        )
         donor_seconds = time.perf_counter() - start
         for replicates in todo:
             start = time.perf_counter()
@@ -149,12 +134,13 @@ def read(
             )
             fixed = _fixed_backgrounds(cache, maps_settings)
             maps = perturbation_maps(
-                synthesizers, cohort, features, programs, fixed, config.hu_window,
-                maps_settings, unseen_move=factors[0],
+                synthesizers, setup.cohort, setup.features, setup.programs, fixed,
+                setup.config.hu_window, maps_settings, unseen_move=factors[0],
             )  # fmt: skip
             append_row(ENSEMBLE_CSV, FIELDS, donor | {
                 "seed": seed, "ensemble": name, "members": "+".join(members), "power": power,
-                "replicates": replicates, "shrinkage": shrinkages[0], **map_recovery(maps, truth),
+                "replicates": replicates, "shrinkage": shrinkages[0],
+                **map_recovery(maps, setup.truth),
                 "seconds": round(time.perf_counter() - start + donor_seconds),
             })  # fmt: skip
             print(f"seed {seed} ensemble {name} at {replicates} replicates: read", flush=True)

@@ -42,18 +42,13 @@ import numpy as np
 
 import bench_map
 from bench_map import RESULTS, paths
-from bench_map_score import append_row, done_keys, draws, held_out_slices, per_donor_auroc
-from rgsynth.analysis.cohort import load_cohort
-from rgsynth.analysis.evaluate import _backgrounds
-from rgsynth.analysis.features import FeatureExtractor
-from rgsynth.analysis.ground_truth import load_truth, program_trait_table, score_against_truth
+from bench_map_score import append_row, done_keys, draws, held_out, per_donor_auroc
+from rgsynth.analysis.ground_truth import program_trait_table, score_against_truth
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
-from rgsynth.analysis.perturbation import program_matrix
 from rgsynth.analysis.realism import bootstrap_mean
-from rgsynth.config import EvaluationSettings, MapSettings
+from rgsynth.config import MapSettings
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.metrics.context import ModelContext
-from rgsynth.prepare.cache import cache_prepare_config
 
 MEMBERS_CSV = RESULTS / "map_members.csv"
 FIELDS = [
@@ -189,27 +184,18 @@ def run_seed(work: Path, seed: int, subjects: int | None = None) -> None:
     if not todo:
         return  # nothing trained and not yet scored: skip loading the cohort
     cohort_dir, cache = paths(work, seed, subjects)
-    truth = load_truth(cohort_dir / "ground_truth.json")
-    cohort = load_cohort(cache)
-    config = cache_prepare_config(cache)
-    settings = EvaluationSettings()
-    extractor = FeatureExtractor(cohort.pixel_mm)
-    real, split = held_out_slices(cache, cohort, extractor)
+    held = held_out(cohort_dir, cache)
     setup = {
-        "cohort": cohort, "features_real": cohort.features(), "truth": truth, "config": config,
-        "programs": program_matrix(truth.gene_sets, cohort.gene_names),
+        "cohort": held.cohort, "features_real": held.features, "truth": held.truth,
+        "config": held.config, "programs": held.programs,
         "fixed": _fixed_backgrounds(cache, MapSettings()),
     }  # fmt: skip
-    backgrounds = _backgrounds(cache, split, settings)
     runs = {}
 
     def context(name: str) -> ModelContext:
         if name not in runs:
             run = load_run(seed_dir / name, cache)
-            runs[name] = ModelContext(
-                run, cohort, real, backgrounds, extractor, config, settings,
-                synthesizer=Synthesizer(run.generator),
-            )  # fmt: skip
+            runs[name] = held.context(run, Synthesizer(run.generator))
         return runs[name]
 
     for arm, names, replicates, readout in todo:

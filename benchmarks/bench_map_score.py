@@ -13,6 +13,7 @@ import csv
 import json
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +42,7 @@ from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
 from rgsynth.analysis.perturbation import program_matrix
 from rgsynth.analysis.realism import bootstrap_mean
 from rgsynth.analysis.reference import ReferenceGenerator
-from rgsynth.config import EvaluationSettings, MapSettings
+from rgsynth.config import EvaluationSettings, MapSettings, PrepareConfig
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.intensity import unit_to_hu
@@ -63,6 +64,45 @@ UNSHRUNK = ", unshrunk"  # the label suffix of a snapshot read with unseen donor
 # earlier run's row): round 18's focus snapshots at training seed 0 on report seeds 1-3
 REREAD = ", plain re-read"
 DIAGNOSTICS = ("isg_auroc", "isg_auroc_filled", "d_i_real")
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """What a reading of one seed's snapshots on its held-out donors needs: the truth,
+    the cohort and its prepare config, the held-out slices and their backgrounds (as
+    ``rgsynth evaluate`` draws them), the real nodules' features, the truth's programs."""
+
+    truth: Truth
+    cohort: CohortView
+    config: PrepareConfig
+    settings: EvaluationSettings
+    extractor: FeatureExtractor
+    real: RealSlices
+    split: str
+    backgrounds: np.ndarray
+    features: pd.DataFrame
+    programs: pd.DataFrame
+
+    def context(self, run, synthesizer) -> ModelContext:  # type: ignore[no-untyped-def]
+        """A scoring context of ``run`` painting with ``synthesizer``."""
+        return ModelContext(
+            run, self.cohort, self.real, self.backgrounds, self.extractor, self.config,
+            self.settings, synthesizer=synthesizer,
+        )  # fmt: skip
+
+
+def held_out(cohort_dir: Path, cache: Path) -> HeldOut:
+    """The :class:`HeldOut` set-up of a seed's twin (``cohort_dir``) and cache."""
+    truth = load_truth(cohort_dir / "ground_truth.json")
+    cohort = load_cohort(cache)
+    settings = EvaluationSettings()
+    extractor = FeatureExtractor(cohort.pixel_mm)
+    real, split = held_out_slices(cache, cohort, extractor)
+    return HeldOut(
+        truth, cohort, cache_prepare_config(cache), settings, extractor, real, split,
+        _backgrounds(cache, split, settings), cohort.features(),
+        program_matrix(truth.gene_sets, cohort.gene_names),
+    )  # fmt: skip
 
 
 def held_out_slices(

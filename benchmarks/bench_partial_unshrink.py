@@ -28,18 +28,10 @@ import pandas as pd
 
 from bench_map import CURVES_CSV, RESULTS, model_label, paths, register_ablations, seed_dir
 from bench_map_moves import MOVES_CSV, axis_settings, classic_targets, map_recovery
-from bench_map_score import REREAD, UNSHRUNK, append_row, done_keys, held_out_slices, score
-from rgsynth.analysis.cohort import load_cohort
-from rgsynth.analysis.evaluate import _backgrounds
-from rgsynth.analysis.features import FeatureExtractor
-from rgsynth.analysis.ground_truth import load_truth
+from bench_map_score import REREAD, UNSHRUNK, append_row, done_keys, held_out, score
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
-from rgsynth.analysis.perturbation import program_matrix
-from rgsynth.config import EvaluationSettings
 from rgsynth.data import load_split
 from rgsynth.inference import Synthesizer, load_run
-from rgsynth.metrics.context import ModelContext
-from rgsynth.prepare.cache import cache_prepare_config
 
 PARTIAL_CSV = RESULTS / "round20_partial.csv"
 TABLE_TXT = RESULTS / "round20_partial_table.txt"
@@ -69,15 +61,8 @@ def read(work: Path, seed: int, recipe: str, power: float, step: int = 2025) -> 
     register_ablations()
     cohort_dir, cache = paths(work, seed)
     snapshot = seed_dir(work, seed) / recipe / f"at-{step:06d}"
-    truth = load_truth(cohort_dir / "ground_truth.json")
-    cohort = load_cohort(cache)
-    config = cache_prepare_config(cache)
-    settings = EvaluationSettings()
-    extractor = FeatureExtractor(cohort.pixel_mm)
-    real, split = held_out_slices(cache, cohort, extractor)
-    backgrounds = _backgrounds(cache, split, settings)
-    features = cohort.features()
-    programs = program_matrix(truth.gene_sets, cohort.gene_names)
+    setup = held_out(cohort_dir, cache)
+    truth, cohort, features, programs = setup.truth, setup.cohort, setup.features, setup.programs
     maps_settings = axis_settings()  # the headline rule alone, as bench_map_moves reads it
     fixed = _fixed_backgrounds(cache, maps_settings)
     run = load_run(snapshot, cache)
@@ -86,14 +71,12 @@ def read(work: Path, seed: int, recipe: str, power: float, step: int = 2025) -> 
         raise SystemExit(f"{snapshot}: no fitted gene components, nothing to unshrink")
     factor = shrinkage**power
     synthesizer = Synthesizer(run.generator)
-    context = ModelContext(
-        run, cohort, real, backgrounds, extractor, config, settings, synthesizer=synthesizer
-    )
+    context = setup.context(run, synthesizer)
     # every profile painted here is a held-out donor's or a move from one: all unseen
     with run.generator.mapping.unseen(factor):
         row = score(context, truth, maps_settings, fixed, programs, features, map_too=False)
         maps = perturbation_maps(
-            synthesizer, cohort, features, programs, fixed, config.hu_window, maps_settings,
+            synthesizer, cohort, features, programs, fixed, setup.config.hu_window, maps_settings,
             unseen_move=factor,
         )  # fmt: skip
     append_row(PARTIAL_CSV, FIELDS, row | {
