@@ -118,7 +118,13 @@ def map_recovery(maps: dict, truth) -> dict:
     true pairs found, null pairs called) and the map's empty-mask rate, as CSV fields."""
     table = program_trait_table(maps["programs"].table, "effect_sd")
     recovery = score_against_truth(table, truth, 500, 0)
+    true = [truth.effects.at[p, t] != 0 if p in truth.effects.index else False
+            for p, t in zip(table["program"], table["trait"], strict=True)]  # fmt: skip
+    size = table["effect"].abs().groupby(true).mean()
     return {
+        # the mechanism: mean |effect| (trait SDs) of the true pairs and of the others
+        "true_mean_effect": float(size.get(True, np.nan)),
+        "null_mean_effect": float(size.get(False, np.nan)),
         "map_auroc": recovery["auroc"],
         "map_auroc_lo": recovery["auroc_ci_low"], "map_auroc_hi": recovery["auroc_ci_high"],
         "true_pairs_found": recovery.get("true_pairs_found"),

@@ -49,12 +49,15 @@ CONFIRMATION = ("focus-seed3",)  # the addendum's weights the rule never saw
 REPORT_SEEDS = (1, 2, 3)
 
 
-def read(work: Path, seed: int, recipe: str, power: float, step: int = 2025) -> None:
+def read(
+    work: Path, seed: int, recipe: str, power: float, step: int = 2025, csv: Path = PARTIAL_CSV
+) -> None:
     """One reading of ``recipe``'s snapshot at ``step`` on one seed's twin with unseen
-    donors' scores divided by s**power; skipped if the CSV has it."""
+    donors' scores divided by s**power, appended to ``csv`` (another round's file gets the
+    map's true / null mean |effect| too); skipped if the CSV has it."""
     label = model_label(recipe)
     if (str(seed), label, str(step), str(power)) in done_keys(
-        PARTIAL_CSV, ("seed", "model", "step", "power")
+        csv, ("seed", "model", "step", "power")
     ):
         return
     start = time.perf_counter()
@@ -79,7 +82,8 @@ def read(work: Path, seed: int, recipe: str, power: float, step: int = 2025) -> 
             synthesizer, cohort, features, programs, fixed, setup.config.hu_window, maps_settings,
             unseen_move=factor,
         )  # fmt: skip
-    append_row(PARTIAL_CSV, FIELDS, row | {
+    fields = FIELDS if csv == PARTIAL_CSV else [*FIELDS, "true_mean_effect", "null_mean_effect"]
+    append_row(csv, fields, row | {
         "seed": seed, "model": label, "step": step, "power": power, "shrinkage": shrinkage,
         "factor": factor, **map_recovery(maps, truth),
         "seconds": round(time.perf_counter() - start),
@@ -208,7 +212,11 @@ def main() -> None:
     parser.add_argument("--power", type=float, default=POWER)
     parser.add_argument("--step", type=int, default=2025)
     parser.add_argument("--table", action="store_true", help="print the table only")
+    parser.add_argument("--csv", type=Path, help="another round's CSV: read into it, no table")
     args = parser.parse_args()
+    if args.csv is not None:
+        read(args.work, args.seed, args.recipe, args.power, args.step, args.csv)
+        return
     if not args.table:
         read(args.work, args.seed, args.recipe, args.power, args.step)
     # the 15-minute readings with the rule's paired tables, then any other budget's
