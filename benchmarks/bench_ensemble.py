@@ -35,7 +35,7 @@ from bench_map_score import append_row, done_keys, held_out, score
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
 from rgsynth.config import UNSHRINK_STRENGTH
 from rgsynth.data import load_split
-from rgsynth.inference import Synthesis, Synthesizer, load_run
+from rgsynth.inference import Synthesis, Synthesizer, assemble, load_run
 
 ENSEMBLE_CSV = RESULTS / "round21_ensemble.csv"
 TABLE_TXT = RESULTS / "round21_ensemble_table.txt"
@@ -66,22 +66,15 @@ class Mixture:
         self.members = members
 
     def __call__(self, backgrounds, profiles, seeds, heights_mm=None) -> Synthesis:
-        n = len(seeds)
-        parts: dict[str, np.ndarray] = {}
-        for k, member in enumerate(self.members):
-            rows = np.arange(k, n, len(self.members))
-            if not len(rows):
-                continue
-            out = member(
+        def paint(member: Synthesizer, rows: np.ndarray) -> Synthesis:
+            return member(
                 backgrounds[rows], profiles[rows], [seeds[i] for i in rows],
                 **({} if heights_mm is None else {"heights_mm": np.asarray(heights_mm)[rows]}),
             )  # fmt: skip
-            for name in ("image", "mask", "weight_map"):
-                value = getattr(out, name)
-                if name not in parts:
-                    parts[name] = np.empty((n, *value.shape[1:]), value.dtype)
-                parts[name][rows] = value
-        return Synthesis(**parts)
+
+        count, k = len(seeds), len(self.members)
+        picks = [(member, np.arange(i, count, k)) for i, member in enumerate(self.members)]
+        return assemble(count, ((rows, paint(m, rows)) for m, rows in picks if len(rows)))
 
 
 def train_members(work: Path, seed: int, members: list[str]) -> None:

@@ -57,6 +57,30 @@ def cache_fingerprint(manifest: dict) -> str:
     return f"{manifest['settings_fingerprint']}-{manifest['inputs_fingerprint']}"
 
 
+def _complete_cache(cache_root: Path) -> Cache:
+    cache = Cache(cache_root)
+    if not cache.is_complete:
+        raise CacheError(f"{cache_root}: not a complete rgsynth cache; run `rgsynth prepare` first")
+    return cache
+
+
+def _paired_genes(
+    cache_root: Path, manifest: dict, split: str
+) -> tuple[list[str], np.ndarray, list[str]]:
+    """The split's subjects with genes (manifest order), their (S, G) float32 expression,
+    and the gene names: ``genes.npz`` opened once."""
+    with np.load(Path(cache_root) / GENES_FILENAME) as stored:
+        row_of = {str(s): n for n, s in enumerate(stored["subject_ids"])}
+        values = stored["values"]
+        gene_names = [str(g) for g in stored["gene_names"]]
+    paired = [
+        s["subject_id"]
+        for s in manifest["subjects"]
+        if s["split"] == split and s["subject_id"] in row_of
+    ]
+    return paired, values[[row_of[s] for s in paired]].astype(np.float32), gene_names
+
+
 def split_genes(cache_root: Path, split: str = "train") -> tuple[list[str], np.ndarray]:
     """The subjects of one split that have genes and their (S, G) float32 standardised
     expression, in :func:`load_split`'s order, without reading a single image.
@@ -64,18 +88,8 @@ def split_genes(cache_root: Path, split: str = "train") -> tuple[list[str], np.n
     Raises:
         CacheError: no complete cache there.
     """
-    cache = Cache(cache_root)
-    if not cache.is_complete:
-        raise CacheError(f"{cache_root}: not a complete rgsynth cache; run `rgsynth prepare` first")
-    with np.load(Path(cache_root) / GENES_FILENAME) as stored:
-        row_of = {str(s): n for n, s in enumerate(stored["subject_ids"])}
-        values = stored["values"]
-    paired = [
-        s["subject_id"]
-        for s in cache.manifest()["subjects"]
-        if s["split"] == split and s["subject_id"] in row_of
-    ]
-    return paired, values[[row_of[s] for s in paired]].astype(np.float32)
+    paired, genes, _ = _paired_genes(cache_root, _complete_cache(cache_root).manifest(), split)
+    return paired, genes
 
 
 def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
@@ -84,23 +98,20 @@ def load_split(cache_root: Path, split: str = "train") -> CacheSplit:
     Raises:
         CacheError: no complete cache there, or fewer than two subjects with genes.
     """
-    cache = Cache(cache_root)
-    if not cache.is_complete:
-        raise CacheError(f"{cache_root}: not a complete rgsynth cache; run `rgsynth prepare` first")
+    cache = _complete_cache(cache_root)
     manifest = cache.manifest()
-    with np.load(Path(cache_root) / GENES_FILENAME) as stored:
-        gene_names = [str(g) for g in stored["gene_names"]]
     members = [s for s in manifest["subjects"] if s["split"] == split]
-    paired, genes = split_genes(cache_root, split)
+    paired, genes, gene_names = _paired_genes(cache_root, manifest, split)
+    owner_of = {s: n for n, s in enumerate(paired)}
     images, masks, owners, heights, backgrounds = [], [], [], [], []
     for subject in members:
         shard = cache.load_shard(subject["subject_id"])
         backgrounds.append(shard["background_image"])
-        if subject["subject_id"] in paired:
+        if subject["subject_id"] in owner_of:
             images.append(shard["nodule_image"])
             masks.append(shard["nodule_mask"])
             heights.append(shard["nodule_slice_mm"])
-            owners.append(np.full(len(shard["nodule_image"]), paired.index(subject["subject_id"])))
+            owners.append(np.full(len(shard["nodule_image"]), owner_of[subject["subject_id"]]))
     if len(paired) < 2:
         raise CacheError(
             f"{cache_root}: the {split} split has {len(paired)} subjects with genes and nodule "

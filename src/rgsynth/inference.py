@@ -8,7 +8,7 @@ background, genes and noise only, never on what else shares its batch.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +205,47 @@ class Synthesis:
     weight_map: np.ndarray
 
 
+def assemble(count: int, parts: Iterable[tuple[np.ndarray, Synthesis]]) -> Synthesis:
+    """One :class:`Synthesis` of ``count`` nodules from parts painted apart, each (its
+    rows among the ``count``, as indices or a boolean mask; the syntheses of those rows,
+    in that order). A nodule does not depend on what shares its batch (its noise comes
+    from its own seed, and eval mode has no batch statistics), so subsets painted apart
+    and put back in order are what one batch would have painted.
+
+    Example:
+        >>> part = lambda v: Synthesis(*(np.full((1, 2, 2), v, np.float32),) * 3)
+        >>> assemble(2, [([1], part(1.0)), ([0], part(0.0))]).image[:, 0, 0].tolist()
+        [0.0, 1.0]
+    """
+    whole: dict[str, np.ndarray] = {}
+    for rows, part in parts:
+        for name, values in vars(part).items():
+            if name not in whole:
+                whole[name] = np.empty((count, *values.shape[1:]), values.dtype)
+            whole[name][rows] = values
+    if not whole:
+        raise ValueError(f"no part painted any of the {count} nodules")
+    return Synthesis(**whole)
+
+
+class SeenProfiles:
+    """The training donors' profiles, to tell one of them (painted as it is) from any
+    other profile (an unseen donor's, or one moved or edited): equal bit for bit as
+    float32. None: no profile is seen."""
+
+    def __init__(self, profiles: np.ndarray | None = None) -> None:
+        self._keys = frozenset(
+            () if profiles is None else (row.tobytes() for row in np.asarray(profiles, np.float32))
+        )
+
+    def __contains__(self, profile: np.ndarray) -> bool:
+        return np.asarray(profile, np.float32).tobytes() in self._keys
+
+    def rows(self, profiles: np.ndarray) -> np.ndarray:
+        """(N,) whether each row of ``profiles`` (N, G) is a training donor's."""
+        return np.array([row in self for row in np.asarray(profiles, np.float32)], bool)
+
+
 def nodule_noise(seed: int, noise_dim: int, condition_sample_dim: int = 0) -> torch.Tensor:
     """(noise_dim + condition_sample_dim,) standard normal noise that depends on ``seed``
     alone: the generator's noise, then the draw of a sampled condition (MC-GAN's ε)."""
@@ -250,11 +291,7 @@ class Synthesizer:
                 )
             check_shrinkage(unseen_shrinkage)  # refused here, not at the first painting
         self.unseen_shrinkage = unseen_shrinkage
-        self._seen = (
-            set()
-            if seen_profiles is None
-            else {row.tobytes() for row in np.asarray(seen_profiles, np.float32)}
-        )
+        self.seen = SeenProfiles(seen_profiles)
         self.device = torch.device(device)
         self.generator = generator.to(self.device)
         self.precision, self.batch_size = precision, batch_size
@@ -286,25 +323,19 @@ class Synthesizer:
             raise ValueError(f"{len(heights_mm)} slice heights for {len(seeds)} nodules")
         if self.unseen_shrinkage is None:
             return self._paint(backgrounds, genes, seeds, heights_mm)
-        # Seen and unseen profiles painted apart and put back in order: each nodule's
-        # noise comes from its own seed and eval mode has no batch statistics, so a
-        # nodule does not depend on what shares its batch.
+        # Seen and unseen profiles painted apart and put back in order (see assemble).
         profiles = np.asarray(genes, np.float32)
-        seen = np.array([row.tobytes() in self._seen for row in profiles], bool)
-        parts: list[np.ndarray] = []
-        for rows, unseen in ((np.flatnonzero(seen), False), (np.flatnonzero(~seen), True)):
-            if not len(rows):
-                continue
+        seen = self.seen.rows(profiles)
+
+        def paint(rows: np.ndarray, unseen: bool) -> Synthesis:
             heights = None if heights_mm is None else np.asarray(heights_mm)[rows]
             with self.generator.mapping.unseen(self.unseen_shrinkage) if unseen else nullcontext():
-                part = self._paint(
+                return self._paint(
                     backgrounds[rows], profiles[rows], [seeds[i] for i in rows], heights
                 )
-            if not parts:
-                parts = [np.empty((len(seeds), *a.shape[1:]), a.dtype) for a in vars(part).values()]
-            for whole, values in zip(parts, vars(part).values(), strict=True):
-                whole[rows] = values
-        return Synthesis(*parts)
+
+        groups = ((np.flatnonzero(seen), False), (np.flatnonzero(~seen), True))
+        return assemble(len(seeds), ((rows, paint(rows, u)) for rows, u in groups if len(rows)))
 
     def _paint(
         self,

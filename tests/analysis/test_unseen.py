@@ -28,7 +28,7 @@ from rgsynth.analysis.perturbation import AXIS_ARMS, GENES_ARMS, program_matrix
 from rgsynth.cli import app
 from rgsynth.config import BatchSettings, MapSettings, PerturbationSettings, PrepareConfig
 from rgsynth.data import load_split
-from rgsynth.inference import Synthesizer, load_run
+from rgsynth.inference import SeenProfiles, Synthesis, Synthesizer, assemble, load_run
 from rgsynth.layout import REPORT_DIRNAME, REPORT_PAGE
 from rgsynth.models.blocks import ProjectedGeneMapping
 from rgsynth.prepare.run import find_inputs, prepare_cache
@@ -90,7 +90,9 @@ def test_unseen_synthesizers_share_one_reading_of_the_split_and_skip_it_without_
     for bad in (0.0, 1.5):
         with pytest.raises(ValueError, match="strength"):
             run.unseen_synthesizers([run.generator], bad)
-    assert all(p._seen == {row.tobytes() for row in run.training_profiles()} for p in painters)
+    training = run.training_profiles()
+    assert all(p.seen.rows(training).all() for p in painters)
+    assert not any(p.seen.rows(training + np.float32(0.5)).any() for p in painters)
     paper = load_run(trained_run)
 
     def no_read(*_: object) -> None:
@@ -443,3 +445,29 @@ def test_an_edit_on_an_unseen_donors_profile_keeps_its_size(held_run: tuple[Path
     torch.testing.assert_close(painted, scores(base) / f + scores(edited) - scores(base),
                                atol=1e-4, rtol=1e-4)  # fmt: skip
     torch.testing.assert_close(scores(seen[0][1]) / f, scores(profiles[1].values) / f)
+
+
+def test_assemble_puts_parts_painted_apart_back_in_order() -> None:
+    def part(values: list[float]) -> Synthesis:
+        stack = np.asarray(values, np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32)
+        return Synthesis(stack, stack + 10, stack + 20)
+
+    mask = np.array([True, False, True, False, False])
+    whole = assemble(5, [(mask, part([0, 2])), (np.array([4, 1, 3]), part([4, 1, 3]))])
+    assert whole.image.shape == (5, 2, 3) and whole.image.dtype == np.float32
+    assert whole.image[:, 0, 0].tolist() == [0, 1, 2, 3, 4]
+    assert whole.mask[:, 1, 2].tolist() == [10, 11, 12, 13, 14]
+    assert whole.weight_map[:, 0, 1].tolist() == [20, 21, 22, 23, 24]
+    with pytest.raises(ValueError, match="no part painted any of the 3 nodules"):
+        assemble(3, [])
+
+
+def test_seen_profiles_are_the_training_donors_bit_for_bit() -> None:
+    training = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32)
+    seen = SeenProfiles(training)
+    assert training[1] in seen and training[1].astype(np.float64) in seen
+    nudged = training[1].copy()
+    nudged[2] = np.nextafter(nudged[2], np.float32(np.inf))
+    assert nudged not in seen
+    assert seen.rows(np.stack([training[2], nudged, training[0]])).tolist() == [True, False, True]
+    assert not SeenProfiles().rows(training).any()

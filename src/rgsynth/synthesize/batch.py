@@ -27,7 +27,7 @@ import SimpleITK as sitk
 
 from rgsynth.config import BatchSettings, Blend, PrepareConfig
 from rgsynth.fsutil import atomic_write_json, atomic_write_text, staged_directory
-from rgsynth.inference import Synthesis, Synthesizer, TrainedRun
+from rgsynth.inference import SeenProfiles, Synthesis, Synthesizer, TrainedRun, assemble
 from rgsynth.intensity import unit_to_hu
 from rgsynth.layout import (
     SYNTHESIS_MANIFEST_FILENAME,
@@ -201,13 +201,12 @@ class Painters:
         none = np.zeros(len(jobs), bool)
         if not (settings.unshrink_unseen and run.has_fitted_components and jobs):
             return cls(plain, none)
-        seen = {row.tobytes() for row in run.training_profiles()}
+        seen = SeenProfiles(run.training_profiles())
         unseen_base: dict[int, bool] = {}  # a profile object is shared by many jobs
         for job in jobs:
             profile = job.profile
             if id(profile) not in unseen_base:
-                values = np.asarray(profile.unedited, np.float32).tobytes()
-                unseen_base[id(profile)] = profile.measured and values not in seen
+                unseen_base[id(profile)] = profile.measured and profile.unedited not in seen
         unshrunk = np.array([unseen_base[id(j.profile)] for j in jobs], bool)
         shrinkage = run.unseen_shrinkage() if unshrunk.any() else None
         if shrinkage is None:
@@ -229,29 +228,30 @@ class Painters:
 
     def __call__(self, jobs: list[Job], first: int, height_mm: float) -> Synthesis:
         """The syntheses of ``jobs`` (numbered from ``first`` among all jobs) in order,
-        the unshrunk ones by ``unseen``. A nodule does not depend on what shares its
-        batch: its noise comes from its own seed, and eval mode has no batch statistics."""
+        the unshrunk ones by ``unseen`` (painted apart and put back: see ``assemble``)."""
         unshrunk = self.unshrunk[first : first + len(jobs)]
-        parts: dict[str, np.ndarray] = {}
-        for rows, painter in ((~unshrunk, self.plain), (unshrunk, self.unseen)):
-            picked = [j for j, keep in zip(jobs, rows, strict=True) if keep]
-            if not picked or painter is None:
-                continue
+
+        def paint(picked: list[Job], painter: Synthesizer) -> Synthesis:
             profiles = np.stack([j.profile.values for j in picked])
             if painter is self.unseen:  # the edit (values - base) kept at its size
                 bases = np.stack([j.profile.unedited for j in picked])
                 profiles = bases + np.float32(self.factor) * (profiles - bases)
-            result = painter(
+            return painter(
                 np.stack([j.target.patch for j in picked]),
                 profiles.astype(np.float32),
                 [j.seed for j in picked],
                 heights_mm=np.full(len(picked), height_mm, np.float32),
             )
-            for name, values in vars(result).items():
-                if name not in parts:
-                    parts[name] = np.empty((len(jobs), *values.shape[1:]), values.dtype)
-                parts[name][rows] = values
-        return Synthesis(**parts)
+
+        groups = ((~unshrunk, self.plain), (unshrunk, self.unseen))
+        return assemble(
+            len(jobs),
+            (
+                (rows, paint([j for j, keep in zip(jobs, rows, strict=True) if keep], painter))
+                for rows, painter in groups
+                if rows.any() and painter is not None
+            ),
+        )
 
     def record(self) -> dict[str, Any]:
         """The summary's account of the correction."""
