@@ -1,0 +1,131 @@
+"""Issue 16's twenty-second round: `focus-ridge` against `focus`, paired per reading.
+
+`focus-ridge` (bench_map.py) asks G's nodule for the descriptors a ridge fit on the real
+slices' 10 whitened gene components predicts for its genes (focus-desc's term with a
+target that has no per-donor lookup to learn). The rule, fixed before any run:
+`benchmarks/results/round22_decision_rule.txt`. Each run is read by
+``bench_partial_unshrink.py --power 0.5 --csv benchmarks/results/round22_ridge.csv``
+(the product's default reading), focus's same weights re-read into the same file. This
+prints the readings with the 15-minute targets, the paired differences and the rule's
+verdict, and writes them to `round22_ridge_table.txt`:
+
+    python benchmarks/bench_ridge.py
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bench_map import CURVES_CSV, RESULTS
+from bench_map_moves import classic_targets
+
+RIDGE_CSV = RESULTS / "round22_ridge.csv"
+TABLE_TXT = RESULTS / "round22_ridge_table.txt"
+PAIRS = {"focus-ridge": "focus", "focus-ridge-seed1": "focus-seed1"}  # arm: its focus
+TRAINING_SEED = {"focus-ridge": 0, "focus-ridge-seed1": 1, "focus": 0, "focus-seed1": 1}
+REPORT_SEEDS = (1, 2, 3)
+VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
+          "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
+          "false_positive_rate", "map_empty_rate", "true_mean_effect",
+          "null_mean_effect"]  # fmt: skip
+
+
+def readings() -> pd.DataFrame:
+    """Every reading with its seed's targets and which of them it meets."""
+    table = pd.read_csv(RIDGE_CSV).drop_duplicates(["seed", "model", "power"], keep="last")
+    every = pd.read_csv(CURVES_CSV)
+    reference = every[every["model"] == "reference"].set_index("seed")["donor_auroc"]
+    table["halfway"] = table["donor_auroc_shuffled"] + 0.5 * (
+        table["seed"].map(reference) - table["donor_auroc_shuffled"]
+    )
+    table["map_target"] = table["seed"].map(classic_targets())
+    table["gain_ok"] = table["donor_gain_lo"] > 0
+    table["halfway_ok"] = table["donor_auroc"] >= table["halfway"]
+    table["map_ok"] = table["map_auroc"] >= table["map_target"]
+    table["empty_ok"] = (table["empty_rate"] <= 0.05) & (table["map_empty_rate"] <= 0.05)
+    table["all_ok"] = table[["gain_ok", "halfway_ok", "map_ok", "empty_ok"]].all(axis=1)
+    table["ratio"] = table["true_mean_effect"] / table["null_mean_effect"]
+    return table
+
+
+def _interval(diff: np.ndarray) -> str:
+    mean = diff.mean()
+    if len(diff) < 2:
+        return f"{mean:+.3f} (one reading)"
+    half = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
+    return (
+        f"{mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}], above 0 in "
+        f"{int((diff > 0).sum())} of {len(diff)}"
+    )
+
+
+def summary(table: pd.DataFrame) -> str:
+    lines = ["readings (p = 1/2, 2025 steps, final weights; held-out donors):"]
+    for _, r in table.sort_values(["seed", "model"]).iterrows():
+        targets = ", ".join(k for k in ("gain", "halfway", "map", "empty") if r[f"{k}_ok"])
+        lines.append(
+            f"  seed {r.seed} {r.model} (t{TRAINING_SEED.get(r.model, '?')}): donor "
+            f"{r.donor_auroc:.3f} (shuffled {r.donor_auroc_shuffled:.3f}, halfway "
+            f"{r.halfway:.3f}), gain {r.donor_gain:+.3f} [{r.donor_gain_lo:+.3f}, "
+            f"{r.donor_gain_hi:+.3f}], FRD {r.frd:.1f}, empty {100 * r.empty_rate:.1f} % "
+            f"(map's {100 * r.map_empty_rate:.1f} %), map {r.map_auroc:.3f} "
+            f"[{r.map_auroc_lo:.2f}, {r.map_auroc_hi:.2f}] (target {r.map_target:.3f}), "
+            f"null pairs called {100 * r.false_positive_rate:.0f} %, true / null |effect| "
+            f"{r.true_mean_effect:.3f} / {r.null_mean_effect:.3f}; targets met: "
+            f"{targets or 'none'}{' (all four)' if r.all_ok else ''}"
+        )
+    rows = []
+    for arm, base in PAIRS.items():
+        for seed in sorted(table["seed"].unique()):
+            a = table[(table["seed"] == seed) & (table["model"] == arm)]
+            b = table[(table["seed"] == seed) & (table["model"] == base)]
+            if len(a) and len(b):
+                rows.append((seed, arm, a.iloc[0], b.iloc[0]))
+    for title, keep in (("development seed 0", lambda s: s == 0),
+                        ("report seeds", lambda s: s in REPORT_SEEDS)):  # fmt: skip
+        pairs = [(a, b) for seed, _, a, b in rows if keep(seed)]
+        if not pairs:
+            continue
+        lines.append(f"paired, focus-ridge - focus, {title} ({len(pairs)} readings):")
+        for value in ("map_auroc", "donor_gain", "donor_auroc", "frd", "empty_rate",
+                      "map_empty_rate", "false_positive_rate", "true_mean_effect",
+                      "null_mean_effect", "ratio"):  # fmt: skip
+            diff = np.array([a[value] - b[value] for a, b in pairs], float)
+            lines.append(f"  {value}: {_interval(diff)}")
+        for name, side in (("focus-ridge", 0), ("focus", 1)):
+            part = pd.DataFrame([p[side] for p in pairs])
+            lines.append(
+                f"  targets met, {name}: gain CI above 0 {int(part.gain_ok.sum())}, halfway "
+                f"{int(part.halfway_ok.sum())}, map {int(part.map_ok.sum())}, empty <= 5 % "
+                f"{int(part.empty_ok.sum())}, all four {int(part.all_ok.sum())}"
+            )
+    report = [(a, b) for seed, _, a, b in rows if seed in REPORT_SEEDS]
+    if len(report) == 6:
+        higher = sum(a.map_auroc > b.map_auroc for a, b in report)
+        gain = np.mean([a.donor_gain - b.donor_gain for a, b in report])
+        empty = all(a.empty_ok for a, _ in report)
+        verdict = (
+            "adopted" if higher >= 5 and gain >= -0.01 and empty
+            else "a lead, not adopted" if higher == 4 and gain >= -0.01 and empty
+            else "not adopted"
+        )  # fmt: skip
+        lines.append(
+            f"rule: map higher in {higher} of 6 (5 asked), mean gain difference "
+            f"{gain:+.3f} (>= -0.01 asked), every reading's empty masks <= 5 %: "
+            f"{'yes' if empty else 'no'} -> {verdict}"
+        )
+    else:
+        lines.append(f"rule: {len(report)} of the 6 report readings paired; no decision")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    text = summary(readings())
+    TABLE_TXT.write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
