@@ -1,4 +1,5 @@
-"""Issue 16's twenty-second round: `focus-ridge` against `focus`, paired per reading.
+"""Issue 16's twenty-second and twenty-third rounds: `focus-ridge` (and `focus-ridge-mix`)
+against `focus`, paired per reading.
 
 `focus-ridge` (bench_map.py) asks G's nodule for the descriptors a ridge fit on the real
 slices' 10 whitened gene components predicts for its genes (focus-desc's term with a
@@ -7,9 +8,12 @@ target that has no per-donor lookup to learn). The rule, fixed before any run:
 ``bench_partial_unshrink.py --power 0.5 --csv benchmarks/results/round22_ridge.csv``
 (the product's default reading), focus's same weights re-read into the same file. This
 prints the readings with the 15-minute targets, the paired differences and the rule's
-verdict, and writes them to `round22_ridge_table.txt`:
+verdict, and writes them to `round22_ridge_table.txt`. The twenty-third round's arm,
+`focus-ridge-mix` (rule `round23_decision_rule.txt`, rows in `round23_mix.csv`), is paired
+with `focus` (the rule's comparison) and with `focus-ridge` (its one change), written to
+`round23_mix_table.txt`:
 
-    python benchmarks/bench_ridge.py
+    python benchmarks/bench_ridge.py [--round 23]
 """
 
 from __future__ import annotations
@@ -22,9 +26,20 @@ from bench_map import CURVES_CSV, RESULTS
 from bench_map_moves import classic_targets
 
 RIDGE_CSV = RESULTS / "round22_ridge.csv"
-TABLE_TXT = RESULTS / "round22_ridge_table.txt"
-PAIRS = {"focus-ridge": "focus", "focus-ridge-seed1": "focus-seed1"}  # arm: its focus
-TRAINING_SEED = {"focus-ridge": 0, "focus-ridge-seed1": 1, "focus": 0, "focus-seed1": 1}
+MIX_CSV = RESULTS / "round23_mix.csv"
+TABLES = {22: RESULTS / "round22_ridge_table.txt", 23: RESULTS / "round23_mix_table.txt"}
+# per round: (title, {arm: what it is paired with}); the first is the rule's comparison
+COMPARISONS = {
+    22: [("focus-ridge - focus", {"focus-ridge": "focus", "focus-ridge-seed1": "focus-seed1"})],
+    23: [
+        ("focus-ridge-mix - focus",
+         {"focus-ridge-mix": "focus", "focus-ridge-mix-seed1": "focus-seed1"}),
+        ("focus-ridge-mix - focus-ridge",
+         {"focus-ridge-mix": "focus-ridge", "focus-ridge-mix-seed1": "focus-ridge-seed1"}),
+    ],
+}  # fmt: skip
+TRAINING_SEED = {"focus-ridge": 0, "focus-ridge-seed1": 1, "focus": 0, "focus-seed1": 1,
+                 "focus-ridge-mix": 0, "focus-ridge-mix-seed1": 1}  # fmt: skip
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
@@ -32,9 +47,12 @@ VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "null_mean_effect"]  # fmt: skip
 
 
-def readings() -> pd.DataFrame:
-    """Every reading with its seed's targets and which of them it meets."""
-    table = pd.read_csv(RIDGE_CSV).drop_duplicates(["seed", "model", "power"], keep="last")
+def readings(round_: int = 22) -> pd.DataFrame:
+    """Every reading of the round (and, for the twenty-third, the twenty-second's it is
+    paired with) with its seed's targets and which of them it meets."""
+    files = [RIDGE_CSV] + ([MIX_CSV] if round_ == 23 and MIX_CSV.is_file() else [])
+    table = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    table = table.drop_duplicates(["seed", "model", "power"], keep="last")
     every = pd.read_csv(CURVES_CSV)
     reference = every[every["model"] == "reference"].set_index("seed")["donor_auroc"]
     table["halfway"] = table["donor_auroc_shuffled"] + 0.5 * (
@@ -61,9 +79,11 @@ def _interval(diff: np.ndarray) -> str:
     )
 
 
-def summary(table: pd.DataFrame) -> str:
+def summary(table: pd.DataFrame, round_: int = 22) -> str:
+    comparisons = COMPARISONS[round_]
+    shown = {m for _, pairs in comparisons for pair in pairs.items() for m in pair}
     lines = ["readings (p = 1/2, 2025 steps, final weights; held-out donors):"]
-    for _, r in table.sort_values(["seed", "model"]).iterrows():
+    for _, r in table[table["model"].isin(shown)].sort_values(["seed", "model"]).iterrows():
         targets = ", ".join(k for k in ("gain", "halfway", "map", "empty") if r[f"{k}_ok"])
         lines.append(
             f"  seed {r.seed} {r.model} (t{TRAINING_SEED.get(r.model, '?')}): donor "
@@ -76,32 +96,44 @@ def summary(table: pd.DataFrame) -> str:
             f"{r.true_mean_effect:.3f} / {r.null_mean_effect:.3f}; targets met: "
             f"{targets or 'none'}{' (all four)' if r.all_ok else ''}"
         )
+    for number, (title, pairs) in enumerate(comparisons):
+        lines += _paired(table, title, pairs, rule=number == 0)
+    return "\n".join(lines)
+
+
+def _paired(table: pd.DataFrame, name: str, pairs: dict[str, str], rule: bool) -> list[str]:
+    """The arm's readings against their partners' (development seed, then report seeds),
+    and for the rule's comparison its verdict."""
     rows = []
-    for arm, base in PAIRS.items():
+    for arm, base in pairs.items():
         for seed in sorted(table["seed"].unique()):
             a = table[(table["seed"] == seed) & (table["model"] == arm)]
             b = table[(table["seed"] == seed) & (table["model"] == base)]
             if len(a) and len(b):
-                rows.append((seed, arm, a.iloc[0], b.iloc[0]))
+                rows.append((seed, a.iloc[0], b.iloc[0]))
+    lines = []
     for title, keep in (("development seed 0", lambda s: s == 0),
                         ("report seeds", lambda s: s in REPORT_SEEDS)):  # fmt: skip
-        pairs = [(a, b) for seed, _, a, b in rows if keep(seed)]
-        if not pairs:
+        matched = [(a, b) for seed, a, b in rows if keep(seed)]
+        if not matched:
             continue
-        lines.append(f"paired, focus-ridge - focus, {title} ({len(pairs)} readings):")
+        lines.append(f"paired, {name}, {title} ({len(matched)} readings):")
         for value in ("map_auroc", "donor_gain", "donor_auroc", "frd", "empty_rate",
                       "map_empty_rate", "false_positive_rate", "true_mean_effect",
                       "null_mean_effect", "ratio"):  # fmt: skip
-            diff = np.array([a[value] - b[value] for a, b in pairs], float)
+            diff = np.array([a[value] - b[value] for a, b in matched], float)
             lines.append(f"  {value}: {_interval(diff)}")
-        for name, side in (("focus-ridge", 0), ("focus", 1)):
-            part = pd.DataFrame([p[side] for p in pairs])
+        first, second = name.split(" - ")
+        for label, side in ((first, 0), (second, 1)):
+            part = pd.DataFrame([m[side] for m in matched])
             lines.append(
-                f"  targets met, {name}: gain CI above 0 {int(part.gain_ok.sum())}, halfway "
+                f"  targets met, {label}: gain CI above 0 {int(part.gain_ok.sum())}, halfway "
                 f"{int(part.halfway_ok.sum())}, map {int(part.map_ok.sum())}, empty <= 5 % "
                 f"{int(part.empty_ok.sum())}, all four {int(part.all_ok.sum())}"
             )
-    report = [(a, b) for seed, _, a, b in rows if seed in REPORT_SEEDS]
+    if not rule:
+        return lines
+    report = [(a, b) for seed, a, b in rows if seed in REPORT_SEEDS]
     if len(report) == 6:
         higher = sum(a.map_auroc > b.map_auroc for a, b in report)
         gain = np.mean([a.donor_gain - b.donor_gain for a, b in report])
@@ -118,12 +150,17 @@ def summary(table: pd.DataFrame) -> str:
         )
     else:
         lines.append(f"rule: {len(report)} of the 6 report readings paired; no decision")
-    return "\n".join(lines)
+    return lines
 
 
 def main() -> None:
-    text = summary(readings())
-    TABLE_TXT.write_text(text + "\n")
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--round", type=int, choices=sorted(TABLES), default=22)
+    round_ = parser.parse_args().round
+    text = summary(readings(round_), round_)
+    TABLES[round_].write_text(text + "\n")
     print(text)
 
 
