@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from bench_map import CURVES_CSV, RESULTS
-from bench_map_moves import classic_targets
+from bench_partial_unshrink import with_targets
 
 RIDGE_CSV = RESULTS / "round22_ridge.csv"
 MIX_CSV = RESULTS / "round23_mix.csv"
@@ -55,15 +55,7 @@ def readings(round_: int = 22) -> pd.DataFrame:
     table = table.drop_duplicates(["seed", "model", "power"], keep="last")
     every = pd.read_csv(CURVES_CSV)
     reference = every[every["model"] == "reference"].set_index("seed")["donor_auroc"]
-    table["halfway"] = table["donor_auroc_shuffled"] + 0.5 * (
-        table["seed"].map(reference) - table["donor_auroc_shuffled"]
-    )
-    table["map_target"] = table["seed"].map(classic_targets())
-    table["gain_ok"] = table["donor_gain_lo"] > 0
-    table["halfway_ok"] = table["donor_auroc"] >= table["halfway"]
-    table["map_ok"] = table["map_auroc"] >= table["map_target"]
-    table["empty_ok"] = (table["empty_rate"] <= 0.05) & (table["map_empty_rate"] <= 0.05)
-    table["all_ok"] = table[["gain_ok", "halfway_ok", "map_ok", "empty_ok"]].all(axis=1)
+    table = with_targets(table, reference, map_empty_too=True)
     table["ratio"] = table["true_mean_effect"] / table["null_mean_effect"]
     return table
 
