@@ -1,0 +1,276 @@
+"""Issue 16's twenty-fourth round: the map's effects per trait, and in whose units.
+
+The headline map ranks (program, trait) pairs by |effect| in *real-nodule* SDs per
+program step and pools the five traits. A generator that renders one trait with a
+fraction of the real spread (weak heterogeneity, say) has every effect on that trait
+shrunk by that fraction, so its true pairs there rank below other traits' null pairs
+even when the trait's own ranking is right. The classic pipeline (Spearman rho) is
+scale-free per trait.
+
+This writes, per reading (the product's default: `axis` rule, held-out bases unshrunk at
+p = 1/2, 24 replicates, final weights, as `bench_partial_unshrink.read`), every
+(program, trait) pair of the map with its effect in real-nodule SDs, its Wilcoxon p, the
+truth, and the generator's own spread of the trait's readout over its syntheses of the
+held-out donors (`SPREAD_DRAWS` syntheses: held-out bases, the map's fixed backgrounds,
+fresh noise, each base unshrunk as the map's are). Rows go to
+`benchmarks/results/round24_pairs.csv`; `--table` prints the readings' AUROCs:
+
+    pooled      |effect| in real-nodule SDs (the map AUROC every round reported)
+    own-spread  |effect| in the generator's own SDs of the trait (effect x real / own)
+    per trait   the AUROC within each trait that has both classes
+
+    python benchmarks/bench_map_traits.py --seed 0 --recipe focus
+    python benchmarks/bench_map_traits.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from bench_map import RESULTS, model_label, paths, register_ablations, seed_dir
+from bench_map_moves import axis_settings, map_recovery
+from bench_map_score import done_keys, held_out
+from rgsynth.analysis.evaluate import conventional_tables
+from rgsynth.analysis.features import FeatureExtractor
+from rgsynth.analysis.ground_truth import (
+    TRAIT_FEATURES,
+    program_trait_table,
+    score_against_truth,
+    trait_spearman,
+)
+from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
+from rgsynth.analysis.perturbation import COLUMNS, measure_syntheses
+from rgsynth.analysis.readout import load_readout
+from rgsynth.analysis.reference import ReferenceGenerator
+from rgsynth.data import load_split
+from rgsynth.fsutil import atomic_write_text
+from rgsynth.inference import Synthesizer, load_run
+
+PAIRS_CSV = RESULTS / "round24_pairs.csv"
+TABLE_TXT = RESULTS / "round24_traits_table.txt"
+FIDELITY_DRAWS = 4  # syntheses per donor the trait fidelity averages
+SPREAD_DRAWS = 192  # syntheses the generator's own spread is measured on
+POWER = 0.5  # the product's default reading (round 20)
+GROUPS = {  # the traits of a nodule's size and density, and the three finer ones
+    "size_density": ("diameter", "solidity"),
+    "fine": ("spiculation", "lobulation", "heterogeneity"),
+}
+
+
+def own_spread(synthesizer, setup, fixed: np.ndarray, seed: int) -> pd.Series:
+    """SD of each trait readout over the generator's syntheses of the held-out donors
+    (nodules painted empty read as size 0, as the map reads them)."""
+    rng = np.random.default_rng([seed, 24])
+    bases = setup.cohort.split_genes(setup.cohort.scoring_split())
+    picks = rng.integers(len(fixed), size=SPREAD_DRAWS)
+    donors = rng.integers(len(bases), size=SPREAD_DRAWS)
+    seeds = [int(s) for s in rng.integers(2**31, size=SPREAD_DRAWS)]
+    values, _ = measure_syntheses(
+        synthesizer, FeatureExtractor(setup.cohort.pixel_mm), load_readout(), fixed[picks],
+        bases[donors], seeds, setup.config.hu_window, True,
+    )  # fmt: skip
+    table = pd.DataFrame(values, columns=list(COLUMNS))
+    return pd.Series(
+        {t: float(np.nanstd(table[c], ddof=1)) for t, (c, _) in TRAIT_FEATURES.items()}
+    )
+
+
+def fidelity(synthesizer, setup, fixed: np.ndarray, split: str, seed: int) -> dict[str, float]:
+    """Trait fidelity on one split's donors (``rgsynth evaluate``'s metric: Spearman over
+    donors between the true trait and its readout averaged over FIDELITY_DRAWS syntheses
+    with the donor's genes on the map's fixed backgrounds)."""
+    cohort = setup.cohort
+    ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == split]
+    ids = [s for s in ids if s in setup.truth.traits.index]
+    genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
+    rng = np.random.default_rng([seed, 24, len(ids)])
+    owners = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
+    picks = rng.integers(len(fixed), size=len(owners))
+    seeds = [int(s) for s in rng.integers(2**31, size=len(owners))]
+    values, _ = measure_syntheses(
+        synthesizer, FeatureExtractor(cohort.pixel_mm), load_readout(), fixed[picks],
+        genes[owners], seeds, setup.config.hu_window, True,
+    )  # fmt: skip
+    measured = pd.DataFrame(values, columns=list(COLUMNS)).groupby(owners).mean()
+    measured.index = ids
+    rng = np.random.default_rng(0)
+    return {
+        f"fidelity_{split}_{t}": e.value
+        for t, e in trait_spearman(measured, setup.truth, rng, 0).items()
+    }
+
+
+def read(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
+    """One reading's pairs appended to ``PAIRS_CSV`` (skipped if there)."""
+    label = recipe if recipe in ("classic", "reference") else model_label(recipe)
+    if (str(seed), label, str(step)) in done_keys(PAIRS_CSV, ("seed", "model", "step")):
+        return
+    start = time.perf_counter()
+    register_ablations()
+    cohort_dir, cache = paths(work, seed)
+    setup = held_out(cohort_dir, cache)
+    settings = axis_settings()
+    fixed = _fixed_backgrounds(cache, settings)
+    truth = setup.truth
+    if recipe == "classic":  # Spearman rho on the training donors, true programs
+        table = conventional_tables(setup.cohort, setup.features, truth, settings)["true programs"]
+        own = pd.Series(np.nan, index=list(TRAIT_FEATURES))
+        faithful = {}
+        reported = score_against_truth(table, truth)["auroc"]
+    else:
+        if recipe == "reference":  # the twin's own painter: no gene components to unshrink
+            synthesizer, factor, unseen = (
+                ReferenceGenerator(cohort_dir / "ground_truth.json", cache),
+                1.0,
+                nullcontext(),
+            )
+        else:
+            run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
+            factor = run.unseen_shrinkage(load_split(cache, "train").genes) ** POWER
+            synthesizer, unseen = Synthesizer(run.generator), run.generator.mapping.unseen(factor)
+        with unseen:
+            maps = perturbation_maps(
+                synthesizer, setup.cohort, setup.features, setup.programs, fixed,
+                setup.config.hu_window, settings, unseen_move=factor,
+            )  # fmt: skip
+            own = own_spread(synthesizer, setup, fixed, seed)
+            faithful = fidelity(synthesizer, setup, fixed, setup.cohort.scoring_split(), seed)
+        faithful |= fidelity(synthesizer, setup, fixed, "train", seed)  # seen: painted as they are
+        table = program_trait_table(maps["programs"].table, "effect_sd")
+        reported = map_recovery(maps, truth)["map_auroc"]  # the reading as reported
+    real = setup.features.std(numeric_only=True)
+    table = table[table["program"].isin(truth.effects.index)].copy()
+    table["true_effect"] = [
+        truth.effects.at[p, t] for p, t in zip(table["program"], table["trait"], strict=True)
+    ]
+    table["null_program"] = table["program"].isin(truth.null_programs)
+    table["own_sd"] = table["trait"].map(own)
+    table["real_sd"] = table["trait"].map(
+        {t: float(real[c]) for t, (c, _) in TRAIT_FEATURES.items()}
+    )
+    table.insert(0, "step", step)
+    table.insert(0, "model", label)
+    table.insert(0, "seed", seed)
+    table["map_auroc"] = reported
+    for name, value in faithful.items():
+        table[name] = value
+    table["seconds"] = round(time.perf_counter() - start)
+    old = pd.read_csv(PAIRS_CSV) if PAIRS_CSV.is_file() else None
+    both = table if old is None else pd.concat([old, table], ignore_index=True)
+    atomic_write_text(PAIRS_CSV, both.to_csv(index=False))
+
+
+def _auroc(positive: np.ndarray, strength: np.ndarray) -> float:
+    ok = np.isfinite(strength)
+    positive, strength = positive[ok], strength[ok]
+    return (
+        float(roc_auc_score(positive, strength)) if 0 < positive.sum() < len(positive) else np.nan
+    )
+
+
+def aurocs(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per reading: the pooled map AUROC, the own-spread one, the AUROC pooled over each
+    of ``GROUPS``, and each trait's AUROC, spread ratio and fidelity."""
+    rows = []
+    for (seed, model, step), part in pairs.groupby(["seed", "model", "step"], sort=False):
+        positive = (part["true_effect"] != 0).to_numpy()
+        size = part["effect"].abs().to_numpy()
+        row = {
+            "seed": seed, "model": model, "step": step,
+            "reported": part["map_auroc"].iloc[0],
+            "pooled": _auroc(positive, size),
+            "own_spread": _auroc(positive, size * (part["real_sd"] / part["own_sd"]).to_numpy())
+            if part["own_sd"].notna().all() else np.nan,
+        }  # fmt: skip
+        for name, traits in GROUPS.items():
+            inside = part["trait"].isin(traits).to_numpy()
+            row[name] = _auroc(positive[inside], size[inside])
+        for trait, within in part.groupby("trait", sort=False):
+            row[f"auroc_{trait}"] = _auroc(
+                (within["true_effect"] != 0).to_numpy(), within["effect"].abs().to_numpy()
+            )
+            row[f"own/real_{trait}"] = float(within["own_sd"].iloc[0] / within["real_sd"].iloc[0])
+            for split in ("train", "val", "test", "holdout"):
+                column = f"fidelity_{split}_{trait}"
+                if column in within:
+                    row[column] = within[column].iloc[0]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+TRAITS = ("diameter", "solidity", "spiculation", "lobulation", "heterogeneity")
+
+
+def markdown(pairs: pd.DataFrame) -> str:
+    """Two markdown tables, one row per reading: where the map AUROC is won and lost (per
+    group and per trait), and trait fidelity on the training and the held-out donors."""
+    table = aurocs(pairs)
+    counts = pairs.assign(true=pairs["true_effect"] != 0).groupby(["seed", "model", "step"])
+
+    def group_count(key, traits) -> str:
+        part = counts.get_group(key)
+        part = part[part["trait"].isin(traits)]
+        return f"{int(part['true'].sum())}/{len(part)}"
+
+    def cell(value: float) -> str:
+        return "—" if not np.isfinite(value) else f"{value:.2f}"
+
+    lines = [
+        "| seed | model | map AUROC | size & density pairs (true/all) | finer three (true/all) "
+        "| within diameter / solidity / spiculation / lobulation / heterogeneity |",
+        "|---|---|---|---|---|---|",
+    ]
+    fidelity = [
+        "| seed | model | training donors: diameter / solidity / spiculation / lobulation / "
+        "heterogeneity | held-out donors: the same | own spread / real, the same |",
+        "|---|---|---|---|---|",
+    ]
+    for _, row in table.iterrows():
+        key = (row["seed"], row["model"], row["step"])
+        lines.append(
+            f"| {row['seed']} | {row['model']} | {cell(row['pooled'])} | "
+            f"{cell(row['size_density'])} ({group_count(key, GROUPS['size_density'])}) | "
+            f"{cell(row['fine'])} ({group_count(key, GROUPS['fine'])}) | "
+            + " / ".join(cell(row[f"auroc_{t}"]) for t in TRAITS)
+            + " |"
+        )
+        if row["model"] == "classic":
+            continue
+        held = next(c for c in ("holdout", "val", "test") if f"fidelity_{c}_diameter" in row)
+        fidelity.append(
+            f"| {row['seed']} | {row['model']} | "
+            + " / ".join(cell(row[f"fidelity_train_{t}"]) for t in TRAITS)
+            + " | "
+            + " / ".join(cell(row[f"fidelity_{held}_{t}"]) for t in TRAITS)
+            + " | "
+            + " / ".join(cell(row[f"own/real_{t}"]) for t in TRAITS)
+            + " |"
+        )
+    return "\n".join([*lines, "", *fidelity])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--recipe", default="focus")
+    parser.add_argument("--step", type=int, default=2025)
+    parser.add_argument("--table", action="store_true")
+    args = parser.parse_args()
+    if args.seed is not None:
+        read(args.work, args.seed, args.recipe, args.step)
+    if args.table:
+        text = markdown(pd.read_csv(PAIRS_CSV))
+        atomic_write_text(TABLE_TXT, text + "\n")
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
