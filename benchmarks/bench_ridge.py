@@ -11,9 +11,11 @@ prints the readings with the 15-minute targets, the paired differences and the r
 verdict, and writes them to `round22_ridge_table.txt`. The twenty-third round's arm,
 `focus-ridge-mix` (rule `round23_decision_rule.txt`, rows in `round23_mix.csv`), is paired
 with `focus` (the rule's comparison) and with `focus-ridge` (its one change), written to
-`round23_mix_table.txt`:
+`round23_mix_table.txt`. The twenty-fifth round's, `focus-hardneg` (rule
+`round25_decision_rule.txt`, rows in `round25_hardneg.csv`), is paired with `focus`, written
+to `round25_hardneg_table.txt`:
 
-    python benchmarks/bench_ridge.py [--round 23]
+    python benchmarks/bench_ridge.py [--round 23 | --round 25]
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from bench_partial_unshrink import with_targets
 
 RIDGE_CSV = RESULTS / "round22_ridge.csv"
 MIX_CSV = RESULTS / "round23_mix.csv"
-TABLES = {22: RESULTS / "round22_ridge_table.txt", 23: RESULTS / "round23_mix_table.txt"}
+HARDNEG_CSV = RESULTS / "round25_hardneg.csv"
+FILES = {22: [RIDGE_CSV], 23: [RIDGE_CSV, MIX_CSV], 25: [RIDGE_CSV, HARDNEG_CSV]}
+TABLES = {
+    22: RESULTS / "round22_ridge_table.txt",
+    23: RESULTS / "round23_mix_table.txt",
+    25: RESULTS / "round25_hardneg_table.txt",
+}
 # per round: (title, {arm: what it is paired with}); the first is the rule's comparison
 COMPARISONS = {
     22: [("focus-ridge - focus", {"focus-ridge": "focus", "focus-ridge-seed1": "focus-seed1"})],
@@ -37,9 +45,12 @@ COMPARISONS = {
         ("focus-ridge-mix - focus-ridge",
          {"focus-ridge-mix": "focus-ridge", "focus-ridge-mix-seed1": "focus-ridge-seed1"}),
     ],
+    25: [("focus-hardneg - focus",
+          {"focus-hardneg": "focus", "focus-hardneg-seed1": "focus-seed1"})],
 }  # fmt: skip
 TRAINING_SEED = {"focus-ridge": 0, "focus-ridge-seed1": 1, "focus": 0, "focus-seed1": 1,
-                 "focus-ridge-mix": 0, "focus-ridge-mix-seed1": 1}  # fmt: skip
+                 "focus-ridge-mix": 0, "focus-ridge-mix-seed1": 1, "focus-hardneg": 0,
+                 "focus-hardneg-seed1": 1}  # fmt: skip
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
@@ -48,9 +59,9 @@ VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
 
 
 def readings(round_: int = 22) -> pd.DataFrame:
-    """Every reading of the round (and, for the twenty-third, the twenty-second's it is
-    paired with) with its seed's targets and which of them it meets."""
-    files = [RIDGE_CSV] + ([MIX_CSV] if round_ == 23 and MIX_CSV.is_file() else [])
+    """Every reading of the round (and the twenty-second's, with `focus`'s, it is paired
+    with) with its seed's targets and which of them it meets."""
+    files = [f for f in FILES[round_] if f.is_file()]
     table = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     table = table.drop_duplicates(["seed", "model", "power"], keep="last")
     every = pd.read_csv(CURVES_CSV)
