@@ -13,9 +13,10 @@ verdict, and writes them to `round22_ridge_table.txt`. The twenty-third round's 
 with `focus` (the rule's comparison) and with `focus-ridge` (its one change), written to
 `round23_mix_table.txt`. The twenty-fifth round's, `focus-hardneg` (rule
 `round25_decision_rule.txt`, rows in `round25_hardneg.csv`), is paired with `focus`, written
-to `round25_hardneg_table.txt`:
+to `round25_hardneg_table.txt`; the twenty-sixth's, `focus-rough` (rule
+`round26_decision_rule.txt`, rows in `round26_rough.csv`), likewise:
 
-    python benchmarks/bench_ridge.py [--round 23 | --round 25]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | 26]
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ from bench_partial_unshrink import with_targets
 RIDGE_CSV = RESULTS / "round22_ridge.csv"
 MIX_CSV = RESULTS / "round23_mix.csv"
 HARDNEG_CSV = RESULTS / "round25_hardneg.csv"
-FILES = {22: [RIDGE_CSV], 23: [RIDGE_CSV, MIX_CSV], 25: [RIDGE_CSV, HARDNEG_CSV]}
+ROUGH_CSV = RESULTS / "round26_rough.csv"
+FILES = {
+    22: [RIDGE_CSV],
+    23: [RIDGE_CSV, MIX_CSV],
+    25: [RIDGE_CSV, HARDNEG_CSV],
+    26: [RIDGE_CSV, ROUGH_CSV],
+}
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
     23: RESULTS / "round23_mix_table.txt",
     25: RESULTS / "round25_hardneg_table.txt",
+    26: RESULTS / "round26_rough_table.txt",
 }
 # per round: (title, {arm: what it is paired with}); the first is the rule's comparison
 COMPARISONS = {
@@ -47,10 +55,11 @@ COMPARISONS = {
     ],
     25: [("focus-hardneg - focus",
           {"focus-hardneg": "focus", "focus-hardneg-seed1": "focus-seed1"})],
+    26: [("focus-rough - focus", {"focus-rough": "focus", "focus-rough-seed1": "focus-seed1"})],
 }  # fmt: skip
 TRAINING_SEED = {"focus-ridge": 0, "focus-ridge-seed1": 1, "focus": 0, "focus-seed1": 1,
                  "focus-ridge-mix": 0, "focus-ridge-mix-seed1": 1, "focus-hardneg": 0,
-                 "focus-hardneg-seed1": 1}  # fmt: skip
+                 "focus-hardneg-seed1": 1, "focus-rough": 0, "focus-rough-seed1": 1}  # fmt: skip
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
