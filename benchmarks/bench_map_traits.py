@@ -52,8 +52,10 @@ from rgsynth.analysis.reference import ReferenceGenerator
 from rgsynth.data import load_split
 from rgsynth.fsutil import atomic_write_text
 from rgsynth.inference import Synthesizer, load_run
+from rgsynth.prepare.cache import Cache
 
 PAIRS_CSV = RESULTS / "round24_pairs.csv"
+ROUGHNESS_CSV = RESULTS / "round26_roughness.csv"
 TABLE_TXT = RESULTS / "round24_traits_table.txt"
 FIDELITY_DRAWS = 4  # syntheses per donor the trait fidelity averages
 SPREAD_DRAWS = 192  # syntheses the generator's own spread is measured on
@@ -208,6 +210,60 @@ def aurocs(pairs: pd.DataFrame) -> pd.DataFrame:
 TRAITS = ("diameter", "solidity", "spiculation", "lobulation", "heterogeneity")
 
 
+def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
+    """Does the boundary roughness (``bench_map.nodule_descriptors``' last column) of the
+    nodules a run paints for its training donors follow their lobulation? Spearman over
+    donors of the mean roughness of FIDELITY_DRAWS syntheses each (on the map's fixed
+    backgrounds), read on the soft mask (what a differentiable term sees) and on the mask
+    binarised at 0.5 (what the readout sees); the SD of the binarised roughness between
+    donors; the share of mask pixels between 0.1 and 0.9 among those above 0.5. With
+    ``recipe`` "real": the real training slices' own (the mask is binary)."""
+    import torch
+    from scipy.stats import spearmanr
+
+    from bench_map import nodule_descriptors
+
+    register_ablations()
+    cohort_dir, cache = paths(work, seed)
+    setup = held_out(cohort_dir, cache)
+    cohort, truth = setup.cohort, setup.truth
+    ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == "train"]
+    ids = [s for s in ids if s in truth.traits.index]
+    if recipe == "real":  # every nodule slice of each donor in the cache (roughness
+        # reads the mask alone)
+        owners, masks = [], []
+        for sid in ids:
+            shard = Cache(cache).load_shard(sid)
+            keep = [m for m in shard["nodule_mask"] if m.sum() >= 20]
+            masks += keep
+            owners += [sid] * len(keep)
+        soft = torch.tensor(np.stack(masks)[:, None].astype(np.float32))
+        image = soft.clone()
+    else:
+        fixed = _fixed_backgrounds(cache, axis_settings())
+        run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
+        genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
+        rng = np.random.default_rng([seed, 26])
+        picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
+        backgrounds = fixed[rng.integers(len(fixed), size=len(picks))]
+        seeds = [int(s) for s in rng.integers(2**31, size=len(picks))]
+        result = Synthesizer(run.generator)(backgrounds, genes[picks].astype(np.float32), seeds)
+        image = torch.tensor(np.asarray(result.image)[:, None])
+        soft = torch.tensor(np.asarray(result.mask)[:, None])
+        owners = [ids[i] for i in picks]
+    hard = (soft > 0.5).float()
+    lobulation = truth.traits["lobulation"]
+    row = {"seed": seed, "model": recipe, "step": step}
+    for name, mask in (("soft", soft), ("binarised", hard)):
+        values = pd.Series(nodule_descriptors(image, mask)[:, 3].numpy()).groupby(owners).mean()
+        row[f"{name}_vs_lobulation"] = float(
+            spearmanr(values, lobulation.loc[values.index]).statistic
+        )
+        row[f"{name}_sd_between_donors"] = float(values.std())
+    row["fuzzy_share"] = float(((soft > 0.1) & (soft < 0.9)).sum() / max(hard.sum(), 1))
+    return row
+
+
 def markdown(pairs: pd.DataFrame) -> str:
     """Two markdown tables, one row per reading: where the map AUROC is won and lost (per
     group and per trait), and trait fidelity on the training and the held-out donors."""
@@ -263,7 +319,18 @@ def main() -> None:
     parser.add_argument("--recipe", default="focus")
     parser.add_argument("--step", type=int, default=2025)
     parser.add_argument("--table", action="store_true")
+    parser.add_argument(
+        "--roughness", nargs="+", metavar="RECIPE", help="roughness against lobulation ('real')"
+    )
     args = parser.parse_args()
+    if args.roughness:
+        rows = [roughness(args.work, args.seed or 0, r, args.step) for r in args.roughness]
+        old = pd.read_csv(ROUGHNESS_CSV) if ROUGHNESS_CSV.is_file() else pd.DataFrame()
+        table = pd.concat([old, pd.DataFrame(rows)], ignore_index=True)
+        table = table.drop_duplicates(["seed", "model", "step"], keep="last")
+        atomic_write_text(ROUGHNESS_CSV, table.to_csv(index=False))
+        print(table.round(3).to_string(index=False))
+        return
     if args.seed is not None:
         read(args.work, args.seed, args.recipe, args.step)
     if args.table:

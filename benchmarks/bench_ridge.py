@@ -14,9 +14,11 @@ with `focus` (the rule's comparison) and with `focus-ridge` (its one change), wr
 `round23_mix_table.txt`. The twenty-fifth round's, `focus-hardneg` (rule
 `round25_decision_rule.txt`, rows in `round25_hardneg.csv`), is paired with `focus`, written
 to `round25_hardneg_table.txt`; the twenty-sixth's, `focus-rough` (rule
-`round26_decision_rule.txt`, rows in `round26_rough.csv`), likewise:
+`round26_decision_rule.txt`, rows in `round26_rough.csv`), and the twenty-seventh's,
+`focus-rough-sharp` (`round27_decision_rule.txt`, `round27_sharp.csv`, also paired with
+`focus-rough`), likewise:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | 26]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27]
 """
 
 from __future__ import annotations
@@ -32,17 +34,20 @@ RIDGE_CSV = RESULTS / "round22_ridge.csv"
 MIX_CSV = RESULTS / "round23_mix.csv"
 HARDNEG_CSV = RESULTS / "round25_hardneg.csv"
 ROUGH_CSV = RESULTS / "round26_rough.csv"
+SHARP_CSV = RESULTS / "round27_sharp.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
     25: [RIDGE_CSV, HARDNEG_CSV],
     26: [RIDGE_CSV, ROUGH_CSV],
+    27: [RIDGE_CSV, ROUGH_CSV, SHARP_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
     23: RESULTS / "round23_mix_table.txt",
     25: RESULTS / "round25_hardneg_table.txt",
     26: RESULTS / "round26_rough_table.txt",
+    27: RESULTS / "round27_sharp_table.txt",
 }
 # per round: (title, {arm: what it is paired with}); the first is the rule's comparison
 COMPARISONS = {
@@ -56,10 +61,17 @@ COMPARISONS = {
     25: [("focus-hardneg - focus",
           {"focus-hardneg": "focus", "focus-hardneg-seed1": "focus-seed1"})],
     26: [("focus-rough - focus", {"focus-rough": "focus", "focus-rough-seed1": "focus-seed1"})],
+    27: [
+        ("focus-rough-sharp - focus",
+         {"focus-rough-sharp": "focus", "focus-rough-sharp-seed1": "focus-seed1"}),
+        ("focus-rough-sharp - focus-rough",
+         {"focus-rough-sharp": "focus-rough", "focus-rough-sharp-seed1": "focus-rough-seed1"}),
+    ],
 }  # fmt: skip
 TRAINING_SEED = {"focus-ridge": 0, "focus-ridge-seed1": 1, "focus": 0, "focus-seed1": 1,
                  "focus-ridge-mix": 0, "focus-ridge-mix-seed1": 1, "focus-hardneg": 0,
-                 "focus-hardneg-seed1": 1, "focus-rough": 0, "focus-rough-seed1": 1}  # fmt: skip
+                 "focus-hardneg-seed1": 1, "focus-rough": 0, "focus-rough-seed1": 1,
+                 "focus-rough-sharp": 0, "focus-rough-sharp-seed1": 1}  # fmt: skip
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
