@@ -19,8 +19,13 @@ fresh noise, each base unshrunk as the map's are). Rows go to
     own-spread  |effect| in the generator's own SDs of the trait (effect x real / own)
     per trait   the AUROC within each trait that has both classes
 
+`--roughness RECIPE...` says whether the boundary roughness G paints for its training
+donors follows their lobulation, read on the soft and on the binarised mask (rows in
+`round26_roughness.csv`; `real` reads the real slices):
+
     python benchmarks/bench_map_traits.py --seed 0 --recipe focus
     python benchmarks/bench_map_traits.py --table
+    python benchmarks/bench_map_traits.py --seed 0 --roughness real focus focus-rough
 """
 
 from __future__ import annotations
