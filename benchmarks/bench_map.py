@@ -116,8 +116,8 @@ RECIPES = {
     # finer traits (issue 16, twenty-fifth round)
     "focus-hardneg": ("focus-hardneg", "bf16", 135),
     "focus-hardneg-seed1": ("focus-hardneg", "bf16", 135, {"seed": 1}),
-    # focus asked for the boundary roughness a linear fit of the real slices predicts from
-    # the genes, in units of its gene-explained SD (issue 16, twenty-sixth round)
+    # focus asked for boundary roughness that varies across the batch as a linear fit of
+    # the real slices on the genes predicts (issue 16, twenty-sixth round)
     "focus-rough": ("focus-rough", "bf16", 135),
     "focus-rough-seed1": ("focus-rough", "bf16", 135, {"seed": 1}),
     # focus-rough with the roughness read on the binarised mask, straight-through (issue

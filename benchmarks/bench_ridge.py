@@ -49,29 +49,21 @@ TABLES = {
     26: RESULTS / "round26_rough_table.txt",
     27: RESULTS / "round27_sharp_table.txt",
 }
-# per round: (title, {arm: what it is paired with}); the first is the rule's comparison
+
+
+def _pair(arm: str, base: str) -> tuple[str, dict[str, str]]:
+    """A comparison of ``arm`` with ``base`` at training seeds 0 and 1 (``-seed1``)."""
+    return f"{arm} - {base}", {arm: base, f"{arm}-seed1": f"{base}-seed1"}
+
+
+# per round: the arm's comparisons; the first is the rule's
 COMPARISONS = {
-    22: [("focus-ridge - focus", {"focus-ridge": "focus", "focus-ridge-seed1": "focus-seed1"})],
-    23: [
-        ("focus-ridge-mix - focus",
-         {"focus-ridge-mix": "focus", "focus-ridge-mix-seed1": "focus-seed1"}),
-        ("focus-ridge-mix - focus-ridge",
-         {"focus-ridge-mix": "focus-ridge", "focus-ridge-mix-seed1": "focus-ridge-seed1"}),
-    ],
-    25: [("focus-hardneg - focus",
-          {"focus-hardneg": "focus", "focus-hardneg-seed1": "focus-seed1"})],
-    26: [("focus-rough - focus", {"focus-rough": "focus", "focus-rough-seed1": "focus-seed1"})],
-    27: [
-        ("focus-rough-sharp - focus",
-         {"focus-rough-sharp": "focus", "focus-rough-sharp-seed1": "focus-seed1"}),
-        ("focus-rough-sharp - focus-rough",
-         {"focus-rough-sharp": "focus-rough", "focus-rough-sharp-seed1": "focus-rough-seed1"}),
-    ],
-}  # fmt: skip
-TRAINING_SEED = {"focus-ridge": 0, "focus-ridge-seed1": 1, "focus": 0, "focus-seed1": 1,
-                 "focus-ridge-mix": 0, "focus-ridge-mix-seed1": 1, "focus-hardneg": 0,
-                 "focus-hardneg-seed1": 1, "focus-rough": 0, "focus-rough-seed1": 1,
-                 "focus-rough-sharp": 0, "focus-rough-sharp-seed1": 1}  # fmt: skip
+    22: [_pair("focus-ridge", "focus")],
+    23: [_pair("focus-ridge-mix", "focus"), _pair("focus-ridge-mix", "focus-ridge")],
+    25: [_pair("focus-hardneg", "focus")],
+    26: [_pair("focus-rough", "focus")],
+    27: [_pair("focus-rough-sharp", "focus"), _pair("focus-rough-sharp", "focus-rough")],
+}
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
@@ -110,7 +102,7 @@ def summary(table: pd.DataFrame, round_: int = 22) -> str:
     for _, r in table[table["model"].isin(shown)].sort_values(["seed", "model"]).iterrows():
         targets = ", ".join(k for k in ("gain", "halfway", "map", "empty") if r[f"{k}_ok"])
         lines.append(
-            f"  seed {r.seed} {r.model} (t{TRAINING_SEED.get(r.model, '?')}): donor "
+            f"  seed {r.seed} {r.model} (t{1 if r.model.endswith('-seed1') else 0}): donor "
             f"{r.donor_auroc:.3f} (shuffled {r.donor_auroc_shuffled:.3f}, halfway "
             f"{r.halfway:.3f}), gain {r.donor_gain:+.3f} [{r.donor_gain_lo:+.3f}, "
             f"{r.donor_gain_hi:+.3f}], FRD {r.frd:.1f}, empty {100 * r.empty_rate:.1f} % "
