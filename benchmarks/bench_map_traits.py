@@ -1,23 +1,16 @@
-"""Issue 16's twenty-fourth round: the map's effects per trait, and in whose units.
+"""Issue 16's twenty-fourth round: where the map is won and lost, trait by trait.
 
-The headline map ranks (program, trait) pairs by |effect| in *real-nodule* SDs per
-program step and pools the five traits. A generator that renders one trait with a
-fraction of the real spread (weak heterogeneity, say) has every effect on that trait
-shrunk by that fraction, so its true pairs there rank below other traits' null pairs
-even when the trait's own ranking is right. The classic pipeline (Spearman rho) is
-scale-free per trait.
-
-This writes, per reading (the product's default: `axis` rule, held-out bases unshrunk at
-p = 1/2, 24 replicates, final weights, as `bench_partial_unshrink.read`), every
-(program, trait) pair of the map with its effect in real-nodule SDs, its Wilcoxon p, the
-truth, and the generator's own spread of the trait's readout over its syntheses of the
-held-out donors (`SPREAD_DRAWS` syntheses: held-out bases, the map's fixed backgrounds,
-fresh noise, each base unshrunk as the map's are). Rows go to
-`benchmarks/results/round24_pairs.csv`; `--table` prints the readings' AUROCs:
-
-    pooled      |effect| in real-nodule SDs (the map AUROC every round reported)
-    own-spread  |effect| in the generator's own SDs of the trait (effect x real / own)
-    per trait   the AUROC within each trait that has both classes
+The headline map ranks (program, trait) pairs by |effect| in real-nodule SDs per program
+step and pools the five traits. This writes, per reading (the product's default: `axis`
+rule, held-out bases unshrunk at p = 1/2, 24 replicates, final weights, as
+`bench_partial_unshrink.read`), every (program, trait) pair of the map with its effect,
+its Wilcoxon p and the truth; the generator's own spread of each trait's readout over its
+syntheses of the held-out donors (`SPREAD_DRAWS` syntheses: held-out bases, the map's
+fixed backgrounds, fresh noise, each base unshrunk as the map's are); and trait fidelity
+on the training and on the held-out donors. Rows go to
+`benchmarks/results/round24_pairs.csv`; `--table` prints, per reading, the AUROC pooled
+over diameter and solidity, over the three finer traits and within each trait, beside
+the fidelities and the own / real spread ratios (`round24_traits_table.txt`).
 
 `--roughness RECIPE...` says whether the boundary roughness G paints for its training
 donors follows their lobulation, read on the soft and on the binarised mask (rows in
@@ -43,7 +36,6 @@ from bench_map import RESULTS, model_label, paths, register_ablations, seed_dir
 from bench_map_moves import axis_settings, map_recovery
 from bench_map_score import done_keys, held_out
 from rgsynth.analysis.evaluate import conventional_tables
-from rgsynth.analysis.features import FeatureExtractor
 from rgsynth.analysis.ground_truth import (
     TRAIT_FEATURES,
     program_trait_table,
@@ -71,6 +63,22 @@ GROUPS = {  # the traits of a nodule's size and density, and the three finer one
 }
 
 
+def _readouts(synthesizer, setup, backgrounds, profiles, seeds) -> pd.DataFrame:
+    """Features and trait readouts of the syntheses of ``profiles`` on ``backgrounds``
+    (an empty mask reads as size 0, as the map reads it)."""
+    values, _ = measure_syntheses(
+        synthesizer, setup.extractor, load_readout(), backgrounds, profiles, seeds,
+        setup.config.hu_window, True,
+    )  # fmt: skip
+    return pd.DataFrame(values, columns=list(COLUMNS))
+
+
+def _draws(rng: np.random.Generator, fixed: np.ndarray, n: int) -> tuple[np.ndarray, list[int]]:
+    """``n`` of the map's fixed backgrounds and noise seeds, drawn in that order."""
+    picks = rng.integers(len(fixed), size=n)
+    return fixed[picks], [int(s) for s in rng.integers(2**31, size=n)]
+
+
 def own_spread(synthesizer, setup, fixed: np.ndarray, seed: int) -> pd.Series:
     """SD of each trait readout over the generator's syntheses of the held-out donors
     (nodules painted empty read as size 0, as the map reads them)."""
@@ -79,11 +87,7 @@ def own_spread(synthesizer, setup, fixed: np.ndarray, seed: int) -> pd.Series:
     picks = rng.integers(len(fixed), size=SPREAD_DRAWS)
     donors = rng.integers(len(bases), size=SPREAD_DRAWS)
     seeds = [int(s) for s in rng.integers(2**31, size=SPREAD_DRAWS)]
-    values, _ = measure_syntheses(
-        synthesizer, FeatureExtractor(setup.cohort.pixel_mm), load_readout(), fixed[picks],
-        bases[donors], seeds, setup.config.hu_window, True,
-    )  # fmt: skip
-    table = pd.DataFrame(values, columns=list(COLUMNS))
+    table = _readouts(synthesizer, setup, fixed[picks], bases[donors], seeds)
     return pd.Series(
         {t: float(np.nanstd(table[c], ddof=1)) for t, (c, _) in TRAIT_FEATURES.items()}
     )
@@ -99,13 +103,9 @@ def fidelity(synthesizer, setup, fixed: np.ndarray, split: str, seed: int) -> di
     genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
     rng = np.random.default_rng([seed, 24, len(ids)])
     owners = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
-    picks = rng.integers(len(fixed), size=len(owners))
-    seeds = [int(s) for s in rng.integers(2**31, size=len(owners))]
-    values, _ = measure_syntheses(
-        synthesizer, FeatureExtractor(cohort.pixel_mm), load_readout(), fixed[picks],
-        genes[owners], seeds, setup.config.hu_window, True,
-    )  # fmt: skip
-    measured = pd.DataFrame(values, columns=list(COLUMNS)).groupby(owners).mean()
+    backgrounds, seeds = _draws(rng, fixed, len(owners))
+    measured = _readouts(synthesizer, setup, backgrounds, genes[owners], seeds)
+    measured = measured.groupby(owners).mean()
     measured.index = ids
     rng = np.random.default_rng(0)
     return {
@@ -183,8 +183,8 @@ def _auroc(positive: np.ndarray, strength: np.ndarray) -> float:
 
 
 def aurocs(pairs: pd.DataFrame) -> pd.DataFrame:
-    """Per reading: the pooled map AUROC, the own-spread one, the AUROC pooled over each
-    of ``GROUPS``, and each trait's AUROC, spread ratio and fidelity."""
+    """Per reading: the pooled map AUROC, the AUROC pooled over each of ``GROUPS``, and
+    each trait's AUROC, own / real spread ratio and fidelity."""
     rows = []
     for (seed, model, step), part in pairs.groupby(["seed", "model", "step"], sort=False):
         positive = (part["true_effect"] != 0).to_numpy()
@@ -193,8 +193,6 @@ def aurocs(pairs: pd.DataFrame) -> pd.DataFrame:
             "seed": seed, "model": model, "step": step,
             "reported": part["map_auroc"].iloc[0],
             "pooled": _auroc(positive, size),
-            "own_spread": _auroc(positive, size * (part["real_sd"] / part["own_sd"]).to_numpy())
-            if part["own_sd"].notna().all() else np.nan,
         }  # fmt: skip
         for name, traits in GROUPS.items():
             inside = part["trait"].isin(traits).to_numpy()
@@ -250,8 +248,7 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
         genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
         rng = np.random.default_rng([seed, 26])
         picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
-        backgrounds = fixed[rng.integers(len(fixed), size=len(picks))]
-        seeds = [int(s) for s in rng.integers(2**31, size=len(picks))]
+        backgrounds, seeds = _draws(rng, fixed, len(picks))
         result = Synthesizer(run.generator)(backgrounds, genes[picks].astype(np.float32), seeds)
         image = torch.tensor(np.asarray(result.image)[:, None])
         soft = torch.tensor(np.asarray(result.mask)[:, None])
