@@ -43,10 +43,22 @@ RESULTS_PNG = RESULTS / "map_curves.png"
 WIDTHS = dict(base_channels=16, max_channels=128, gene_hidden=256)  # the demo's CPU model
 SLICES_PER_DONOR = 4
 DEMO_SUBJECTS = 64  # the demo twin's size (TwinConfig's default)
+
+
 # Steps per minute alone on the 2 cores of this machine (`bench_map.py speed`, demo widths,
 # 64² demo cache, 2026-12-02): xu fp32 130, xu bf16 183, focus bf16 135, MC-GAN fp32 45.
+def _arm(architecture: str) -> dict[str, tuple]:
+    """A bench arm's recipe (bf16, focus's calibrated 135 steps a minute) and its twin at
+    training seed 1 (``<arm>-seed1``)."""
+    return {
+        architecture: (architecture, "bf16", 135),
+        f"{architecture}-seed1": (architecture, "bf16", 135, {"seed": 1}),
+    }
+
+
 RECIPES = {
     # name: (architecture, precision, steps per quiet minute[, other TrainConfig settings])
+    # (``**_arm(name)``: the arm and its training-seed-1 twin)
     "xu2019": ("xu", "fp32", 130),
     "xu2019-bf16": ("xu", "bf16", 183),
     "focus-region": ("focus-region", "bf16", 135),
@@ -75,55 +87,44 @@ RECIPES = {
     "focus-seed4": ("focus", "bf16", 135, {"seed": 4}),
     "focus-seed5": ("focus", "bf16", 135, {"seed": 5}),
     # G asked for the data's linear gene response in D_ISG's features (no extra pass)
-    "focus-cov": ("focus-cov", "bf16", 135),
-    "focus-cov-seed1": ("focus-cov", "bf16", 135, {"seed": 1}),
+    **_arm("focus-cov"),
     # G and D_ISG told the slice's height above the nodule's centroid; map at the equator
     # (a bench arm until issue 16's seventh round, now the product recipe `focus-height`)
-    "focus-height": ("focus-height", "bf16", 135),
-    "focus-height-seed1": ("focus-height", "bf16", 135, {"seed": 1}),
+    **_arm("focus-height"),
     # D_ISG cross-fitted over two folds of the training donors: G's fakes are judged by
     # the D_ISG that never saw their donor (issue 16, twelfth round)
-    "focus-xfit": ("focus-xfit", "bf16", 135),
-    "focus-xfit-seed1": ("focus-xfit", "bf16", 135, {"seed": 1}),
+    **_arm("focus-xfit"),
     # G paints half of each batch with a convex mix of two donors' genes, judged by D_ISG
     # against the mix (issue 16, thirteenth round)
-    "focus-mix": ("focus-mix", "bf16", 135),
-    "focus-mix-seed1": ("focus-mix", "bf16", 135, {"seed": 1}),
+    **_arm("focus-mix"),
     # G's nodule asked for its real slice's size, density, spread and boundary roughness
     # (issue 16, fourteenth round)
-    "focus-desc": ("focus-desc", "bf16", 135),
-    "focus-desc-seed1": ("focus-desc", "bf16", 135, {"seed": 1}),
+    **_arm("focus-desc"),
     # focus-desc with G's gene code linear in the 10 whitened components (focus-linear's
     # mapping): the descriptors' response can only be fitted as a linear function of the
     # components, as the linear learner that recovers the map (issue 16, fifteenth round)
-    "focus-desc-linear": ("focus-desc-linear", "bf16", 135),
-    "focus-desc-linear-seed1": ("focus-desc-linear", "bf16", 135, {"seed": 1}),
+    **_arm("focus-desc-linear"),
     # focus-desc with gene noise at half the donors' spread (focus-noise's): the target asks
     # for a response, the noise for one smooth in the components (sixteenth round)
     "focus-desc-noise": ("focus-desc", "bf16", 135, {"gene_noise": 0.5}),
     "focus-desc-noise-seed1": ("focus-desc", "bf16", 135, {"gene_noise": 0.5, "seed": 1}),
     # focus-desc's descriptor term with a target linear in the 10 whitened components (a
     # ridge fit on the real slices seen), not each donor's own slices (twenty-second round)
-    "focus-ridge": ("focus-ridge", "bf16", 135),
-    "focus-ridge-seed1": ("focus-ridge", "bf16", 135, {"seed": 1}),
+    **_arm("focus-ridge"),
     # focus-ridge whose target is also asked of fakes painted between donors (half of each
     # batch at a convex mix of two slices' genes, judged for realism and the target only;
     # twenty-third round)
-    "focus-ridge-mix": ("focus-ridge-mix", "bf16", 135),
-    "focus-ridge-mix-seed1": ("focus-ridge-mix", "bf16", 135, {"seed": 1}),
+    **_arm("focus-ridge-mix"),
     # D_ISG's mismatched genes, for half the slices, from the batch's slice of another donor
     # nearest in nodule size and density: matched and mismatched pairs then differ in the
     # finer traits (issue 16, twenty-fifth round)
-    "focus-hardneg": ("focus-hardneg", "bf16", 135),
-    "focus-hardneg-seed1": ("focus-hardneg", "bf16", 135, {"seed": 1}),
+    **_arm("focus-hardneg"),
     # focus asked for boundary roughness that varies across the batch as a linear fit of
     # the real slices on the genes predicts (issue 16, twenty-sixth round)
-    "focus-rough": ("focus-rough", "bf16", 135),
-    "focus-rough-seed1": ("focus-rough", "bf16", 135, {"seed": 1}),
+    **_arm("focus-rough"),
     # focus-rough with the roughness read on the binarised mask, straight-through (issue
     # 16, twenty-seventh round)
-    "focus-rough-sharp": ("focus-rough-sharp", "bf16", 135),
-    "focus-rough-sharp-seed1": ("focus-rough-sharp", "bf16", 135, {"seed": 1}),
+    **_arm("focus-rough-sharp"),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
     # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
     # seventeenth round, now the product recipe `focus-daug`)
@@ -700,6 +701,11 @@ def _ridge_descriptor_arm():
                 self.ridge_xty += x.T @ y
                 self.ridge_yty += (y**2).sum(dim=0)
 
+        def generator_terms(self, fake_image, fake_mask, target, scale) -> dict:
+            """G's phase: the terms of the fakes against the fit's ``target`` (B, 4)."""
+            fake = nodule_descriptors(fake_image, fake_mask)
+            return {"desc_gap": (((fake - target) / scale) ** 2).mean()}
+
         def forward(self, fake_image, fake_mask, genes, real_image=None, *rest, **kwargs):
             scores = super().forward(fake_image, fake_mask, genes, real_image, *rest, **kwargs)
             with torch.autocast(fake_image.device.type, enabled=False):  # fp32/64 sums
@@ -708,8 +714,7 @@ def _ridge_descriptor_arm():
                 elif self.ridge_xtx[0, 0] > 0:  # G's phase: the linear target of its genes
                     with torch.no_grad():
                         target, scale = self.ridge_target(genes.detach())
-                    fake = nodule_descriptors(fake_image, fake_mask)
-                    scores["desc_gap"] = (((fake - target) / scale) ** 2).mean()
+                    scores |= self.generator_terms(fake_image, fake_mask, target, scale)
             return scores
 
     return RidgeDescriptorDiscriminators, _score_term_loss("desc_gap", WEIGHT_DESC)
@@ -728,9 +733,6 @@ def _rough_arm():
     In ``focus-ridge`` roughness was one of four gaps (a quarter of this weight) and G met
     its mean, not its variation (roughness SD between donors 0.014, the fit's 0.029).
     Returns (discriminators class, loss class)."""
-    import torch
-
-    from rgsynth.models import focus
 
     ridge, _ = _ridge_descriptor_arm()
     rough = 3  # nodule_descriptors' roughness column
@@ -738,22 +740,12 @@ def _rough_arm():
     class RoughDiscriminators(ridge):
         straight_through = False  # focus-rough-sharp: the roughness of the binarised mask
 
-        def forward(self, fake_image, fake_mask, genes, real_image=None, *rest, **kwargs):
-            scores = focus.FocusDiscriminators.forward(
-                self, fake_image, fake_mask, genes, real_image, *rest, **kwargs
-            )
-            with torch.autocast(fake_image.device.type, enabled=False):  # fp32/64 sums
-                if real_image is not None:  # D's phase: add the reals to the running fit
-                    self.add_reals(genes, real_image, rest[0])
-                elif self.ridge_xtx[0, 0] > 0:  # G's phase: the linear target of its genes
-                    with torch.no_grad():
-                        target, scale = self.ridge_target(genes.detach())
-                    mask = fake_mask
-                    if self.straight_through:  # the value of mask > 0.5, the soft gradient
-                        mask = fake_mask + ((fake_mask > 0.5).to(fake_mask) - fake_mask).detach()
-                    gap = nodule_descriptors(fake_image, mask)[:, rough] - target[:, rough]
-                    scores["rough_gap"] = (((gap - gap.mean()) / scale[rough]) ** 2).mean()
-            return scores
+        def generator_terms(self, fake_image, fake_mask, target, scale) -> dict:
+            mask = fake_mask
+            if self.straight_through:  # the value of mask > 0.5, the soft gradient
+                mask = fake_mask + ((fake_mask > 0.5).to(fake_mask) - fake_mask).detach()
+            gap = nodule_descriptors(fake_image, mask)[:, rough] - target[:, rough]
+            return {"rough_gap": (((gap - gap.mean()) / scale[rough]) ** 2).mean()}
 
     class SharpRoughDiscriminators(RoughDiscriminators):
         """``focus-rough`` with the roughness read on the binarised mask (straight-through:
@@ -880,6 +872,8 @@ def _hard_negative_arm():
     extra network pass (the hard negatives replace random ones). Returns the loss class."""
     import dataclasses
 
+    import torch
+
     from rgsynth.losses import GanLoss
 
     @dataclasses.dataclass(frozen=True)
@@ -887,21 +881,12 @@ def _hard_negative_arm():
         def accumulate_discriminator(self, generator, discriminators, batch, noise,
                                      autocast, check=lambda loss: None):  # fmt: skip
             nearest, hard = hard_negative_genes(batch["genes"], batch["image"], batch["mask"])
-            wrong = batch["wrong_genes"]
-            batch["wrong_genes"] = torch_where_rows(hard, nearest, wrong)
+            batch["wrong_genes"] = torch.where(hard[:, None], nearest, batch["wrong_genes"])
             return super().accumulate_discriminator(
                 generator, discriminators, batch, noise, autocast, check
             )
 
     return HardNegativeLoss
-
-
-def torch_where_rows(rows, when_true, when_false):
-    """Row-wise choice between two (B, ...) tensors by a (B,) boolean."""
-    import torch
-
-    shape = (len(rows),) + (1,) * (when_true.dim() - 1)
-    return torch.where(rows.reshape(shape), when_true, when_false)
 
 
 def _linear_mapping(config):
