@@ -219,12 +219,13 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     donors of the mean roughness of FIDELITY_DRAWS syntheses each (on the map's fixed
     backgrounds), read on the soft mask (what a differentiable term sees) and on the mask
     binarised at 0.5 (what the readout sees); the SD of the binarised roughness between
-    donors; the share of mask pixels between 0.1 and 0.9 among those above 0.5. With
+    donors; the share of mask pixels between 0.1 and 0.9 among those above 0.5. The
+    ``polar_`` columns read ``bench_map.polar_roughness`` (twenty-eighth round) instead. With
     ``recipe`` "real": the real training slices' own (the mask is binary)."""
     import torch
     from scipy.stats import spearmanr
 
-    from bench_map import nodule_descriptors
+    from bench_map import nodule_descriptors, polar_roughness
 
     register_ablations()
     cohort_dir, cache = paths(work, seed)
@@ -257,11 +258,15 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     lobulation = truth.traits["lobulation"]
     row = {"seed": seed, "model": recipe, "step": step}
     for name, mask in (("soft", soft), ("binarised", hard)):
-        values = pd.Series(nodule_descriptors(image, mask)[:, 3].numpy()).groupby(owners).mean()
-        row[f"{name}_vs_lobulation"] = float(
-            spearmanr(values, lobulation.loc[values.index]).statistic
-        )
-        row[f"{name}_sd_between_donors"] = float(values.std())
+        for prefix, reading in (
+            ("", nodule_descriptors(image, mask)[:, 3]),
+            ("polar_", polar_roughness(mask)),  # the twenty-eighth round's measure
+        ):
+            values = pd.Series(reading.numpy()).groupby(owners).mean()
+            row[f"{prefix}{name}_vs_lobulation"] = float(
+                spearmanr(values, lobulation.loc[values.index]).statistic
+            )
+            row[f"{prefix}{name}_sd_between_donors"] = float(values.std())
     row["fuzzy_share"] = float(((soft > 0.1) & (soft < 0.9)).sum() / max(hard.sum(), 1))
     return row
 
