@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 import bench_map
-from bench_map import RESULTS, paths, register_ablations, seed_dir
+from bench_map import RESULTS, paths, register_ablations, seed_dir, t_interval
 from bench_map_moves import axis_settings, classic_targets, map_recovery
 from bench_map_score import append_row, done_keys, held_out, score
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
@@ -142,7 +142,6 @@ def read(
 def table() -> str:
     """Each ensemble reading beside its seed's single runs (round 20's p = 1/2), the
     rule's differences and the targets met."""
-    from scipy import stats
 
     from bench_partial_unshrink import readings
 
@@ -182,9 +181,8 @@ def table() -> str:
                      "each against its seed's single runs' mean:")  # fmt: skip
         for value in ("map_auroc", "donor_gain"):
             diff = rule[value].to_numpy() - rule["seed"].map(mean[value]).to_numpy()
-            m = diff.mean()
-            h = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff) if len(diff) > 1 else np.nan
-            lines.append(f"  {value}: {m:+.3f} [{m - h:+.3f}, {m + h:+.3f}], above 0 in "
+            m, low, high = t_interval(diff)
+            lines.append(f"  {value}: {m:+.3f} [{low:+.3f}, {high:+.3f}], above 0 in "
                          f"{int((diff > 0).sum())} of {len(diff)}")  # fmt: skip
         over = int(((rule["empty_rate"] > 0.05) | (rule["map_empty_rate"] > 0.05)).sum())
         lines.append(f"  gain intervals above 0: {int((rule['donor_gain_lo'] > 0).sum())} of "

@@ -1090,6 +1090,25 @@ def seed_dir(work: Path, seed: int, subjects: int | None = None) -> Path:
     return work / f"seed-{seed}-n{subjects}"
 
 
+def t_interval(diff) -> tuple[float, float, float]:
+    """Mean of paired differences and its two-sided 95 % t-interval (NaN bounds for one
+    difference): the interval every round's paired comparison reports.
+
+    Example:
+        >>> [round(v, 3) for v in t_interval([0.1, 0.2, 0.3])]
+        [0.2, -0.048, 0.448]
+    """
+    import numpy as np
+    from scipy import stats
+
+    values = np.asarray(diff, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(values) - 1) * stats.sem(values))
+    return mean, mean - half, mean + half
+
+
 def model_label(name: str, subjects: int | None = None) -> str:
     """A row's model name: ``name``, with the subject count where it is not the demo's."""
     if subjects is None or subjects == DEMO_SUBJECTS:

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import bench_map
-from bench_map import RESULTS, paths
+from bench_map import RESULTS, paths, t_interval
 from bench_map_score import append_row, done_keys, draws, held_out, per_donor_auroc
 from rgsynth.analysis.ground_truth import program_trait_table, score_against_truth
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
@@ -264,7 +264,6 @@ def round11_table(path: Path = MEMBERS_CSV) -> None:
     end alone at 72, each the mean of readout seeds 0 and 1) and its rule's verdict on the
     test runs (round11_decision_rule.txt: training seeds 2 and 3 on the report seeds)."""
     import pandas as pd
-    from scipy import stats
 
     rows = pd.read_csv(path, dtype={"subjects": str}).fillna({"subjects": ""})
     rows = rows[rows.subjects == ""]
@@ -302,9 +301,8 @@ def round11_table(path: Path = MEMBERS_CSV) -> None:
     print("\n".join(lines))
     for label, values in (("test", diffs), ("beside", beside), ("all", diffs + beside)):
         if len(values) > 1:
-            low, high = stats.t.interval(0.95, len(values) - 1, np.mean(values),
-                                         stats.sem(values))  # fmt: skip
-            print(f"{label}: mean {np.mean(values):+.3f} [{low:+.3f}, {high:+.3f}], higher in "
+            mean, low, high = t_interval(values)
+            print(f"{label}: mean {mean:+.3f} [{low:+.3f}, {high:+.3f}], higher in "
                   f"{int(np.sum(np.array(values) > 0))} of {len(values)}")  # fmt: skip
     if len(diffs) < TEST_RUNS:
         print(f"rule: {len(diffs)} of {TEST_RUNS} test runs scored, no decision")

@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_map import CURVES_CSV, RESULTS, model_label, paths, register_ablations, seed_dir
+from bench_map import (
+    CURVES_CSV,
+    RESULTS,
+    model_label,
+    paths,
+    register_ablations,
+    seed_dir,
+    t_interval,
+)
 from bench_map_score import append_row, done_keys, unshrunk
 from rgsynth.analysis.cohort import load_cohort
 from rgsynth.analysis.ground_truth import load_truth, program_trait_table, score_against_truth
@@ -148,7 +156,6 @@ def classic_targets() -> dict[int, float]:
 def paired_table(path: Path = MOVES_CSV, report_seeds: tuple[int, ...] = (1, 2, 3)) -> str:
     """Per reading: the mean over the report snapshots, and the paired differences the
     rule names (C - A, B - C, D - A) with 95 % t-intervals and how often each is above 0."""
-    from scipy import stats
 
     table = pd.read_csv(path)
     lines = ["per snapshot (map AUROC A / B / C / D; empty masks of the map, %):"]
@@ -177,10 +184,9 @@ def paired_table(path: Path = MOVES_CSV, report_seeds: tuple[int, ...] = (1, 2, 
             diff = (report[value][a] - report[value][b]).dropna().to_numpy()
             if len(diff) < 2:
                 continue
-            mean, sem = diff.mean(), stats.sem(diff)
-            half = stats.t.ppf(0.975, len(diff) - 1) * sem
+            mean, low, high = t_interval(diff)
             lines.append(
-                f"{a} - {b} {value}: {mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}]"
+                f"{a} - {b} {value}: {mean:+.3f} [{low:+.3f}, {high:+.3f}]"
                 f" (above 0 in {(diff > 0).sum()} of {len(diff)})"
             )
     return "\n".join(lines)

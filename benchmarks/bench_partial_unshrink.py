@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench_map import CURVES_CSV, RESULTS, model_label, paths, register_ablations, seed_dir
+from bench_map import (
+    CURVES_CSV,
+    RESULTS,
+    model_label,
+    paths,
+    register_ablations,
+    seed_dir,
+    t_interval,
+)
 from bench_map_moves import MOVES_CSV, axis_settings, classic_targets, map_recovery
 from bench_map_score import REREAD, UNSHRUNK, append_row, done_keys, held_out, score
 from rgsynth.analysis.maps import _fixed_backgrounds, perturbation_maps
@@ -178,7 +186,6 @@ def summary(table: pd.DataFrame, paired: bool = True) -> str:
 def _paired(rule: pd.DataFrame, powers: list[float], title: str) -> list[str]:
     """Over ``rule``'s readings: each partial power against 0 and 1 (95 % t-intervals and
     how often above 0), and the targets met at each power."""
-    from scipy import stats
 
     lines = []
     wide = rule.pivot_table(index=["seed", "model"], columns="power",
@@ -194,11 +201,10 @@ def _paired(rule: pd.DataFrame, powers: list[float], title: str) -> list[str]:
                 diff = (wide[value][p] - wide[value][against]).dropna().to_numpy()
                 if len(diff) < 2:
                     continue
-                mean = diff.mean()
-                half = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
+                mean, low, high = t_interval(diff)
                 lines.append(
                     f"  p={p:g} - p={against:g} {value}: {mean:+.3f} "
-                    f"[{mean - half:+.3f}, {mean + half:+.3f}] (above 0 in "
+                    f"[{low:+.3f}, {high:+.3f}] (above 0 in "
                     f"{(diff > 0).sum()} of {len(diff)})"
                 )
     for p in powers:

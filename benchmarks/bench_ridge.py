@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from bench_map import CURVES_CSV, RESULTS
+from bench_map import CURVES_CSV, RESULTS, t_interval
 from bench_partial_unshrink import with_targets
 
 RIDGE_CSV = RESULTS / "round22_ridge.csv"
@@ -85,13 +84,11 @@ def readings(round_: int = 22) -> pd.DataFrame:
 
 
 def _interval(diff: np.ndarray) -> str:
-    mean = diff.mean()
+    mean, low, high = t_interval(diff)
     if len(diff) < 2:
         return f"{mean:+.3f} (one reading)"
-    half = stats.t.ppf(0.975, len(diff) - 1) * stats.sem(diff)
     return (
-        f"{mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}], above 0 in "
-        f"{int((diff > 0).sum())} of {len(diff)}"
+        f"{mean:+.3f} [{low:+.3f}, {high:+.3f}], above 0 in {int((diff > 0).sum())} of {len(diff)}"
     )
 
 
