@@ -16,9 +16,11 @@ with `focus` (the rule's comparison) and with `focus-ridge` (its one change), wr
 to `round25_hardneg_table.txt`; the twenty-sixth's, `focus-rough` (rule
 `round26_decision_rule.txt`, rows in `round26_rough.csv`), and the twenty-seventh's,
 `focus-rough-sharp` (`round27_decision_rule.txt`, `round27_sharp.csv`, also paired with
-`focus-rough`), likewise:
+`focus-rough`), likewise, and the twenty-eighth's, `focus-rough-polar`
+(`round28_decision_rule.txt`, `round28_polar.csv`, also paired with `focus-rough`; its rule
+names a lead by the map's mean difference, not the gain):
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27 | 28]
 """
 
 from __future__ import annotations
@@ -34,12 +36,14 @@ MIX_CSV = RESULTS / "round23_mix.csv"
 HARDNEG_CSV = RESULTS / "round25_hardneg.csv"
 ROUGH_CSV = RESULTS / "round26_rough.csv"
 SHARP_CSV = RESULTS / "round27_sharp.csv"
+POLAR_CSV = RESULTS / "round28_polar.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
     25: [RIDGE_CSV, HARDNEG_CSV],
     26: [RIDGE_CSV, ROUGH_CSV],
     27: [RIDGE_CSV, ROUGH_CSV, SHARP_CSV],
+    28: [RIDGE_CSV, ROUGH_CSV, POLAR_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -47,6 +51,7 @@ TABLES = {
     25: RESULTS / "round25_hardneg_table.txt",
     26: RESULTS / "round26_rough_table.txt",
     27: RESULTS / "round27_sharp_table.txt",
+    28: RESULTS / "round28_polar_table.txt",
 }
 
 
@@ -62,7 +67,9 @@ COMPARISONS = {
     25: [_pair("focus-hardneg", "focus")],
     26: [_pair("focus-rough", "focus")],
     27: [_pair("focus-rough-sharp", "focus"), _pair("focus-rough-sharp", "focus-rough")],
+    28: [_pair("focus-rough-polar", "focus"), _pair("focus-rough-polar", "focus-rough")],
 }
+LEAD_BY_MAP = {28}  # rounds whose rule names a lead by the mean map difference above 0
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
@@ -110,13 +117,17 @@ def summary(table: pd.DataFrame, round_: int = 22) -> str:
             f"{targets or 'none'}{' (all four)' if r.all_ok else ''}"
         )
     for number, (title, pairs) in enumerate(comparisons):
-        lines += _paired(table, title, pairs, rule=number == 0)
+        lines += _paired(table, title, pairs, rule=number == 0, lead_by_map=round_ in LEAD_BY_MAP)
     return "\n".join(lines)
 
 
-def _paired(table: pd.DataFrame, name: str, pairs: dict[str, str], rule: bool) -> list[str]:
+def _paired(
+    table: pd.DataFrame, name: str, pairs: dict[str, str], rule: bool, lead_by_map: bool = False
+) -> list[str]:
     """The arm's readings against their partners' (development seed, then report seeds),
-    and for the rule's comparison its verdict."""
+    and for the rule's comparison its verdict (a lead: map higher in 4 of 6 with the gain
+    and empty masks of an adoption, or with ``lead_by_map`` the mean map difference above
+    0)."""
     rows = []
     for arm, base in pairs.items():
         for seed in sorted(table["seed"].unique()):
@@ -151,9 +162,13 @@ def _paired(table: pd.DataFrame, name: str, pairs: dict[str, str], rule: bool) -
         higher = sum(a.map_auroc > b.map_auroc for a, b in report)
         gain = np.mean([a.donor_gain - b.donor_gain for a, b in report])
         empty = all(a.empty_ok for a, _ in report)
+        lead = (
+            np.mean([a.map_auroc - b.map_auroc for a, b in report]) > 0 if lead_by_map
+            else gain >= -0.01 and empty
+        )  # fmt: skip
         verdict = (
             "adopted" if higher >= 5 and gain >= -0.01 and empty
-            else "a lead, not adopted" if higher == 4 and gain >= -0.01 and empty
+            else "a lead, not adopted" if higher == 4 and lead
             else "not adopted"
         )  # fmt: skip
         lines.append(
