@@ -18,9 +18,10 @@ to `round25_hardneg_table.txt`; the twenty-sixth's, `focus-rough` (rule
 `focus-rough-sharp` (`round27_decision_rule.txt`, `round27_sharp.csv`, also paired with
 `focus-rough`), likewise, and the twenty-eighth's, `focus-rough-polar`
 (`round28_decision_rule.txt`, `round28_polar.csv`, also paired with `focus-rough`; its rule
-names a lead by the map's mean difference, not the gain):
+names a lead by the map's mean difference, not the gain), and the twenty-ninth's,
+`focus-rough-level` (`round29_decision_rule.txt`, `round29_level.csv`), as the twenty-eighth's:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27 | 28]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27 | 28 | 29]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ HARDNEG_CSV = RESULTS / "round25_hardneg.csv"
 ROUGH_CSV = RESULTS / "round26_rough.csv"
 SHARP_CSV = RESULTS / "round27_sharp.csv"
 POLAR_CSV = RESULTS / "round28_polar.csv"
+LEVEL_CSV = RESULTS / "round29_level.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
@@ -44,6 +46,7 @@ FILES = {
     26: [RIDGE_CSV, ROUGH_CSV],
     27: [RIDGE_CSV, ROUGH_CSV, SHARP_CSV],
     28: [RIDGE_CSV, ROUGH_CSV, POLAR_CSV],
+    29: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -52,6 +55,7 @@ TABLES = {
     26: RESULTS / "round26_rough_table.txt",
     27: RESULTS / "round27_sharp_table.txt",
     28: RESULTS / "round28_polar_table.txt",
+    29: RESULTS / "round29_level_table.txt",
 }
 
 
@@ -68,8 +72,9 @@ COMPARISONS = {
     26: [_pair("focus-rough", "focus")],
     27: [_pair("focus-rough-sharp", "focus"), _pair("focus-rough-sharp", "focus-rough")],
     28: [_pair("focus-rough-polar", "focus"), _pair("focus-rough-polar", "focus-rough")],
+    29: [_pair("focus-rough-level", "focus"), _pair("focus-rough-level", "focus-rough")],
 }
-LEAD_BY_MAP = {28}  # rounds whose rule names a lead by the mean map difference above 0
+LEAD_BY_MAP = {28, 29}  # rounds whose rule names a lead by the mean map difference above 0
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
