@@ -623,8 +623,11 @@ def polar_roughness(mask):
     r(θ) is the integral of the mask (for a binary star-shaped mask, the distance to the
     boundary); the curve's perimeter P = Σ √(r² + r'²) Δθ and area A = ½ Σ r² Δθ give
     log P − ½ log A (log 2√π for a disc, higher the wavier the outline). Unlike the total
-    variation perimeter of :func:`nodule_descriptors`, fuzz cannot raise it: a band of 0.5
-    around the outline adds half its width to every ray alike. The readout's lobulation
+    variation perimeter of :func:`nodule_descriptors`, fuzz at the outline cannot raise it:
+    a band of 0.5 around the outline adds half its width to every ray alike. A faint floor
+    over the whole patch can (each ray integrates out to the patch's border, so a floor of
+    0.05 under an off-centre disc raises it by 0.07, more than the real slices' SD between
+    donors): ``focus-rough-level`` reads it at the mask's 0.5 level. The readout's lobulation
     reads the binarised mask's circularity (``rgsynth.analysis.margin`` reads the same polar
     signature there, in numpy, without gradients). Written here because it must be
     differentiable in the soft mask.

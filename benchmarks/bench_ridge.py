@@ -136,7 +136,7 @@ def _paired(
     table: pd.DataFrame, name: str, pairs: dict[str, str], rule: bool, lead_by_map: bool = False
 ) -> list[str]:
     """The arm's readings against their partners' (development seed, then report seeds),
-    and for the rule's comparison its verdict (a lead: map higher in 4 of 6 with the gain
+    and for the rule's comparison its verdict (a lead: map higher in 4 or more of 6 with the gain
     and empty masks of an adoption, or with ``lead_by_map`` the mean map difference above
     0)."""
     rows = []
@@ -179,7 +179,7 @@ def _paired(
         )  # fmt: skip
         verdict = (
             "adopted" if higher >= 5 and gain >= -0.01 and empty
-            else "a lead, not adopted" if higher == 4 and lead
+            else "a lead, not adopted" if higher >= 4 and lead
             else "not adopted"
         )  # fmt: skip
         lines.append(
