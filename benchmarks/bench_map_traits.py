@@ -297,8 +297,9 @@ def markdown(pairs: pd.DataFrame) -> str:
     ]
     for _, row in table.iterrows():
         key = (row["seed"], row["model"], row["step"])
+        label = row["model"] if row["step"] == 2025 else f"{row['model']}, step {row['step']}"
         lines.append(
-            f"| {row['seed']} | {row['model']} | {cell(row['pooled'])} | "
+            f"| {row['seed']} | {label} | {cell(row['pooled'])} | "
             f"{cell(row['size_density'])} ({group_count(key, GROUPS['size_density'])}) | "
             f"{cell(row['fine'])} ({group_count(key, GROUPS['fine'])}) | "
             + " / ".join(cell(row[f"auroc_{t}"]) for t in TRAITS)
@@ -308,7 +309,7 @@ def markdown(pairs: pd.DataFrame) -> str:
             continue
         held = next(c for c in ("holdout", "val", "test") if f"fidelity_{c}_diameter" in row)
         fidelity.append(
-            f"| {row['seed']} | {row['model']} | "
+            f"| {row['seed']} | {label} | "
             + " / ".join(cell(row[f"fidelity_train_{t}"]) for t in TRAITS)
             + " | "
             + " / ".join(cell(row[f"fidelity_{held}_{t}"]) for t in TRAITS)
