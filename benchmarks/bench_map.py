@@ -133,6 +133,8 @@ RECIPES = {
     **_arm("focus-rough-level"),
     # focus-rough-level with G's mask asked to be binary, as the real ones (thirty-first round)
     **_arm("focus-rough-crisp"),
+    # focus-rough-level with every discriminator judging G's mask binarised (thirty-second)
+    **_arm("focus-rough-hard"),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
     # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
     # seventeenth round, now the product recipe `focus-daug`)
@@ -778,8 +780,13 @@ def _ridge_descriptor_arm():
             fake = self.descriptors(fake_image, fake_mask)
             return {"desc_gap": (((fake - target) / scale) ** 2).mean()}
 
+        def judged_mask(self, fake_mask):
+            """The fake mask the adversarial discriminators see (focus-rough-hard: binarised)."""
+            return fake_mask
+
         def forward(self, fake_image, fake_mask, genes, real_image=None, *rest, **kwargs):
-            scores = super().forward(fake_image, fake_mask, genes, real_image, *rest, **kwargs)
+            judged = self.judged_mask(fake_mask)
+            scores = super().forward(fake_image, judged, genes, real_image, *rest, **kwargs)
             with torch.autocast(fake_image.device.type, enabled=False):  # fp32/64 sums
                 if real_image is not None:  # D's phase: add the reals to the running fit
                     self.add_reals(genes, real_image, rest[0])
@@ -805,7 +812,8 @@ def _rough_arm():
     In ``focus-ridge`` roughness was one of four gaps (a quarter of this weight) and G met
     its mean, not its variation (roughness SD between donors 0.014, the fit's 0.029).
     Returns the discriminators classes of focus-rough, -rough-sharp, -rough-polar,
-    -rough-level and -rough-crisp, the loss class of the first four and -rough-crisp's."""
+    -rough-level, -rough-crisp and -rough-hard, the loss class of all but -rough-crisp and
+    -rough-crisp's."""
 
     import torch
 
@@ -882,12 +890,27 @@ def _rough_arm():
             inside = (m > 0.5).sum(dim=(1, 2, 3)).clamp(min=20.0)
             return terms | {"mask_fuzz": ((4 * m * (1 - m)).sum(dim=(1, 2, 3)) / inside).mean()}
 
+    class HardRoughDiscriminators(LevelRoughDiscriminators):
+        """``focus-rough-level`` whose adversarial discriminators (D_I, D_IS, D_ISG, in both
+        phases) see G's mask binarised at 0.5, as every real mask is binary (straight-through
+        in G's phase: the binarised value, the soft mask's gradient); the roughness term
+        still reads the soft mask at its 0.5 level. Why (twenty-ninth and thirty-first
+        rounds, development seed): G met the level-set term with large, diffuse nodules on
+        a mask floor of 0.1-0.3 that only the discriminators could object to, and a weight-1
+        term asking the mask to be binary did not remove it. Binarised before any
+        discriminator sees it, the floor is nobody's to see, and a fake (image, mask) pair
+        is judged as the reals are: by a binary outline."""
+
+        def judged_mask(self, fake_mask):
+            return fake_mask + ((fake_mask > 0.5).to(fake_mask) - fake_mask).detach()
+
     return (
         RoughDiscriminators,
         SharpRoughDiscriminators,
         PolarRoughDiscriminators,
         LevelRoughDiscriminators,
         CrispRoughDiscriminators,
+        HardRoughDiscriminators,
         _score_term_loss("rough_gap", WEIGHT_DESC),
         _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP),
     )
@@ -1065,7 +1088,8 @@ def register_ablations() -> None:
     ridge, ridge_loss = _ridge_descriptor_arm()
     ridge_mix, ridge_mix_loss = _ridge_mix_arm()
     hard_loss = _hard_negative_arm()
-    rough, sharp_rough, polar_rough, level_rough, crisp_rough, rough_loss, crisp_loss = _rough_arm()
+    rough, sharp_rough, polar_rough, level_rough, crisp_rough, hard_rough, *losses = _rough_arm()
+    rough_loss, crisp_loss = losses
     for name, display_name, discriminators, loss, mapping in (
         ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
         ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss, None),
@@ -1096,6 +1120,8 @@ def register_ablations() -> None:
          level_rough, rough_loss.from_config, None),
         ("focus-rough-crisp", "focus-rough-level with a binary mask asked for",
          crisp_rough, crisp_loss.from_config, None),
+        ("focus-rough-hard", "focus-rough-level, D judging G's mask binarised",
+         hard_rough, rough_loss.from_config, None),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(
