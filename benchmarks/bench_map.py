@@ -135,6 +135,8 @@ RECIPES = {
     **_arm("focus-rough-crisp"),
     # focus-rough-level with every discriminator judging G's mask binarised (thirty-second)
     **_arm("focus-rough-hard"),
+    # focus-rough-hard with focus-rough-crisp's binary-mask term (thirty-third round)
+    **_arm("focus-rough-hard-crisp"),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
     # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
     # seventeenth round, now the product recipe `focus-daug`)
@@ -812,8 +814,8 @@ def _rough_arm():
     In ``focus-ridge`` roughness was one of four gaps (a quarter of this weight) and G met
     its mean, not its variation (roughness SD between donors 0.014, the fit's 0.029).
     Returns the discriminators classes of focus-rough, -rough-sharp, -rough-polar,
-    -rough-level, -rough-crisp and -rough-hard, the loss class of all but -rough-crisp and
-    -rough-crisp's."""
+    -rough-level, -rough-crisp, -rough-hard and -rough-hard-crisp, the loss class of those
+    without the binary-mask term and that of those with it."""
 
     import torch
 
@@ -904,6 +906,14 @@ def _rough_arm():
         def judged_mask(self, fake_mask):
             return fake_mask + ((fake_mask > 0.5).to(fake_mask) - fake_mask).detach()
 
+    class HardCrispRoughDiscriminators(HardRoughDiscriminators, CrispRoughDiscriminators):
+        """``focus-rough-hard`` plus ``focus-rough-crisp``'s term asking G's soft mask to be
+        binary (weight ``WEIGHT_CRISP``). Why (thirty-second round, development seed):
+        judged binarised, G's soft mask hovered at 0.5 over the whole patch (90 % of its
+        pixels between 0.3 and 0.9), where the straight-through gradient flips a pixel
+        cheapest; the term costs most exactly there. (Its MRO: hard's judged mask, crisp's
+        generator terms, then level's.)"""
+
     return (
         RoughDiscriminators,
         SharpRoughDiscriminators,
@@ -911,6 +921,7 @@ def _rough_arm():
         LevelRoughDiscriminators,
         CrispRoughDiscriminators,
         HardRoughDiscriminators,
+        HardCrispRoughDiscriminators,
         _score_term_loss("rough_gap", WEIGHT_DESC),
         _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP),
     )
@@ -1088,7 +1099,8 @@ def register_ablations() -> None:
     ridge, ridge_loss = _ridge_descriptor_arm()
     ridge_mix, ridge_mix_loss = _ridge_mix_arm()
     hard_loss = _hard_negative_arm()
-    rough, sharp_rough, polar_rough, level_rough, crisp_rough, hard_rough, *losses = _rough_arm()
+    rough, sharp_rough, polar_rough, level_rough, crisp_rough, hard_rough, *rest = _rough_arm()
+    hard_crisp_rough, *losses = rest
     rough_loss, crisp_loss = losses
     for name, display_name, discriminators, loss, mapping in (
         ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
@@ -1122,6 +1134,8 @@ def register_ablations() -> None:
          crisp_rough, crisp_loss.from_config, None),
         ("focus-rough-hard", "focus-rough-level, D judging G's mask binarised",
          hard_rough, rough_loss.from_config, None),
+        ("focus-rough-hard-crisp", "focus-rough-hard with a binary mask asked for",
+         hard_crisp_rough, crisp_loss.from_config, None),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(
