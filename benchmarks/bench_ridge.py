@@ -22,9 +22,11 @@ names a lead by the map's mean difference, not the gain), and the twenty-ninth's
 `focus-rough-level` (`round29_decision_rule.txt`, `round29_level.csv`), as the twenty-eighth's,
 and the thirty-first's, `focus-rough-crisp` (`round31_decision_rule.txt`, `round31_crisp.csv`,
 also paired with `focus-rough-level`), and the thirty-second's, `focus-rough-hard`
-(`round32_decision_rule.txt`, `round32_hard.csv`), likewise:
+(`round32_decision_rule.txt`, `round32_hard.csv`), and the thirty-third's,
+`focus-rough-hard-crisp` (`round33_decision_rule.txt`, `round33_hard_crisp.csv`, also paired
+with `focus-rough-hard`), likewise:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27 | 28 | 29 | 31 | 32]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27 | 28 | 29 | 31 | 32 | 33]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ POLAR_CSV = RESULTS / "round28_polar.csv"
 LEVEL_CSV = RESULTS / "round29_level.csv"
 CRISP_CSV = RESULTS / "round31_crisp.csv"
 HARD_CSV = RESULTS / "round32_hard.csv"
+HARD_CRISP_CSV = RESULTS / "round33_hard_crisp.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
@@ -54,6 +57,7 @@ FILES = {
     29: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV],
     31: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, CRISP_CSV],
     32: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, HARD_CSV],
+    33: [RIDGE_CSV, ROUGH_CSV, HARD_CSV, HARD_CRISP_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -65,6 +69,7 @@ TABLES = {
     29: RESULTS / "round29_level_table.txt",
     31: RESULTS / "round31_crisp_table.txt",
     32: RESULTS / "round32_hard_table.txt",
+    33: RESULTS / "round33_hard_crisp_table.txt",
 }
 
 
@@ -84,8 +89,13 @@ COMPARISONS = {
     29: [_pair("focus-rough-level", "focus"), _pair("focus-rough-level", "focus-rough")],
     31: [_pair("focus-rough-crisp", "focus"), _pair("focus-rough-crisp", "focus-rough-level")],
     32: [_pair("focus-rough-hard", "focus"), _pair("focus-rough-hard", "focus-rough-level")],
+    33: [
+        _pair("focus-rough-hard-crisp", "focus"),
+        _pair("focus-rough-hard-crisp", "focus-rough-hard"),
+    ],
 }
-LEAD_BY_MAP = {28, 29, 31, 32}  # rounds whose rule names a lead by the mean map difference above 0
+# rounds whose rule names a lead by the mean map difference above 0
+LEAD_BY_MAP = {28, 29, 31, 32, 33}
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
