@@ -137,6 +137,8 @@ RECIPES = {
     **_arm("focus-rough-hard"),
     # focus-rough-hard with focus-rough-crisp's binary-mask term (thirty-third round)
     **_arm("focus-rough-hard-crisp"),
+    # focus-rough-level with every discriminator judging G's mask steepened (thirty-fourth)
+    **_arm("focus-rough-judged"),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
     # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
     # seventeenth round, now the product recipe `focus-daug`)
@@ -814,8 +816,8 @@ def _rough_arm():
     In ``focus-ridge`` roughness was one of four gaps (a quarter of this weight) and G met
     its mean, not its variation (roughness SD between donors 0.014, the fit's 0.029).
     Returns the discriminators classes of focus-rough, -rough-sharp, -rough-polar,
-    -rough-level, -rough-crisp, -rough-hard and -rough-hard-crisp, the loss class of those
-    without the binary-mask term and that of those with it."""
+    -rough-level, -rough-crisp, -rough-hard, -rough-hard-crisp and -rough-judged, the loss
+    class of those without the binary-mask term and that of those with it."""
 
     import torch
 
@@ -914,6 +916,19 @@ def _rough_arm():
         cheapest; the term costs most exactly there. (Its MRO: hard's judged mask, crisp's
         generator terms, then level's.)"""
 
+    class SteepJudgedRoughDiscriminators(LevelRoughDiscriminators):
+        """``focus-rough-level`` whose adversarial discriminators (both phases) see G's mask
+        steepened about its 0.5 level as the roughness term reads it, sigmoid(``STEEPNESS``
+        · logits), not binarised. Why (thirty-second and thirty-third rounds, development
+        seed): judged binarised, with a straight-through gradient reaching every soft value,
+        G's mask hovered at 0.5 over the whole patch (FRD 318-322). Steepened, a floor of
+        0.1-0.3 still reads as nothing, but a mask hovering near 0.5 reads as one, which no
+        real mask is, and the discriminators' gradient falls near the outline."""
+
+        def judged_mask(self, fake_mask):
+            logits = torch.logit(fake_mask.float().clamp(1e-4, 1 - 1e-4))
+            return torch.sigmoid(STEEPNESS * logits).to(fake_mask.dtype)
+
     return (
         RoughDiscriminators,
         SharpRoughDiscriminators,
@@ -922,6 +937,7 @@ def _rough_arm():
         CrispRoughDiscriminators,
         HardRoughDiscriminators,
         HardCrispRoughDiscriminators,
+        SteepJudgedRoughDiscriminators,
         _score_term_loss("rough_gap", WEIGHT_DESC),
         _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP),
     )
@@ -1100,7 +1116,7 @@ def register_ablations() -> None:
     ridge_mix, ridge_mix_loss = _ridge_mix_arm()
     hard_loss = _hard_negative_arm()
     rough, sharp_rough, polar_rough, level_rough, crisp_rough, hard_rough, *rest = _rough_arm()
-    hard_crisp_rough, *losses = rest
+    hard_crisp_rough, steep_judged_rough, *losses = rest
     rough_loss, crisp_loss = losses
     for name, display_name, discriminators, loss, mapping in (
         ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
@@ -1136,6 +1152,8 @@ def register_ablations() -> None:
          hard_rough, rough_loss.from_config, None),
         ("focus-rough-hard-crisp", "focus-rough-hard with a binary mask asked for",
          hard_crisp_rough, crisp_loss.from_config, None),
+        ("focus-rough-judged", "focus-rough-level, D judging G's mask at its 0.5 level",
+         steep_judged_rough, rough_loss.from_config, None),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(
