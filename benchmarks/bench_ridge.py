@@ -24,9 +24,11 @@ and the thirty-first's, `focus-rough-crisp` (`round31_decision_rule.txt`, `round
 also paired with `focus-rough-level`), and the thirty-second's, `focus-rough-hard`
 (`round32_decision_rule.txt`, `round32_hard.csv`), and the thirty-third's,
 `focus-rough-hard-crisp` (`round33_decision_rule.txt`, `round33_hard_crisp.csv`, also paired
-with `focus-rough-hard`), likewise:
+with `focus-rough-hard`), and the thirty-fourth's, `focus-rough-judged`
+(`round34_decision_rule.txt`, `round34_judged.csv`, also paired with `focus-rough-level`),
+likewise:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | 26 | 27 | 28 | 29 | 31 | 32 | 33]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 33 | 34]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ LEVEL_CSV = RESULTS / "round29_level.csv"
 CRISP_CSV = RESULTS / "round31_crisp.csv"
 HARD_CSV = RESULTS / "round32_hard.csv"
 HARD_CRISP_CSV = RESULTS / "round33_hard_crisp.csv"
+JUDGED_CSV = RESULTS / "round34_judged.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
@@ -58,6 +61,7 @@ FILES = {
     31: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, CRISP_CSV],
     32: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, HARD_CSV],
     33: [RIDGE_CSV, ROUGH_CSV, HARD_CSV, HARD_CRISP_CSV],
+    34: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, JUDGED_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -70,6 +74,7 @@ TABLES = {
     31: RESULTS / "round31_crisp_table.txt",
     32: RESULTS / "round32_hard_table.txt",
     33: RESULTS / "round33_hard_crisp_table.txt",
+    34: RESULTS / "round34_judged_table.txt",
 }
 
 
@@ -93,9 +98,10 @@ COMPARISONS = {
         _pair("focus-rough-hard-crisp", "focus"),
         _pair("focus-rough-hard-crisp", "focus-rough-hard"),
     ],
+    34: [_pair("focus-rough-judged", "focus"), _pair("focus-rough-judged", "focus-rough-level")],
 }
 # rounds whose rule names a lead by the mean map difference above 0
-LEAD_BY_MAP = {28, 29, 31, 32, 33}
+LEAD_BY_MAP = {28, 29, 31, 32, 33, 34}
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
