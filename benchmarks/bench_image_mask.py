@@ -21,27 +21,22 @@ from __future__ import annotations
 
 import argparse
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import ndimage
 
-from bench_map import RESULTS, paths, register_ablations, seed_dir
+from bench_map import RESULTS, paths, register_ablations
 from bench_map_moves import axis_settings
-from bench_map_score import held_out
-from bench_map_traits import POWER, fidelity
+from bench_map_score import held_out, replace_rows
+from bench_map_traits import fidelity, reading_synthesizer
 from rgsynth.analysis.maps import _fixed_backgrounds
-from rgsynth.analysis.reference import ReferenceGenerator
-from rgsynth.data import load_split
-from rgsynth.fsutil import atomic_write_text
-from rgsynth.inference import Synthesizer, load_run
 from rgsynth.intensity import unit_to_hu
 
 CSV = RESULTS / "round30_image_mask.csv"
 THRESHOLD = -700.0  # HU: above aerated lung (about -850), below ground glass (-650 to -450)
 GROW = 3  # px the image's nodule may reach beyond G's mask
+KEYS = ["seed", "model", "step", "mask"]  # a row's identity in CSV
 
 
 class ImageMasked:
@@ -75,17 +70,12 @@ def read(work: Path, seed: int, recipe: str, step: int = 2025) -> list[dict]:
     cohort_dir, cache = paths(work, seed)
     setup = held_out(cohort_dir, cache)
     fixed = _fixed_backgrounds(cache, axis_settings())
-    if recipe == "reference":  # the painter: no gene components to unshrink
-        synthesizer, unseen = ReferenceGenerator(cohort_dir / "ground_truth.json", cache), None
-    else:
-        run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
-        factor = run.unseen_shrinkage(load_split(cache, "train").genes) ** POWER
-        synthesizer, unseen = Synthesizer(run.generator), (run.generator, factor)
+    synthesizer, _, unseen = reading_synthesizer(work, seed, recipe, step)
     rows = []
     for mask, reader in (("G", synthesizer),
                          ("image", ImageMasked(synthesizer, setup.config.hu_window))):  # fmt: skip
         start = time.perf_counter()
-        with nullcontext() if unseen is None else unseen[0].mapping.unseen(unseen[1]):
+        with unseen():
             row = fidelity(reader, setup, fixed, setup.cohort.scoring_split(), seed)
         row |= fidelity(reader, setup, fixed, "train", seed)  # seen: painted as they are
         rows.append({"seed": seed, "model": recipe, "step": step, "mask": mask}
@@ -102,11 +92,7 @@ def main() -> None:
     parser.add_argument("recipes", nargs="+")
     args = parser.parse_args()
     for recipe in args.recipes:
-        rows = read(args.work, args.seed, recipe, args.step)
-        old = pd.read_csv(CSV) if CSV.is_file() else pd.DataFrame()
-        table = pd.concat([old, pd.DataFrame(rows)], ignore_index=True)
-        table = table.drop_duplicates(["seed", "model", "step", "mask"], keep="last")
-        atomic_write_text(CSV, table.to_csv(index=False))
+        replace_rows(CSV, read(args.work, args.seed, recipe, args.step), KEYS)
 
 
 if __name__ == "__main__":

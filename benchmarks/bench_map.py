@@ -46,8 +46,6 @@ SLICES_PER_DONOR = 4
 DEMO_SUBJECTS = 64  # the demo twin's size (TwinConfig's default)
 
 
-# Steps per minute alone on the 2 cores of this machine (`bench_map.py speed`, demo widths,
-# 64² demo cache, 2026-12-02): xu fp32 130, xu bf16 183, focus bf16 135, MC-GAN fp32 45.
 def _arm(architecture: str) -> dict[str, tuple]:
     """A bench arm's recipe (bf16, focus's calibrated 135 steps a minute) and its twin at
     training seed 1 (``<arm>-seed1``)."""
@@ -57,6 +55,8 @@ def _arm(architecture: str) -> dict[str, tuple]:
     }
 
 
+# Steps per minute alone on the 2 cores of this machine (`bench_map.py speed`, demo widths,
+# 64² demo cache, 2026-12-02): xu fp32 130, xu bf16 183, focus bf16 135, MC-GAN fp32 45.
 RECIPES = {
     # name: (architecture, precision, steps per quiet minute[, other TrainConfig settings])
     # (``**_arm(name)``: the arm and its training-seed-1 twin)
@@ -623,6 +623,21 @@ POLAR_RAYS = 72  # as the readout's margin features (rgsynth.analysis.margin.N_R
 POLAR_STEP = 0.5  # px between samples along a ray
 
 
+def straight_through(mask):
+    """``mask > 0.5`` in value, the soft mask's gradient (focus-rough-sharp's term and
+    focus-rough-hard's discriminators)."""
+    return mask + ((mask > 0.5).to(mask) - mask).detach()
+
+
+def steepened(mask, steepness: float = STEEPNESS):
+    """sigmoid(``steepness`` · logits) of a mask that is sigmoid(logits): the outline at its
+    0.5 level (focus-rough-level's term and focus-rough-judged's discriminators). A binary
+    mask is unchanged by it (to 1e-32)."""
+    import torch
+
+    return torch.sigmoid(steepness * torch.logit(mask.float().clamp(1e-4, 1 - 1e-4)))
+
+
 def polar_roughness(mask):
     """(B,) the boundary roughness of the nodule a soft mask (B, 1, H, W) marks, read from
     its polar radius signature: along each of ``POLAR_RAYS`` rays from the mask's centroid,
@@ -815,9 +830,8 @@ def _rough_arm():
     roughness follows lobulation at Spearman 0.73 and the ridge fit's prediction at 0.68.
     In ``focus-ridge`` roughness was one of four gaps (a quarter of this weight) and G met
     its mean, not its variation (roughness SD between donors 0.014, the fit's 0.029).
-    Returns the discriminators classes of focus-rough, -rough-sharp, -rough-polar,
-    -rough-level, -rough-crisp, -rough-hard, -rough-hard-crisp and -rough-judged, the loss
-    class of those without the binary-mask term and that of those with it."""
+    Returns {arm name: (discriminators class, loss class)} for focus-rough and the arms
+    built on it (-sharp, -polar, -level, -crisp, -hard, -hard-crisp, -judged)."""
 
     import torch
 
@@ -828,9 +842,7 @@ def _rough_arm():
         straight_through = False  # focus-rough-sharp: the roughness of the binarised mask
 
         def generator_terms(self, fake_image, fake_mask, target, scale) -> dict:
-            mask = fake_mask
-            if self.straight_through:  # the value of mask > 0.5, the soft gradient
-                mask = fake_mask + ((fake_mask > 0.5).to(fake_mask) - fake_mask).detach()
+            mask = straight_through(fake_mask) if self.straight_through else fake_mask
             gap = self.descriptors(fake_image, mask)[:, rough] - target[:, rough]
             return {"rough_gap": (((gap - gap.mean()) / scale[rough]) ** 2).mean()}
 
@@ -858,10 +870,7 @@ def _rough_arm():
         steepness = 1.0  # focus-rough-level: the outline read at the mask's 0.5 level
 
         def descriptors(self, image, mask):
-            outline = mask
-            if self.steepness != 1.0:  # sigmoid(k · logits): G's mask is sigmoid(logits)
-                logits = torch.logit(mask.float().clamp(1e-4, 1 - 1e-4))
-                outline = torch.sigmoid(self.steepness * logits)
+            outline = steepened(mask, self.steepness) if self.steepness != 1.0 else mask
             return torch.cat(
                 [nodule_descriptors(image, mask)[:, :rough], polar_roughness(outline)[:, None]],
                 dim=1,
@@ -906,7 +915,7 @@ def _rough_arm():
         is judged as the reals are: by a binary outline."""
 
         def judged_mask(self, fake_mask):
-            return fake_mask + ((fake_mask > 0.5).to(fake_mask) - fake_mask).detach()
+            return straight_through(fake_mask)
 
     class HardCrispRoughDiscriminators(HardRoughDiscriminators, CrispRoughDiscriminators):
         """``focus-rough-hard`` plus ``focus-rough-crisp``'s term asking G's soft mask to be
@@ -926,21 +935,20 @@ def _rough_arm():
         real mask is, and the discriminators' gradient falls near the outline."""
 
         def judged_mask(self, fake_mask):
-            logits = torch.logit(fake_mask.float().clamp(1e-4, 1 - 1e-4))
-            return torch.sigmoid(STEEPNESS * logits).to(fake_mask.dtype)
+            return steepened(fake_mask).to(fake_mask.dtype)
 
-    return (
-        RoughDiscriminators,
-        SharpRoughDiscriminators,
-        PolarRoughDiscriminators,
-        LevelRoughDiscriminators,
-        CrispRoughDiscriminators,
-        HardRoughDiscriminators,
-        HardCrispRoughDiscriminators,
-        SteepJudgedRoughDiscriminators,
-        _score_term_loss("rough_gap", WEIGHT_DESC),
-        _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP),
-    )
+    rough_loss = _score_term_loss("rough_gap", WEIGHT_DESC)
+    crisp_loss = _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP)
+    return {
+        "focus-rough": (RoughDiscriminators, rough_loss),
+        "focus-rough-sharp": (SharpRoughDiscriminators, rough_loss),
+        "focus-rough-polar": (PolarRoughDiscriminators, rough_loss),
+        "focus-rough-level": (LevelRoughDiscriminators, rough_loss),
+        "focus-rough-crisp": (CrispRoughDiscriminators, crisp_loss),
+        "focus-rough-hard": (HardRoughDiscriminators, rough_loss),
+        "focus-rough-hard-crisp": (HardCrispRoughDiscriminators, crisp_loss),
+        "focus-rough-judged": (SteepJudgedRoughDiscriminators, rough_loss),
+    }
 
 
 def _ridge_mix_arm():
@@ -1115,9 +1123,12 @@ def register_ablations() -> None:
     ridge, ridge_loss = _ridge_descriptor_arm()
     ridge_mix, ridge_mix_loss = _ridge_mix_arm()
     hard_loss = _hard_negative_arm()
-    rough, sharp_rough, polar_rough, level_rough, crisp_rough, hard_rough, *rest = _rough_arm()
-    hard_crisp_rough, steep_judged_rough, *losses = rest
-    rough_loss, crisp_loss = losses
+    rough_arms = _rough_arm()
+
+    def rough(name: str, display_name: str) -> tuple:
+        discriminators, loss = rough_arms[name]
+        return name, display_name, discriminators, loss.from_config, None
+
     for name, display_name, discriminators, loss, mapping in (
         ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
         ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss, None),
@@ -1138,22 +1149,14 @@ def register_ablations() -> None:
          ridge_mix, ridge_mix_loss.from_config, None),
         ("focus-hardneg", "focus, D_ISG's mismatched genes matched in size and density",
          _focus_discriminators, hard_loss.from_config, None),
-        ("focus-rough", "focus + boundary roughness predicted linearly from the genes",
-         rough, rough_loss.from_config, None),
-        ("focus-rough-sharp", "focus-rough, the roughness of the binarised mask",
-         sharp_rough, rough_loss.from_config, None),
-        ("focus-rough-polar", "focus-rough, roughness from the polar radius signature",
-         polar_rough, rough_loss.from_config, None),
-        ("focus-rough-level", "focus-rough-polar, read at the mask's 0.5 level",
-         level_rough, rough_loss.from_config, None),
-        ("focus-rough-crisp", "focus-rough-level with a binary mask asked for",
-         crisp_rough, crisp_loss.from_config, None),
-        ("focus-rough-hard", "focus-rough-level, D judging G's mask binarised",
-         hard_rough, rough_loss.from_config, None),
-        ("focus-rough-hard-crisp", "focus-rough-hard with a binary mask asked for",
-         hard_crisp_rough, crisp_loss.from_config, None),
-        ("focus-rough-judged", "focus-rough-level, D judging G's mask at its 0.5 level",
-         steep_judged_rough, rough_loss.from_config, None),
+        rough("focus-rough", "focus + boundary roughness predicted linearly from the genes"),
+        rough("focus-rough-sharp", "focus-rough, the roughness of the binarised mask"),
+        rough("focus-rough-polar", "focus-rough, roughness from the polar radius signature"),
+        rough("focus-rough-level", "focus-rough-polar, read at the mask's 0.5 level"),
+        rough("focus-rough-crisp", "focus-rough-level with a binary mask asked for"),
+        rough("focus-rough-hard", "focus-rough-level, D judging G's mask binarised"),
+        rough("focus-rough-hard-crisp", "focus-rough-hard with a binary mask asked for"),
+        rough("focus-rough-judged", "focus-rough-level, D judging G's mask at its 0.5 level"),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(

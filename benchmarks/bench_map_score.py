@@ -44,6 +44,7 @@ from rgsynth.analysis.realism import bootstrap_mean
 from rgsynth.analysis.reference import ReferenceGenerator
 from rgsynth.config import EvaluationSettings, MapSettings, PrepareConfig
 from rgsynth.data import load_split
+from rgsynth.fsutil import atomic_write_text
 from rgsynth.inference import Synthesizer, load_run
 from rgsynth.intensity import unit_to_hu
 from rgsynth.metrics.builtin import donor_closeness, realism
@@ -298,6 +299,16 @@ def done_keys(path: Path, columns: tuple[str, ...]) -> set[tuple[str, ...]]:
         return set()
     table = pd.read_csv(path, dtype=str).reindex(columns=list(columns)).fillna("")
     return set(zip(*(table[c] for c in columns), strict=True))
+
+
+def replace_rows(path: Path, rows: list[dict], keys: list[str]) -> pd.DataFrame:
+    """The CSV at ``path`` with ``rows`` added, each replacing an earlier row with the same
+    ``keys`` (a re-read supersedes), written atomically; returns the table."""
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    table = pd.concat([old, pd.DataFrame(rows)], ignore_index=True)
+    table = table.drop_duplicates(keys, keep="last")
+    atomic_write_text(path, table.to_csv(index=False))
+    return table
 
 
 def append_row(path: Path, fields: list[str], row: dict) -> None:

@@ -34,7 +34,7 @@ from sklearn.metrics import roc_auc_score
 
 from bench_map import RESULTS, model_label, paths, register_ablations, seed_dir
 from bench_map_moves import axis_settings, map_recovery
-from bench_map_score import done_keys, held_out
+from bench_map_score import done_keys, held_out, replace_rows
 from rgsynth.analysis.evaluate import conventional_tables
 from rgsynth.analysis.ground_truth import (
     TRAIT_FEATURES,
@@ -114,6 +114,19 @@ def fidelity(synthesizer, setup, fixed: np.ndarray, split: str, seed: int) -> di
     }
 
 
+def reading_synthesizer(work: Path, seed: int, recipe: str, step: int = 2025):
+    """(synthesizer, factor, unseen) of a reading: the run's snapshot at ``step``, or with
+    ``recipe`` "reference" the twin's painter (no gene components: factor 1). ``unseen()``
+    is a fresh context in which the generator unshrinks held-out profiles by ``factor``
+    (the shrinkage ** ``POWER``), as the product's default reading does."""
+    cohort_dir, cache = paths(work, seed)
+    if recipe == "reference":
+        return ReferenceGenerator(cohort_dir / "ground_truth.json", cache), 1.0, nullcontext
+    run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
+    factor = run.unseen_shrinkage(load_split(cache, "train").genes) ** POWER
+    return Synthesizer(run.generator), factor, lambda: run.generator.mapping.unseen(factor)
+
+
 def read(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
     """One reading's pairs appended to ``PAIRS_CSV`` (skipped if there)."""
     label = recipe if recipe in ("classic", "reference") else model_label(recipe)
@@ -132,17 +145,8 @@ def read(work: Path, seed: int, recipe: str, step: int = 2025) -> None:
         faithful = {}
         reported = score_against_truth(table, truth)["auroc"]
     else:
-        if recipe == "reference":  # the twin's own painter: no gene components to unshrink
-            synthesizer, factor, unseen = (
-                ReferenceGenerator(cohort_dir / "ground_truth.json", cache),
-                1.0,
-                nullcontext(),
-            )
-        else:
-            run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
-            factor = run.unseen_shrinkage(load_split(cache, "train").genes) ** POWER
-            synthesizer, unseen = Synthesizer(run.generator), run.generator.mapping.unseen(factor)
-        with unseen:
+        synthesizer, factor, unseen = reading_synthesizer(work, seed, recipe, step)
+        with unseen():
             maps = perturbation_maps(
                 synthesizer, setup.cohort, setup.features, setup.programs, fixed,
                 setup.config.hu_window, settings, unseen_move=factor,
@@ -333,10 +337,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.roughness:
         rows = [roughness(args.work, args.seed or 0, r, args.step) for r in args.roughness]
-        old = pd.read_csv(ROUGHNESS_CSV) if ROUGHNESS_CSV.is_file() else pd.DataFrame()
-        table = pd.concat([old, pd.DataFrame(rows)], ignore_index=True)
-        table = table.drop_duplicates(["seed", "model", "step"], keep="last")
-        atomic_write_text(ROUGHNESS_CSV, table.to_csv(index=False))
+        table = replace_rows(ROUGHNESS_CSV, rows, ["seed", "model", "step"])
         print(table.round(3).to_string(index=False))
         return
     if args.seed is not None:
