@@ -139,6 +139,10 @@ RECIPES = {
     **_arm("focus-rough-hard-crisp"),
     # focus-rough-level with every discriminator judging G's mask steepened (thirty-fourth)
     **_arm("focus-rough-judged"),
+    # focus, and focus-rough-level, with every discriminator judging a binary mask drawn
+    # pixel by pixel from G's soft one (thirty-fifth round)
+    **_arm("focus-coin"),
+    **_arm("focus-rough-coin"),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
     # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
     # seventeenth round, now the product recipe `focus-daug`)
@@ -629,6 +633,21 @@ def straight_through(mask):
     return mask + ((mask > 0.5).to(mask) - mask).detach()
 
 
+def coin_flipped(mask):
+    """A binary mask drawn pixel by pixel from the soft one, each pixel 1 with probability
+    its value (Bernoulli), with the soft mask's gradient (straight-through: the stochastic
+    binary unit of Bengio, Léonard and Courville 2013). focus-coin's and focus-rough-coin's
+    discriminators judge it. Unlike :func:`straight_through`'s fixed threshold, a soft value
+    anywhere shows: a floor of 0.2 becomes a speckle over a fifth of the patch, a mask
+    hovering at 0.5 a salt-and-pepper field, and only a mask at 0 or 1 reads the same twice.
+    A binary mask is drawn as itself."""
+    import torch
+
+    m = mask.float()
+    draw = torch.bernoulli(m.detach().clamp(0.0, 1.0))
+    return (m + (draw - m).detach()).to(mask.dtype)
+
+
 def steepened(mask, steepness: float = STEEPNESS):
     """sigmoid(``steepness`` · logits) of a mask that is sigmoid(logits): the outline at its
     0.5 level (focus-rough-level's term and focus-rough-judged's discriminators). A binary
@@ -831,7 +850,7 @@ def _rough_arm():
     In ``focus-ridge`` roughness was one of four gaps (a quarter of this weight) and G met
     its mean, not its variation (roughness SD between donors 0.014, the fit's 0.029).
     Returns {arm name: (discriminators class, loss class)} for focus-rough and the arms
-    built on it (-sharp, -polar, -level, -crisp, -hard, -hard-crisp, -judged)."""
+    built on it (-sharp, -polar, -level, -crisp, -hard, -hard-crisp, -judged, -coin)."""
 
     import torch
 
@@ -937,6 +956,20 @@ def _rough_arm():
         def judged_mask(self, fake_mask):
             return steepened(fake_mask).to(fake_mask.dtype)
 
+    class CoinRoughDiscriminators(LevelRoughDiscriminators):
+        """``focus-rough-level`` whose adversarial discriminators (both phases) see G's mask
+        as a binary mask drawn from it pixel by pixel (:func:`coin_flipped`). Why (rounds
+        29 and 31-34, development seed): every way the discriminators saw G's soft mask left
+        it a freedom the binarised readout does not see: as is, a floor of 0.1-0.3 (FRD
+        36-41); binarised at 0.5, a mask hovering at 0.5 (FRD 318-322); steepened, a loss of
+        the lobulation the term bought (FRD 241). Drawn, every soft value shows as noise no
+        real mask has, in the mask and in D_ISG's nodule region alike, so the mask the
+        discriminators can accept is a binary one and the outline the roughness term reads
+        at its 0.5 level is the one they judge."""
+
+        def judged_mask(self, fake_mask):
+            return coin_flipped(fake_mask)
+
     rough_loss = _score_term_loss("rough_gap", WEIGHT_DESC)
     crisp_loss = _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP)
     return {
@@ -948,6 +981,7 @@ def _rough_arm():
         "focus-rough-hard": (HardRoughDiscriminators, rough_loss),
         "focus-rough-hard-crisp": (HardCrispRoughDiscriminators, crisp_loss),
         "focus-rough-judged": (SteepJudgedRoughDiscriminators, rough_loss),
+        "focus-rough-coin": (CoinRoughDiscriminators, rough_loss),
     }
 
 
@@ -1103,6 +1137,23 @@ def _focus_discriminators(config):
     return focus.FocusDiscriminators(config, focus._mapping(config))
 
 
+def _coin_discriminators():
+    """``focus``'s discriminators judging G's mask drawn pixel by pixel from it
+    (:func:`coin_flipped`), in both phases: ``focus-coin``, the draw alone on top of
+    ``focus`` (``focus-rough-coin`` is the draw on top of ``focus-rough-level``), to tell
+    what the draw costs or buys without the roughness term."""
+    from rgsynth.models import focus
+
+    class CoinFocusDiscriminators(focus.FocusDiscriminators):
+        def __init__(self, config) -> None:
+            super().__init__(config, focus._mapping(config))
+
+        def forward(self, fake_image, fake_mask, *rest, **kwargs):
+            return super().forward(fake_image, coin_flipped(fake_mask), *rest, **kwargs)
+
+    return CoinFocusDiscriminators
+
+
 def register_ablations() -> None:
     """The ablations: between the two recipes (D_ISG on the nodule region, genes as given,
     no projection) and the two D_ISG arms on top of focus (projection D_ISG, gene-score
@@ -1157,6 +1208,9 @@ def register_ablations() -> None:
         rough("focus-rough-hard", "focus-rough-level, D judging G's mask binarised"),
         rough("focus-rough-hard-crisp", "focus-rough-hard with a binary mask asked for"),
         rough("focus-rough-judged", "focus-rough-level, D judging G's mask at its 0.5 level"),
+        rough("focus-rough-coin", "focus-rough-level, D judging a binary mask drawn from G's"),
+        ("focus-coin", "focus, D judging a binary mask drawn from G's", _coin_discriminators(),
+         focus.SPEC.loss, None),
     ):  # fmt: skip
         registry.register(
             dataclasses.replace(
