@@ -1,34 +1,18 @@
-"""Issue 16's twenty-second and twenty-third rounds: `focus-ridge` (and `focus-ridge-mix`)
-against `focus`, paired per reading.
+"""Issue 16's bench arms from the twenty-second round on, each against `focus` (and its
+parent arm), paired per reading.
 
-`focus-ridge` (bench_map.py) asks G's nodule for the descriptors a ridge fit on the real
-slices' 10 whitened gene components predicts for its genes (focus-desc's term with a
-target that has no per-donor lookup to learn). The rule, fixed before any run:
-`benchmarks/results/round22_decision_rule.txt`. Each run is read by
-``bench_partial_unshrink.py --power 0.5 --csv benchmarks/results/round22_ridge.csv``
-(the product's default reading), focus's same weights re-read into the same file. This
-prints the readings with the 15-minute targets, the paired differences and the rule's
-verdict, and writes them to `round22_ridge_table.txt`. The twenty-third round's arm,
-`focus-ridge-mix` (rule `round23_decision_rule.txt`, rows in `round23_mix.csv`), is paired
-with `focus` (the rule's comparison) and with `focus-ridge` (its one change), written to
-`round23_mix_table.txt`. The twenty-fifth round's, `focus-hardneg` (rule
-`round25_decision_rule.txt`, rows in `round25_hardneg.csv`), is paired with `focus`, written
-to `round25_hardneg_table.txt`; the twenty-sixth's, `focus-rough` (rule
-`round26_decision_rule.txt`, rows in `round26_rough.csv`), and the twenty-seventh's,
-`focus-rough-sharp` (`round27_decision_rule.txt`, `round27_sharp.csv`, also paired with
-`focus-rough`), likewise, and the twenty-eighth's, `focus-rough-polar`
-(`round28_decision_rule.txt`, `round28_polar.csv`, also paired with `focus-rough`; its rule
-names a lead by the map's mean difference, not the gain), and the twenty-ninth's,
-`focus-rough-level` (`round29_decision_rule.txt`, `round29_level.csv`), as the twenty-eighth's,
-and the thirty-first's, `focus-rough-crisp` (`round31_decision_rule.txt`, `round31_crisp.csv`,
-also paired with `focus-rough-level`), and the thirty-second's, `focus-rough-hard`
-(`round32_decision_rule.txt`, `round32_hard.csv`), and the thirty-third's,
-`focus-rough-hard-crisp` (`round33_decision_rule.txt`, `round33_hard_crisp.csv`, also paired
-with `focus-rough-hard`), and the thirty-fourth's, `focus-rough-judged`
-(`round34_decision_rule.txt`, `round34_judged.csv`, also paired with `focus-rough-level`),
-likewise:
+The twenty-second round's `focus-ridge` (bench_map.py) asks G's nodule for the descriptors
+a ridge fit on the real slices' 10 whitened gene components predicts for its genes; every
+later arm here is built on it or on `focus`. Each round N has its rule, fixed before any
+run, in `benchmarks/results/roundN_decision_rule.txt`, its rows in the CSV that ``FILES``
+lists last for it (each run read by ``bench_partial_unshrink.py --power 0.5 --csv ...``,
+the product's default reading, with focus's same weights re-read into the first file),
+its comparisons in ``COMPARISONS`` (the first is the rule's; later ones pair the arm with
+its parent) and its printed table in ``TABLES``. Rounds in ``LEAD_BY_MAP`` name a lead by
+the map's mean difference, not the gain. This prints the readings with the 15-minute
+targets, the paired differences and the rule's verdict, and writes the table:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 33 | 34]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 34 | 35]
 """
 
 from __future__ import annotations
@@ -50,6 +34,7 @@ CRISP_CSV = RESULTS / "round31_crisp.csv"
 HARD_CSV = RESULTS / "round32_hard.csv"
 HARD_CRISP_CSV = RESULTS / "round33_hard_crisp.csv"
 JUDGED_CSV = RESULTS / "round34_judged.csv"
+COIN_CSV = RESULTS / "round35_coin.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
@@ -62,6 +47,7 @@ FILES = {
     32: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, HARD_CSV],
     33: [RIDGE_CSV, ROUGH_CSV, HARD_CSV, HARD_CRISP_CSV],
     34: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, JUDGED_CSV],
+    35: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, COIN_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -75,6 +61,7 @@ TABLES = {
     32: RESULTS / "round32_hard_table.txt",
     33: RESULTS / "round33_hard_crisp_table.txt",
     34: RESULTS / "round34_judged_table.txt",
+    35: RESULTS / "round35_coin_table.txt",
 }
 
 
@@ -99,9 +86,14 @@ COMPARISONS = {
         _pair("focus-rough-hard-crisp", "focus-rough-hard"),
     ],
     34: [_pair("focus-rough-judged", "focus"), _pair("focus-rough-judged", "focus-rough-level")],
+    35: [
+        _pair("focus-rough-coin", "focus"),
+        _pair("focus-rough-coin", "focus-rough-level"),
+        _pair("focus-coin", "focus"),
+    ],
 }
 # rounds whose rule names a lead by the mean map difference above 0
-LEAD_BY_MAP = {28, 29, 31, 32, 33, 34}
+LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35}
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
