@@ -84,11 +84,12 @@ class HeldOut:
     features: pd.DataFrame
     programs: pd.DataFrame
 
-    def context(self, run, synthesizer) -> ModelContext:  # type: ignore[no-untyped-def]
-        """A scoring context of ``run`` painting with ``synthesizer``."""
+    def context(self, run, synthesizer, **more) -> ModelContext:  # type: ignore[no-untyped-def]
+        """A scoring context of ``run`` painting with ``synthesizer`` (``more``: the
+        reference's ``name`` and ``maps_dir``)."""
         return ModelContext(
             run, self.cohort, self.real, self.backgrounds, self.extractor, self.config,
-            self.settings, synthesizer=synthesizer,
+            self.settings, synthesizer=synthesizer, **more,
         )  # fmt: skip
 
 
@@ -380,27 +381,23 @@ def score_seed(
     register_ablations()
     cohort_dir, cache = paths(work, seed, subjects)
     truth_path = cohort_dir / "ground_truth.json"
-    truth = load_truth(truth_path)
-    cohort = load_cohort(cache)
-    config = cache_prepare_config(cache)
-    settings, maps_settings = EvaluationSettings(), MapSettings()
-    extractor = FeatureExtractor(cohort.pixel_mm)
-    real, split = held_out_slices(cache, cohort, extractor)
-    train_real, _ = held_out_slices(cache, cohort, extractor, "train")
-    backgrounds = _backgrounds(cache, split, settings)
+    setup = held_out(cohort_dir, cache)
+    truth, cohort, features_real, programs = (
+        setup.truth,
+        setup.cohort,
+        setup.features,
+        setup.programs,
+    )
+    maps_settings = MapSettings()
+    train_real, _ = held_out_slices(cache, cohort, setup.extractor, "train")
     train_genes = load_split(cache, "train").genes  # the trainer's donors, in its order
-    held_genes = cohort.genes[[s == split for s in cohort.split]]
-    features_real = cohort.features()
-    programs = program_matrix(truth.gene_sets, cohort.gene_names)
+    held_genes = cohort.genes[[s == setup.split for s in cohort.split]]
     fixed = _fixed_backgrounds(cache, maps_settings)
     done = _done()
     if (str(seed), reference_name, "0") not in done:
         start = time.perf_counter()
         reference = ReferenceGenerator(truth_path, cache)
-        context = ModelContext(
-            None, cohort, real, backgrounds, extractor, config, settings,
-            synthesizer=reference, name="reference", maps_dir=folder / "reference",
-        )  # fmt: skip
+        context = setup.context(None, reference, name="reference", maps_dir=folder / "reference")
         row = score(context, truth, maps_settings, fixed, programs, features_real, False)
         _append(row | {"seed": seed, "model": reference_name, "step": 0,
                        "seconds": round(time.perf_counter() - start)})  # fmt: skip
@@ -423,10 +420,7 @@ def score_seed(
                     continue
                 start = time.perf_counter()
                 run = load_run(snapshot, cache)
-                context = ModelContext(
-                    run, cohort, real, backgrounds, extractor, config, settings,
-                    synthesizer=Synthesizer(run.generator),
-                )  # fmt: skip
+                context = setup.context(run, Synthesizer(run.generator))
                 # unseen donors unshrunk (memorisation's training donors read as they are);
                 # the map divides base and move: round 18's reading B, not the product's C
                 if suffix == UNSHRUNK:
