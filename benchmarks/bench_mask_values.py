@@ -1,0 +1,141 @@
+"""Issue 16's thirty-fifth round (a reading; nothing trained or chosen): where G's soft
+mask puts its values.
+
+Rounds 26-35 met every ask for the nodule's outline through the soft mask channel's
+freedoms (fuzz, a faint channel, a floor, a mask hovering at 0.5), each seen by eye in a
+montage. This counts them: for each run, ``FIDELITY_DRAWS`` syntheses of each training
+donor on the map's fixed backgrounds (drawn as ``bench_map_traits.roughness`` draws
+them), the share of all mask pixels in each value band, the share of syntheses whose mask
+has no pixel above 0.5 (empty to the readout), the median of each synthesis's largest
+value, and where the fuzzy pixels (0.1-0.9) lie: within ``EDGE_PX`` of the binarised
+outline (an edge band) or beyond it (a floor, a haze). ``real`` reads the real training
+slices' masks (binary: the bands' check). A montage of ``MONTAGE`` syntheses per run
+(image above, soft mask below) goes to ``round35_masks.png``, rows to
+``round35_mask_values.csv``:
+
+    python benchmarks/bench_mask_values.py --seed 0 real focus focus-coin focus-rough-coin
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from bench_map import RESULTS, paths, register_ablations, seed_dir
+from bench_map_moves import axis_settings
+from bench_map_score import held_out, replace_rows
+from bench_map_traits import FIDELITY_DRAWS, _draws
+from rgsynth.analysis.maps import _fixed_backgrounds
+from rgsynth.inference import Synthesizer, load_run
+from rgsynth.prepare.cache import Cache
+
+CSV = RESULTS / "round35_mask_values.csv"
+PNG = RESULTS / "round35_masks.png"
+BANDS = (0.0, 0.01, 0.1, 0.5, 0.9, 1.0)  # value bands (the last one closed)
+EDGE_PX = 2  # a fuzzy pixel this close to the binarised outline is edge, not floor
+MONTAGE = 6
+KEYS = ["seed", "model", "step"]
+
+
+def masks_of(work: Path, seed: int, recipe: str, step: int = 2025):
+    """(images, soft masks) (N, H, W) of the training donors: FIDELITY_DRAWS syntheses each
+    on the map's fixed backgrounds, or with ``recipe`` "real" their real nodule slices."""
+    cohort_dir, cache = paths(work, seed)
+    setup = held_out(cohort_dir, cache)
+    cohort, truth = setup.cohort, setup.truth
+    ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == "train"]
+    ids = [s for s in ids if s in truth.traits.index]
+    if recipe == "real":
+        images, masks = [], []
+        for sid in ids:
+            shard = Cache(cache).load_shard(sid)
+            keep = [i for i, m in enumerate(shard["nodule_mask"]) if m.sum() >= 20]
+            images += [shard["nodule_image"][i] for i in keep]
+            masks += [shard["nodule_mask"][i].astype(np.float32) for i in keep]
+        return np.stack(images), np.stack(masks)
+    fixed = _fixed_backgrounds(cache, axis_settings())
+    run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
+    genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
+    rng = np.random.default_rng([seed, 26])  # bench_map_traits.roughness's draws
+    picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
+    backgrounds, seeds = _draws(rng, fixed, len(picks))
+    result = Synthesizer(run.generator)(backgrounds, genes[picks].astype(np.float32), seeds)
+    return np.asarray(result.image), np.asarray(result.mask)
+
+
+def bands(masks: np.ndarray) -> dict[str, float]:
+    """The reading's row (see the module's doc) of soft masks (N, H, W).
+
+    Example:
+        >>> m = np.zeros((1, 16, 16), np.float32); m[0, 4:12, 4:12] = 1; m[0, 0, 0] = 0.3
+        >>> row = bands(m)
+        >>> row["share_0.9-1"], row["empty"], row["fuzzy_beyond_edge"]
+        (0.25, 0.0, 1.0)
+    """
+    row = {}
+    for low, high in itertools.pairwise(BANDS):
+        inside = (masks >= low) & ((masks <= high) if high == 1.0 else (masks < high))
+        row[f"share_{low:g}-{high:g}"] = float(inside.mean())
+    hard = masks > 0.5
+    row["empty"] = float((~hard.any(axis=(1, 2))).mean())
+    row["median_max"] = float(np.median(masks.max(axis=(1, 2))))
+    fuzzy = (masks > 0.1) & (masks < 0.9)
+    outline = np.stack([m ^ ndimage.binary_erosion(m) for m in hard])
+    near = np.stack([ndimage.binary_dilation(o, iterations=EDGE_PX) for o in outline])
+    row["fuzzy_per_pixel_above_half"] = float(fuzzy.sum() / max(hard.sum(), 1))
+    row["fuzzy_beyond_edge"] = float((fuzzy & ~near).sum() / max(fuzzy.sum(), 1))
+    return row
+
+
+def montage(panels: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
+    """Per run, ``MONTAGE`` images (grey, the demo's unit window) over their soft masks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = 2 * len(panels)
+    fig, axes = plt.subplots(rows, MONTAGE, figsize=(1.4 * MONTAGE, 1.45 * rows), squeeze=False)
+    for r, (name, (images, masks)) in enumerate(panels.items()):
+        picks = np.linspace(0, len(images) - 1, MONTAGE).astype(int)
+        for c, i in enumerate(picks):
+            axes[2 * r, c].imshow(images[i], cmap="gray", vmin=-1, vmax=1)
+            axes[2 * r + 1, c].imshow(masks[i], cmap="magma", vmin=0, vmax=1)
+        axes[2 * r, 0].set_ylabel(name, fontsize=7)
+        axes[2 * r + 1, 0].set_ylabel("soft mask", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--step", type=int, default=2025)
+    parser.add_argument("recipes", nargs="+")
+    args = parser.parse_args()
+    register_ablations()
+    rows, panels = [], {}
+    for recipe in args.recipes:
+        images, masks = masks_of(args.work, args.seed, recipe, args.step)
+        rows.append({"seed": args.seed, "model": recipe, "step": args.step} | bands(masks))
+        panels[recipe] = (images, masks)
+        print(rows[-1], flush=True)
+    replace_rows(CSV, rows, KEYS)
+    montage(panels, PNG)
+    print(pd.DataFrame(rows).round(3).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
