@@ -143,6 +143,10 @@ RECIPES = {
     # pixel by pixel from G's soft one (thirty-fifth round)
     **_arm("focus-coin"),
     **_arm("focus-rough-coin"),
+    # focus-rough-level with each polar ray read up to where it first leaves the mask, and
+    # that with the background L1 term kept off the binarised mask (thirty-sixth round)
+    **_arm("focus-rough-ray"),
+    **_arm("focus-rough-ray-bg"),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
     # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
     # seventeenth round, now the product recipe `focus-daug`)
@@ -657,7 +661,7 @@ def steepened(mask, steepness: float = STEEPNESS):
     return torch.sigmoid(steepness * torch.logit(mask.float().clamp(1e-4, 1 - 1e-4)))
 
 
-def polar_roughness(mask):
+def polar_roughness(mask, first_exit: bool = False):
     """(B,) the boundary roughness of the nodule a soft mask (B, 1, H, W) marks, read from
     its polar radius signature: along each of ``POLAR_RAYS`` rays from the mask's centroid,
     r(θ) is the integral of the mask (for a binary star-shaped mask, the distance to the
@@ -672,12 +676,22 @@ def polar_roughness(mask):
     signature there, in numpy, without gradients). Written here because it must be
     differentiable in the soft mask.
 
+    ``first_exit`` (focus-rough-ray): r(θ) integrates the running product of the mask along
+    the ray instead of the mask itself, the ray's transmittance as in volume rendering: 1
+    inside the nodule, 0 from where the ray first leaves it, so mask beyond the outline (a
+    floor, another blob) adds nothing. For a binary star-shaped mask both read the same.
+
     Example:
         >>> import torch
         >>> yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
         >>> disc = (((yy - 32) ** 2 + (xx - 32) ** 2) < 15**2).float()[None, None]
         >>> round(polar_roughness(disc).item() - math.log(2 * math.sqrt(math.pi)), 2)  # pixels
         0.01
+        >>> blob = (((yy - 24) ** 2 + (xx - 40) ** 2) < 12**2).float()[None, None]
+        >>> floor = blob + 0.2 * (1 - blob)  # a floor of 0.2 around an off-centre disc
+        >>> [round((polar_roughness(floor, e) - polar_roughness(blob, e)).item(), 3)
+        ...  for e in (False, True)]  # what the floor adds, integrated / to the first exit
+        [0.013, 0.0]
     """
     import torch
     import torch.nn.functional as F
@@ -697,6 +711,8 @@ def polar_roughness(mask):
     ray_col = centre_col[:, None, None] + steps[None, None, :] * torch.cos(angles)[None, :, None]
     grid = torch.stack([(ray_col + 0.5) / width * 2 - 1, (ray_row + 0.5) / height * 2 - 1], -1)
     values = F.grid_sample(m, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if first_exit:
+        values = torch.cumprod(values, dim=3)
     radius = values[:, 0].sum(dim=2) * POLAR_STEP + 0.5 * POLAR_STEP  # (B, rays)
     delta = 2 * math.pi / POLAR_RAYS
     slope = (torch.roll(radius, -1, dims=1) - torch.roll(radius, 1, dims=1)) / (2 * delta)
@@ -837,6 +853,24 @@ def _ridge_descriptor_arm():
     return RidgeDescriptorDiscriminators, _score_term_loss("desc_gap", WEIGHT_DESC)
 
 
+def _binarised_background(loss_class):
+    """``loss_class`` whose eroded-background L1 term keeps the pixels away from G's mask
+    binarised at 0.5, not from the soft mask (focus-rough-ray-bg). Why (thirty-fifth
+    round): the paper's term weighs each pixel by 1 − maxpool(mask), so a floor of m frees
+    the background there by m (under ``focus-rough-coin`` the weight beyond the nodule was
+    0.58), and G may repaint what the floor covers; binarised, a floor frees nothing. The
+    mask is read detached, as the paper's term reads it."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class BinarisedBackgroundLoss(loss_class):
+        def generator(self, fake_scores, fake_image, fake_mask, *rest, **kwargs):
+            hard = (fake_mask.detach() > 0.5).to(fake_mask.dtype)
+            return super().generator(fake_scores, fake_image, hard, *rest, **kwargs)
+
+    return BinarisedBackgroundLoss
+
+
 def _rough_arm():
     """``focus`` plus one term for G: across each batch, the boundary roughness of the
     nodules G paints (:func:`nodule_descriptors`' last column) must vary as ``focus-ridge``'s
@@ -850,7 +884,8 @@ def _rough_arm():
     In ``focus-ridge`` roughness was one of four gaps (a quarter of this weight) and G met
     its mean, not its variation (roughness SD between donors 0.014, the fit's 0.029).
     Returns {arm name: (discriminators class, loss class)} for focus-rough and the arms
-    built on it (-sharp, -polar, -level, -crisp, -hard, -hard-crisp, -judged, -coin)."""
+    built on it (-sharp, -polar, -level, -crisp, -hard, -hard-crisp, -judged, -coin, -ray,
+    -ray-bg)."""
 
     import torch
 
@@ -970,6 +1005,28 @@ def _rough_arm():
         def judged_mask(self, fake_mask):
             return coin_flipped(fake_mask)
 
+    class RayRoughDiscriminators(LevelRoughDiscriminators):
+        """``focus-rough-level`` with each polar ray read only up to where it first leaves
+        the steepened mask (:func:`polar_roughness`'s ``first_exit``), in the real slices'
+        fit and in G's term alike. Why (thirty-fifth round, development seed): under
+        ``focus-rough-coin`` the level-set term pulled G's mask up beyond the nodule (-10.3
+        per pixel there, against +11.5 from D_IS and D_ISG), because each ray integrates
+        the mask out to the patch's border and a steepened floor still lengthens it; the
+        level-set arms' floors (0.1-0.3 in round 29) and their masks of 3.5-14x the real
+        area fit that. Stopped at the first exit, a floor moves no radius."""
+
+        first_exit = True
+
+        def descriptors(self, image, mask):
+            outline = steepened(mask, self.steepness)
+            return torch.cat(
+                [
+                    nodule_descriptors(image, mask)[:, :rough],
+                    polar_roughness(outline, first_exit=self.first_exit)[:, None],
+                ],
+                dim=1,
+            )
+
     rough_loss = _score_term_loss("rough_gap", WEIGHT_DESC)
     crisp_loss = _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP)
     return {
@@ -982,6 +1039,8 @@ def _rough_arm():
         "focus-rough-hard-crisp": (HardCrispRoughDiscriminators, crisp_loss),
         "focus-rough-judged": (SteepJudgedRoughDiscriminators, rough_loss),
         "focus-rough-coin": (CoinRoughDiscriminators, rough_loss),
+        "focus-rough-ray": (RayRoughDiscriminators, rough_loss),
+        "focus-rough-ray-bg": (RayRoughDiscriminators, _binarised_background(rough_loss)),
     }
 
 
@@ -1209,6 +1268,8 @@ def register_ablations() -> None:
         rough("focus-rough-hard-crisp", "focus-rough-hard with a binary mask asked for"),
         rough("focus-rough-judged", "focus-rough-level, D judging G's mask at its 0.5 level"),
         rough("focus-rough-coin", "focus-rough-level, D judging a binary mask drawn from G's"),
+        rough("focus-rough-ray", "focus-rough-level, each ray read up to its first exit"),
+        rough("focus-rough-ray-bg", "focus-rough-ray, the background term on the binarised mask"),
         ("focus-coin", "focus, D judging a binary mask drawn from G's", _coin_discriminators(),
          focus.SPEC.loss, None),
     ):  # fmt: skip
