@@ -224,7 +224,8 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     backgrounds), read on the soft mask (what a differentiable term sees) and on the mask
     binarised at 0.5 (what the readout sees); the SD of the binarised roughness between
     donors; the share of mask pixels between 0.1 and 0.9 among those above 0.5. The
-    ``polar_`` columns read ``bench_map.polar_roughness`` (twenty-eighth round) instead. With
+    ``polar_`` columns read ``bench_map.polar_roughness`` (twenty-eighth round) instead, the
+    ``polar_exit_`` columns the same up to each ray's first exit (thirty-sixth round). With
     ``recipe`` "real": the real training slices' own (the mask is binary)."""
     import torch
     from scipy.stats import spearmanr
@@ -265,6 +266,7 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
         for prefix, reading in (
             ("", nodule_descriptors(image, mask)[:, 3]),
             ("polar_", polar_roughness(mask)),  # the twenty-eighth round's measure
+            ("polar_exit_", polar_roughness(mask, first_exit=True)),  # the thirty-sixth's
         ):
             values = pd.Series(reading.numpy()).groupby(owners).mean()
             row[f"{prefix}{name}_vs_lobulation"] = float(

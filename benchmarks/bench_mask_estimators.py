@@ -19,10 +19,12 @@ border) are the real masks; G maps noise to mask logits; D judges a mask; G's lo
 pull that soft values can meet: the soft mask's mean must equal ``PULL_AREA`` times the
 real discs' mean area (a stand-in for the roughness term, which read the soft mask too).
 Per judge (``JUDGES``; the first, a control, without the pull), ``SEEDS`` runs of
-``STEPS`` steps; read on 512 masks of the last G: the share of pixels in 0.01-0.5 (a
-floor), in 0.1-0.9 per pixel above 0.5 (fuzz, as the twin's reading), the share with
-no pixel above 0.5 (empty), and the binarised area against the real discs' (ratio of
-means). Rows in ``round35_estimators.csv``:
+``STEPS`` steps; read on 512 masks of the last G as the twin's masks are
+(``bench_mask_values.bands``): the share of pixels at 0.01-0.5 beyond 2 px of the
+binarised outline (a floor; a soft outline is not counted), the pixels at 0.1-0.9 per
+pixel above 0.5 (fuzz) and the share of them beyond the outline's band, the share with
+no pixel above 0.5 (empty), and the binarised area and the soft mass against the real
+discs' area (ratios of means). Rows in ``round35_estimators.csv``:
 
     python benchmarks/bench_mask_estimators.py
 """
@@ -39,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench_map import RESULTS, coin_flipped, steepened, straight_through
+from bench_mask_values import bands
 
 CSV = RESULTS / "round35_estimators.csv"
 SIZE = 32
@@ -49,6 +52,7 @@ SEEDS = (0, 1, 2)
 PULL_AREA = 2.0  # the pull asks for twice the real mean area, in soft-mask mass
 PULL_WEIGHT = 10.0  # as the twin's roughness term (bench_map.WEIGHT_DESC)
 TAU = 0.3  # the relaxed draw's temperature
+READ = ("floor_beyond_edge", "fuzzy_per_pixel_above_half", "fuzzy_beyond_edge", "empty")
 
 
 def relaxed_draw(mask, tau: float = TAU):
@@ -124,16 +128,13 @@ def run(judge: str, seed: int, steps: int = STEPS) -> dict:
         opt_g.step()
     with torch.no_grad():
         m = torch.sigmoid(g(torch.randn(512, NOISE))).numpy()[:, 0]
-    hard = m > 0.5
-    return {
-        "judge": judge, "seed": seed, "steps": steps,
-        "floor_share": float(((m > 0.01) & (m < 0.5)).mean()),
-        "fuzzy_per_pixel_above_half": float(((m > 0.1) & (m < 0.9)).sum() / max(hard.sum(), 1)),
-        "empty": float((~hard.any(axis=(1, 2))).mean()),
-        "area_ratio": float(hard.mean() / real_area),
-        "soft_mass_ratio": float(m.mean() / real_area),
-        "seconds": round(time.perf_counter() - start),
-    }  # fmt: skip
+    return (
+        {"judge": judge, "seed": seed, "steps": steps}
+        | {k: v for k, v in bands(m).items() if k in READ}
+        | {"area_ratio": float((m > 0.5).mean() / real_area),
+           "soft_mass_ratio": float(m.mean() / real_area),
+           "seconds": round(time.perf_counter() - start)}
+    )  # fmt: skip
 
 
 def main() -> None:

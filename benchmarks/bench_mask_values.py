@@ -7,11 +7,12 @@ montage. This counts them: for each run, ``FIDELITY_DRAWS`` syntheses of each tr
 donor on the map's fixed backgrounds (drawn as ``bench_map_traits.roughness`` draws
 them), the share of all mask pixels in each value band, the share of syntheses whose mask
 has no pixel above 0.5 (empty to the readout), the median of each synthesis's largest
-value, and where the fuzzy pixels (0.1-0.9) lie: within ``EDGE_PX`` of the binarised
-outline (an edge band) or beyond it (a floor, a haze). ``real`` reads the real training
+value, where the fuzzy pixels (0.1-0.9) lie: within ``EDGE_PX`` of the binarised
+outline (an edge band) or beyond it, and the share of all pixels at 0.01-0.5 beyond that
+band (a floor, a haze; a soft outline is not counted). ``real`` reads the real training
 slices' masks (binary: the bands' check). A montage of ``MONTAGE`` syntheses per run
-(image above, soft mask below) goes to ``round35_masks.png``, rows to
-``round35_mask_values.csv``:
+(image above, soft mask below) goes to ``round35_masks.png`` (the recipes of the last
+call only), rows to ``round35_mask_values.csv`` (a re-read replaces a run's row):
 
     python benchmarks/bench_mask_values.py --seed 0 real focus focus-coin focus-rough-coin
 """
@@ -74,8 +75,8 @@ def bands(masks: np.ndarray) -> dict[str, float]:
     Example:
         >>> m = np.zeros((1, 16, 16), np.float32); m[0, 4:12, 4:12] = 1; m[0, 0, 0] = 0.3
         >>> row = bands(m)
-        >>> row["share_0.9-1"], row["empty"], row["fuzzy_beyond_edge"]
-        (0.25, 0.0, 1.0)
+        >>> row["share_0.9-1"], row["empty"], row["fuzzy_beyond_edge"], row["floor_beyond_edge"]
+        (0.25, 0.0, 1.0, 0.00390625)
     """
     row = {}
     for low, high in itertools.pairwise(BANDS):
@@ -89,6 +90,7 @@ def bands(masks: np.ndarray) -> dict[str, float]:
     near = np.stack([ndimage.binary_dilation(o, iterations=EDGE_PX) for o in outline])
     row["fuzzy_per_pixel_above_half"] = float(fuzzy.sum() / max(hard.sum(), 1))
     row["fuzzy_beyond_edge"] = float((fuzzy & ~near).sum() / max(fuzzy.sum(), 1))
+    row["floor_beyond_edge"] = float(((masks > 0.01) & (masks < 0.5) & ~near).mean())
     return row
 
 
