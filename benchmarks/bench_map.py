@@ -676,6 +676,10 @@ def polar_roughness(mask, first_exit: bool = False):
     signature there, in numpy, without gradients). Written here because it must be
     differentiable in the soft mask.
 
+    The centroid is the mask's own: where it falls outside the mask (a crescent, two blobs)
+    every ray reads about 0 and the roughness about constant, and a mask below 0.5
+    everywhere, steepened, reads the same with almost no gradient.
+
     ``first_exit`` (focus-rough-ray): r(θ) integrates the running product of the mask along
     the ray instead of the mask itself, the ray's transmittance as in volume rendering: 1
     inside the nodule, 0 from where the ray first leaves it, so mask beyond the outline (a

@@ -12,8 +12,11 @@ there, so a step of G raises it), the share of those pixels where it is negative
 the mean mask value there. D_I sees no mask and the background L1 term reads the mask detached (no
 gradient); the paper's loss weights that term by 1 − maxpool(mask), so a floor of m
 frees the background by m, which the reading also reports (the mean of that weight
-there). NaN: no pixel lies beyond the grown binarised mask (it covers the patch). Rows in
-``round35_mask_forces.csv``:
+there). NaN: no pixel lies beyond the grown binarised mask (it covers the patch). For the
+roughness arms, also the roughness term on those batches (unweighted, as logged) beside
+what it would be if G painted one roughness for every slice (the batch's predicted
+roughness, centred, over the real slices' SD, squared, averaged: the term's constant
+exit). Rows in ``round35_mask_forces.csv``:
 
     python benchmarks/bench_mask_forces.py --seed 0 focus focus-rough-level
 """
@@ -40,6 +43,7 @@ from rgsynth.train.loop import Trainer
 CSV = RESULTS / "round35_mask_forces.csv"
 GROW = 3  # px beyond the binarised mask before a pixel counts as away from the nodule
 BATCHES = 8
+ROUGH = 3  # the roughness column of the ridge arms' descriptors
 KEYS = ["seed", "model", "step", "term"]
 
 
@@ -56,7 +60,7 @@ def forces(work: Path, seed: int, recipe: str, step: int = 2025) -> list[dict]:
         torch.manual_seed(seed)
         loss, d = trainer.loss, trainer.discriminators.requires_grad_(False)
         sums: dict[str, list[float]] = {}
-        keep_weight, mask_there = [], []
+        keep_weight, mask_there, term_now, constant = [], [], [], []
         for batch in itertools.islice(trainer.batches(), BATCHES):
             noise = torch.randn(len(batch["genes"]), trainer.noise_dim)
             with trainer._autocast():
@@ -71,6 +75,12 @@ def forces(work: Path, seed: int, recipe: str, step: int = 2025) -> list[dict]:
             for key in ("rough_gap", "desc_gap"):
                 if key in s:
                     terms[f"G/{key}"] = WEIGHT_DESC * s[key]
+            if "rough_gap" in s:  # the term now, and what painting one roughness would cost
+                with torch.no_grad():
+                    target, scale = d.ridge_target(batch["genes"])
+                wanted = (target[:, ROUGH] - target[:, ROUGH].mean()) / scale[ROUGH]
+                term_now.append(float(s["rough_gap"]))
+                constant.append(float((wanted**2).mean()))
             m = mask.detach().float()
             away = F.max_pool2d((m > 0.5).float(), 2 * GROW + 1, stride=1, padding=GROW) < 0.5
             keep_weight.append(float(erode_background(m, loss.erosion_px)[away].mean()))
@@ -85,7 +95,10 @@ def forces(work: Path, seed: int, recipe: str, step: int = 2025) -> list[dict]:
         rows.append({"seed": seed, "model": recipe, "step": step, "term": name,
                      "mean_gradient": pairs[:, 0].mean(), "share_negative": pairs[:, 1].mean(),
                      "mask_there": float(np.mean(mask_there)),
-                     "background_weight": float(np.mean(keep_weight))})  # fmt: skip
+                     "background_weight": float(np.mean(keep_weight)),
+                     "rough_term": np.mean(term_now) if term_now else np.nan,
+                     "rough_term_if_constant": np.mean(constant) if constant else np.nan,
+                     })  # fmt: skip
     return rows
 
 
