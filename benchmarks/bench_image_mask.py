@@ -19,14 +19,13 @@ the truth). Rows in `benchmarks/results/round30_image_mask.csv`:
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from bench_map import RESULTS, paths, register_ablations
+from bench_map import RESULTS, paths, reading_parser, register_ablations
 from bench_map_moves import axis_settings
 from bench_map_score import held_out, replace_rows
 from bench_map_traits import fidelity, reading_synthesizer
@@ -85,12 +84,7 @@ def read(work: Path, seed: int, recipe: str, step: int = 2025) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--step", type=int, default=2025)
-    parser.add_argument("recipes", nargs="+")
-    args = parser.parse_args()
+    args = reading_parser(__doc__).parse_args()
     for recipe in args.recipes:
         replace_rows(CSV, read(args.work, args.seed, recipe, args.step), KEYS)
 

@@ -926,13 +926,12 @@ def _rough_arm():
         the lobulation the soft term put there (0.45 against 0.19)."""
 
         steepness = 1.0  # focus-rough-level: the outline read at the mask's 0.5 level
+        first_exit = False  # focus-rough-ray: each ray read up to where it leaves the mask
 
         def descriptors(self, image, mask):
             outline = steepened(mask, self.steepness) if self.steepness != 1.0 else mask
-            return torch.cat(
-                [nodule_descriptors(image, mask)[:, :rough], polar_roughness(outline)[:, None]],
-                dim=1,
-            )
+            polar = polar_roughness(outline, first_exit=self.first_exit)
+            return torch.cat([nodule_descriptors(image, mask)[:, :rough], polar[:, None]], dim=1)
 
     class LevelRoughDiscriminators(PolarRoughDiscriminators):
         """``focus-rough-polar`` with the polar signature read on the mask steepened about
@@ -1020,16 +1019,6 @@ def _rough_arm():
         area fit that. Stopped at the first exit, a floor moves no radius."""
 
         first_exit = True
-
-        def descriptors(self, image, mask):
-            outline = steepened(mask, self.steepness)
-            return torch.cat(
-                [
-                    nodule_descriptors(image, mask)[:, :rough],
-                    polar_roughness(outline, first_exit=self.first_exit)[:, None],
-                ],
-                dim=1,
-            )
 
     rough_loss = _score_term_loss("rough_gap", WEIGHT_DESC)
     crisp_loss = _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP)
@@ -1313,6 +1302,17 @@ def register_ablations() -> None:
             own_code_file_stem="gene_codes",
         )
     )
+
+
+def reading_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of a reading of runs on file: ``--work``, ``--seed``, ``--step`` and
+    the recipes (or ``real`` / ``reference`` where the reading knows them)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--step", type=int, default=2025)
+    parser.add_argument("recipes", nargs="+")
+    return parser
 
 
 def seed_dir(work: Path, seed: int, subjects: int | None = None) -> Path:

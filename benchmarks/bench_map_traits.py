@@ -217,6 +217,34 @@ def aurocs(pairs: pd.DataFrame) -> pd.DataFrame:
 TRAITS = ("diameter", "solidity", "spiculation", "lobulation", "heterogeneity")
 
 
+def training_donor_masks(work: Path, seed: int, recipe: str, step: int, setup):
+    """(images, soft masks (N, H, W), owners) of the training donors with a truth:
+    FIDELITY_DRAWS syntheses of each on the map's fixed backgrounds (a fixed draw per
+    seed), or with ``recipe`` "real" every nodule slice of theirs in the cache of at least
+    20 pixels. ``setup``: the seed's :func:`bench_map_score.held_out`."""
+    _, cache = paths(work, seed)
+    cohort, truth = setup.cohort, setup.truth
+    ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == "train"]
+    ids = [s for s in ids if s in truth.traits.index]
+    if recipe == "real":
+        images, masks, owners = [], [], []
+        for sid in ids:
+            shard = Cache(cache).load_shard(sid)
+            keep = [i for i, m in enumerate(shard["nodule_mask"]) if m.sum() >= 20]
+            images += [shard["nodule_image"][i] for i in keep]
+            masks += [shard["nodule_mask"][i].astype(np.float32) for i in keep]
+            owners += [sid] * len(keep)
+        return np.stack(images), np.stack(masks), owners
+    fixed = _fixed_backgrounds(cache, axis_settings())
+    run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
+    genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
+    rng = np.random.default_rng([seed, 26])
+    picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
+    backgrounds, seeds = _draws(rng, fixed, len(picks))
+    result = Synthesizer(run.generator)(backgrounds, genes[picks].astype(np.float32), seeds)
+    return np.asarray(result.image), np.asarray(result.mask), [ids[i] for i in picks]
+
+
 def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     """Does the boundary roughness (``bench_map.nodule_descriptors``' last column) of the
     nodules a run paints for its training donors follow their lobulation? Spearman over
@@ -226,7 +254,8 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     donors; the share of mask pixels between 0.1 and 0.9 among those above 0.5. The
     ``polar_`` columns read ``bench_map.polar_roughness`` (twenty-eighth round) instead, the
     ``polar_exit_`` columns the same up to each ray's first exit (thirty-sixth round). With
-    ``recipe`` "real": the real training slices' own (the mask is binary)."""
+    ``recipe`` "real": the real training slices' own (the mask is binary; the roughness
+    reads the mask alone)."""
     import torch
     from scipy.stats import spearmanr
 
@@ -235,32 +264,11 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     register_ablations()
     cohort_dir, cache = paths(work, seed)
     setup = held_out(cohort_dir, cache)
-    cohort, truth = setup.cohort, setup.truth
-    ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == "train"]
-    ids = [s for s in ids if s in truth.traits.index]
-    if recipe == "real":  # every nodule slice of each donor in the cache (roughness
-        # reads the mask alone)
-        owners, masks = [], []
-        for sid in ids:
-            shard = Cache(cache).load_shard(sid)
-            keep = [m for m in shard["nodule_mask"] if m.sum() >= 20]
-            masks += keep
-            owners += [sid] * len(keep)
-        soft = torch.tensor(np.stack(masks)[:, None].astype(np.float32))
-        image = soft.clone()
-    else:
-        fixed = _fixed_backgrounds(cache, axis_settings())
-        run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
-        genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
-        rng = np.random.default_rng([seed, 26])
-        picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
-        backgrounds, seeds = _draws(rng, fixed, len(picks))
-        result = Synthesizer(run.generator)(backgrounds, genes[picks].astype(np.float32), seeds)
-        image = torch.tensor(np.asarray(result.image)[:, None])
-        soft = torch.tensor(np.asarray(result.mask)[:, None])
-        owners = [ids[i] for i in picks]
+    images, masks, owners = training_donor_masks(work, seed, recipe, step, setup)
+    image = torch.tensor(images[:, None])
+    soft = torch.tensor(masks[:, None])
     hard = (soft > 0.5).float()
-    lobulation = truth.traits["lobulation"]
+    lobulation = setup.truth.traits["lobulation"]
     row = {"seed": seed, "model": recipe, "step": step}
     for name, mask in (("soft", soft), ("binarised", hard)):
         for prefix, reading in (

@@ -23,7 +23,6 @@ exit). Rows in ``round35_mask_forces.csv``:
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import shutil
 import tempfile
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bench_map import RESULTS, WEIGHT_DESC, paths, register_ablations, seed_dir
+from bench_map import RESULTS, WEIGHT_DESC, paths, reading_parser, register_ablations, seed_dir
 from bench_map_score import replace_rows
 from rgsynth.config import TrainConfig
 from rgsynth.losses import erode_background
@@ -103,12 +102,7 @@ def forces(work: Path, seed: int, recipe: str, step: int = 2025) -> list[dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--step", type=int, default=2025)
-    parser.add_argument("recipes", nargs="+")
-    args = parser.parse_args()
+    args = reading_parser(__doc__).parse_args()
     for recipe in args.recipes:
         rows = forces(args.work, args.seed, recipe, args.step)
         for row in rows:

@@ -3,23 +3,22 @@ mask puts its values.
 
 Rounds 26-35 met every ask for the nodule's outline through the soft mask channel's
 freedoms (fuzz, a faint channel, a floor, a mask hovering at 0.5), each seen by eye in a
-montage. This counts them: for each run, ``FIDELITY_DRAWS`` syntheses of each training
-donor on the map's fixed backgrounds (drawn as ``bench_map_traits.roughness`` draws
-them), the share of all mask pixels in each value band, the share of syntheses whose mask
-has no pixel above 0.5 (empty to the readout), the median of each synthesis's largest
-value, where the fuzzy pixels (0.1-0.9) lie: within ``EDGE_PX`` of the binarised
-outline (an edge band) or beyond it, and the share of all pixels at 0.01-0.5 beyond that
-band (a floor, a haze; a soft outline is not counted). ``real`` reads the real training
-slices' masks (binary: the bands' check). A montage of ``MONTAGE`` syntheses per run
-(image above, soft mask below) goes to ``round35_masks.png`` (the recipes of the last
-call only), rows to ``round35_mask_values.csv`` (a re-read replaces a run's row):
+montage. This counts them: for each run, on the syntheses of its training donors that
+``bench_map_traits.roughness`` reads (``training_donor_masks``), the share of all mask
+pixels in each value band, the share of syntheses whose mask has no pixel above 0.5
+(empty to the readout), the median of each synthesis's largest value, where the fuzzy
+pixels (0.1-0.9) lie: within ``EDGE_PX`` of the binarised outline (an edge band) or
+beyond it, and the share of all pixels at 0.01-0.5 beyond that band (a floor, a haze; a
+soft outline is not counted). ``real`` reads the real training slices' masks (binary:
+the bands' check). A montage of ``MONTAGE`` syntheses per run (image above, soft mask
+below) goes to ``round35_masks.png`` (the recipes of the last call only), rows to
+``round35_mask_values.csv`` (a re-read replaces a run's row):
 
     python benchmarks/bench_mask_values.py --seed 0 real focus focus-coin focus-rough-coin
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from pathlib import Path
 
@@ -27,13 +26,9 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from bench_map import RESULTS, paths, register_ablations, seed_dir
-from bench_map_moves import axis_settings
+from bench_map import RESULTS, paths, reading_parser, register_ablations
 from bench_map_score import held_out, replace_rows
-from bench_map_traits import FIDELITY_DRAWS, _draws
-from rgsynth.analysis.maps import _fixed_backgrounds
-from rgsynth.inference import Synthesizer, load_run
-from rgsynth.prepare.cache import Cache
+from bench_map_traits import training_donor_masks
 
 CSV = RESULTS / "round35_mask_values.csv"
 PNG = RESULTS / "round35_masks.png"
@@ -41,32 +36,6 @@ BANDS = (0.0, 0.01, 0.1, 0.5, 0.9, 1.0)  # value bands (the last one closed)
 EDGE_PX = 2  # a fuzzy pixel this close to the binarised outline is edge, not floor
 MONTAGE = 6
 KEYS = ["seed", "model", "step"]
-
-
-def masks_of(work: Path, seed: int, recipe: str, step: int = 2025):
-    """(images, soft masks) (N, H, W) of the training donors: FIDELITY_DRAWS syntheses each
-    on the map's fixed backgrounds, or with ``recipe`` "real" their real nodule slices."""
-    cohort_dir, cache = paths(work, seed)
-    setup = held_out(cohort_dir, cache)
-    cohort, truth = setup.cohort, setup.truth
-    ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == "train"]
-    ids = [s for s in ids if s in truth.traits.index]
-    if recipe == "real":
-        images, masks = [], []
-        for sid in ids:
-            shard = Cache(cache).load_shard(sid)
-            keep = [i for i, m in enumerate(shard["nodule_mask"]) if m.sum() >= 20]
-            images += [shard["nodule_image"][i] for i in keep]
-            masks += [shard["nodule_mask"][i].astype(np.float32) for i in keep]
-        return np.stack(images), np.stack(masks)
-    fixed = _fixed_backgrounds(cache, axis_settings())
-    run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
-    genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
-    rng = np.random.default_rng([seed, 26])  # bench_map_traits.roughness's draws
-    picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
-    backgrounds, seeds = _draws(rng, fixed, len(picks))
-    result = Synthesizer(run.generator)(backgrounds, genes[picks].astype(np.float32), seeds)
-    return np.asarray(result.image), np.asarray(result.mask)
 
 
 def bands(masks: np.ndarray) -> dict[str, float]:
@@ -121,16 +90,12 @@ def montage(panels: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=Path, default=Path("/tmp/bench-map"))
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--step", type=int, default=2025)
-    parser.add_argument("recipes", nargs="+")
-    args = parser.parse_args()
+    args = reading_parser(__doc__).parse_args()
     register_ablations()
+    setup = held_out(*paths(args.work, args.seed))
     rows, panels = [], {}
     for recipe in args.recipes:
-        images, masks = masks_of(args.work, args.seed, recipe, args.step)
+        images, masks, _ = training_donor_masks(args.work, args.seed, recipe, args.step, setup)
         rows.append({"seed": args.seed, "model": recipe, "step": args.step} | bands(masks))
         panels[recipe] = (images, masks)
         print(rows[-1], flush=True)
