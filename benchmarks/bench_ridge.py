@@ -12,7 +12,7 @@ its parent) and its printed table in ``TABLES``. Rounds in ``LEAD_BY_MAP`` name 
 the map's mean difference, not the gain. This prints the readings with the 15-minute
 targets, the paired differences and the rule's verdict, and writes the table:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 35 | 36]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 36 | 37]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ HARD_CRISP_CSV = RESULTS / "round33_hard_crisp.csv"
 JUDGED_CSV = RESULTS / "round34_judged.csv"
 COIN_CSV = RESULTS / "round35_coin.csv"
 RAY_CSV = RESULTS / "round36_ray.csv"
+STAR_CSV = RESULTS / "round37_star.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
@@ -50,6 +51,7 @@ FILES = {
     34: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, JUDGED_CSV],
     35: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, COIN_CSV],
     36: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, RAY_CSV],
+    37: [RIDGE_CSV, ROUGH_CSV, POLAR_CSV, STAR_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -65,6 +67,7 @@ TABLES = {
     34: RESULTS / "round34_judged_table.txt",
     35: RESULTS / "round35_coin_table.txt",
     36: RESULTS / "round36_ray_table.txt",
+    37: RESULTS / "round37_star_table.txt",
 }
 
 
@@ -100,9 +103,14 @@ COMPARISONS = {
         _pair("focus-rough-ray-bg", "focus"),
         _pair("focus-rough-ray-bg", "focus-rough-ray"),
     ],
+    37: [
+        _pair("focus-star", "focus"),
+        _pair("focus-star-rough", "focus"),
+        _pair("focus-star-rough", "focus-rough-polar"),
+    ],
 }
 # rounds whose rule names a lead by the mean map difference above 0
-LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35, 36}
+LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35, 36, 37}
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
