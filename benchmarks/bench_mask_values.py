@@ -11,10 +11,11 @@ pixels (0.1-0.9) lie: within ``EDGE_PX`` of the binarised outline (an edge band)
 beyond it, and the share of all pixels at 0.01-0.5 beyond that band (a floor, a haze; a
 soft outline is not counted). ``real`` reads the real training slices' masks (binary:
 the bands' check). A montage of ``MONTAGE`` syntheses per run (image above, soft mask
-below) goes to ``round35_masks.png`` (the recipes of the last call only), rows to
-``round35_mask_values.csv`` (a re-read replaces a run's row):
+below) goes to ``round35_masks.png`` or ``--png`` (the recipes of the last call only),
+rows to ``round35_mask_values.csv`` (a re-read replaces a run's row):
 
     python benchmarks/bench_mask_values.py --seed 0 real focus focus-coin focus-rough-coin
+    python benchmarks/bench_mask_values.py --seed 0 --png round37_masks.png real focus-star
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ def montage(panels: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Non
 
 
 def main() -> None:
-    args = reading_parser(__doc__).parse_args()
+    parser = reading_parser(__doc__)
+    parser.add_argument("--png", default=PNG.name, help="the montage's name in results/")
+    args = parser.parse_args()
     register_ablations()
     setup = held_out(*paths(args.work, args.seed))
     rows, panels = [], {}
@@ -100,7 +103,7 @@ def main() -> None:
         panels[recipe] = (images, masks)
         print(rows[-1], flush=True)
     replace_rows(CSV, rows, KEYS)
-    montage(panels, PNG)
+    montage(panels, RESULTS / args.png)
     print(pd.DataFrame(rows).round(3).to_string(index=False))
 
 
