@@ -1218,7 +1218,7 @@ def _coin_discriminators():
 
 STAR_HARMONICS = 12  # focus-star: Fourier harmonics of log r(θ) (the readout reads 3-12)
 STAR_EDGE_PX = 0.5  # the soft outline the straight-through gradient reads, px
-STAR_MIN_RADIUS_PX = 1.0  # below it r0 cannot go: a star mask is never empty
+STAR_MIN_RADIUS_PX = 1.0  # below it r0 cannot go (the outline's mean radius, before the waves)
 STAR_RADIUS_PX = 7.0  # r0 at the start (the development cache's median slice: 7.0 px equivalent)
 STAR_SHIFT = 1 / 4  # the centre's furthest move from the patch's centre, share of the edge
 # (the development cache's real slices: SD 1.5-1.8 px, at most 11.5 px at 64²)
@@ -1228,7 +1228,9 @@ def star_mask(params, size: int):
     """A star-shaped binary mask (B, 1, size, size) drawn from polar parameters (B, 3 + 2K):
     the centre's offset from the patch centre (2, through tanh, at most ``STAR_SHIFT`` of
     the edge), r0 (softplus, at least ``STAR_MIN_RADIUS_PX``) and the cosine and sine
-    coefficients of log r(θ) at harmonics 1..K. A pixel is inside where its distance to the
+    coefficients of log r(θ) at harmonics 1..K. r(θ) = r0 · exp(waves), so waves also
+    grow the area (the mean of exp is above 1): roughness and size are not independent
+    knobs here. A pixel is inside where its distance to the
     centre is below r(θ) at its angle. Straight-through: the value is that binary mask, the
     gradient that of sigmoid((r(θ) − d) / ``STAR_EDGE_PX``), which reaches only the pixels
     near the outline and moves r(θ) there. Returns (mask, logits). Written here (no library
@@ -1278,8 +1280,10 @@ def _star_generator():
     soft mask's freedoms the binarised readout does not see (fuzz at the edge, a faint
     channel, a floor under the patch, a mask hovering at 0.5), and closed off from them G
     painted almost no nodule (round 36). A mask drawn from a centre, a radius and the
-    harmonics of log r(θ) has none of those freedoms: it is binary, never empty, one
-    connected star-shaped region, and its waviness (lobulation, what the readout's
+    harmonics of log r(θ) has none of those freedoms: it is binary and one star-shaped
+    region in the continuum (on the pixel grid a thin lobe can come apart, and strong
+    waves can shrink it to nothing at every pixel centre; ``bench_mask_values`` counts
+    both), and its waviness (lobulation, what the readout's
     radius harmonics read) is a handful of numbers G sets from its code and noise. The
     image head reads the drawn mask beside G's features (two 3×3 convs), so G paints the
     nodule where its mask is; D_IS judges that they agree, as before.

@@ -9,7 +9,8 @@ pixels in each value band, the share of syntheses whose mask has no pixel above 
 (empty to the readout), the median of each synthesis's largest value, where the fuzzy
 pixels (0.1-0.9) lie: within ``EDGE_PX`` of the binarised outline (an edge band) or
 beyond it, and the share of all pixels at 0.01-0.5 beyond that band (a floor, a haze; a
-soft outline is not counted). ``real`` reads the real training slices' masks (binary:
+soft outline is not counted), and the mean number of 8-connected pieces of the
+binarised mask. ``real`` reads the real training slices' masks (binary:
 the bands' check). A montage of ``MONTAGE`` syntheses per run (image above, soft mask
 below) goes to ``round35_masks.png`` or ``--png`` (the recipes of the last call only),
 rows to ``round35_mask_values.csv`` (a re-read replaces a run's row):
@@ -47,6 +48,9 @@ def bands(masks: np.ndarray) -> dict[str, float]:
         >>> row = bands(m)
         >>> row["share_0.9-1"], row["empty"], row["fuzzy_beyond_edge"], row["floor_beyond_edge"]
         (0.25, 0.0, 1.0, 0.00390625)
+        >>> m[0, 14, 14] = 1  # a second piece
+        >>> bands(m)["pieces"]
+        2.0
     """
     row = {}
     for low, high in itertools.pairwise(BANDS):
@@ -61,6 +65,10 @@ def bands(masks: np.ndarray) -> dict[str, float]:
     row["fuzzy_per_pixel_above_half"] = float(fuzzy.sum() / max(hard.sum(), 1))
     row["fuzzy_beyond_edge"] = float((fuzzy & ~near).sum() / max(fuzzy.sum(), 1))
     row["floor_beyond_edge"] = float(((masks > 0.01) & (masks < 0.5) & ~near).mean())
+    # 8-connected pieces of the binarised mask, mean over the syntheses that have one (a
+    # drawn star-shaped outline is one region in the continuum, not always on the grid)
+    pieces = [ndimage.label(m, structure=np.ones((3, 3)))[1] for m in hard if m.any()]
+    row["pieces"] = float(np.mean(pieces)) if pieces else float("nan")
     return row
 
 

@@ -107,6 +107,9 @@ COMPARISONS = {
         _pair("focus-star", "focus"),
         _pair("focus-star-rough", "focus"),
         _pair("focus-star-rough", "focus-rough-polar"),
+        # the precision control (fp32, as both arms trained; development seed 0 only)
+        _pair("focus-star", "focus-fp32"),
+        _pair("focus-star-rough", "focus-fp32"),
     ],
 }
 # rounds whose rule names a lead by the mean map difference above 0
