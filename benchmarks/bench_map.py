@@ -1371,6 +1371,23 @@ def register_ablations() -> None:
         discriminators, loss = rough_arms[name]
         return name, display_name, discriminators, loss.from_config, None
 
+    def register(name, display_name, discriminators, loss, mapping=None, generator=Generator):
+        """focus's spec (its fitted gene projection, defaults and code file) with another
+        generator class, gene mapping, discriminators or loss."""
+        registry.register(
+            dataclasses.replace(
+                focus.SPEC,
+                name=name,
+                display_name=display_name,
+                code_name="φ(g)",
+                description=f"bench arm: {display_name}",
+                build=lambda c: GanNetworks(
+                    generator(c, (mapping or focus._mapping)(c)), discriminators(c)
+                ),
+                loss=loss,
+            )
+        )
+
     for name, display_name, discriminators, loss, mapping in (
         ("focus-q", "focus + code regressor", regressor, regressor_loss.from_config, None),
         ("focus-proj", "focus, projection D_ISG", projection, focus.SPEC.loss, None),
@@ -1405,38 +1422,13 @@ def register_ablations() -> None:
         ("focus-coin", "focus, D judging a binary mask drawn from G's", _coin_discriminators(),
          focus.SPEC.loss, None),
     ):  # fmt: skip
-        registry.register(
-            dataclasses.replace(
-                focus.SPEC,
-                name=name,
-                display_name=display_name,
-                code_name="φ(g)",
-                description=f"bench arm: {display_name}",
-                build=lambda c, d=discriminators, m=mapping or focus._mapping: GanNetworks(
-                    Generator(c, m(c)), d(c)
-                ),
-                loss=loss,
-            )
-        )
+        register(name, display_name, discriminators, loss, mapping)
     star = _star_generator()
     polar, polar_loss = rough_arms["focus-rough-polar"]
-    for name, display_name, discriminators, loss in (
-        ("focus-star", "focus, G's mask a star-shaped outline", _focus_discriminators,
-         focus.SPEC.loss),
-        ("focus-star-rough", "focus-star + focus-rough-polar's roughness term", polar,
-         polar_loss.from_config),
-    ):  # fmt: skip
-        registry.register(
-            dataclasses.replace(
-                focus.SPEC,
-                name=name,
-                display_name=display_name,
-                code_name="φ(g)",
-                description=f"bench arm: {display_name}",
-                build=lambda c, d=discriminators: GanNetworks(star(c, focus._mapping(c)), d(c)),
-                loss=loss,
-            )
-        )
+    register("focus-star", "focus, G's mask a star-shaped outline", _focus_discriminators,
+             focus.SPEC.loss, generator=star)  # fmt: skip
+    register("focus-star-rough", "focus-star + focus-rough-polar's roughness term", polar,
+             polar_loss.from_config, generator=star)  # fmt: skip
     crossfit, crossfit_fit = _crossfit_arm()
     registry.register(
         dataclasses.replace(
