@@ -104,8 +104,9 @@ COMPARISONS = {
         _pair("focus-rough-ray-bg", "focus-rough-ray"),
     ],
     37: [
-        _pair("focus-star", "focus"),
+        # the arm its rule sends to the report seeds first
         _pair("focus-star-rough", "focus"),
+        _pair("focus-star", "focus"),
         _pair("focus-star-rough", "focus-rough-polar"),
         # the precision control (fp32, as both arms trained; development seed 0 only)
         _pair("focus-star", "focus-fp32"),
@@ -221,7 +222,18 @@ def _paired(
             f"{'yes' if empty else 'no'} -> {verdict}"
         )
     else:
-        lines.append(f"rule: {len(report)} of the 6 report readings paired; no decision")
+        # round 37's addendum: a partial set settles what the missing readings cannot change
+        higher = sum(a.map_auroc > b.map_auroc for a, b in report)
+        below = len(report) - higher
+        settled = (
+            "neither adoption nor a lead is possible" if below >= 3
+            else "adoption is no longer possible, a lead still is" if below >= 2
+            else "no decision"
+        )  # fmt: skip
+        lines.append(
+            f"rule: {len(report)} of the 6 report readings paired, map higher in {higher}, "
+            f"at or below in {below}; {settled}"
+        )
     return lines
 
 
