@@ -41,7 +41,9 @@ def train(
             "Recipe: focus (the default: D_ISG on the nodule region, genes through 10 "
             "principal components, bf16 where native), focus-height (focus told each "
             "slice's height above the nodule's centroid), focus-daug (focus with every "
-            "discriminator input shifted at random), xu2019 (the paper as published) "
+            "discriminator input shifted at random), focus-outline (focus with G's mask "
+            "drawn as a star-shaped outline whose roughness follows the genes; fp32), "
+            "xu2019 (the paper as published) "
             "or mcgan (the baseline)",
             DEFAULT_RECIPE,
         ),

@@ -18,7 +18,8 @@ class ModelConfig:
             built in Python is the published model), ``focus`` (the improved recipe:
             ``DEFAULT_RECIPE``, what ``rgsynth train`` and the demo train unless told),
             ``focus-height`` (``focus`` told each slice's height), ``focus-daug``
-            (``focus`` with its discriminators shown randomly shifted inputs), or
+            (``focus`` with its discriminators shown randomly shifted inputs),
+            ``focus-outline`` (``focus`` with G's mask drawn as a star-shaped outline), or
             ``mcgan`` (the MC-GAN baseline of Park et al., BMVC 2018, with genes in place
             of text).
         image_size: edge of the square slices in pixels (the cache's ``size``: 64 or 128).

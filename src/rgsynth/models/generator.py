@@ -62,7 +62,8 @@ class BackgroundEncoder(nn.Module):
 
 class SynthesisPath(nn.Module):
     """What both generators share: the background encoder, one conditioning block per
-    resolution (coarse → fine) with an upsampling between, and the image and mask heads.
+    resolution (coarse → fine) with an upsampling between (:meth:`trunk`), and the image
+    and mask heads (a generator with its own heads, ``focus-outline``'s, calls the trunk).
 
     ``make_block(channels)`` builds a block taking (synthesis, background features,
     condition) and returning (features, weight); the condition is the gene code ⊕ noise.
@@ -82,10 +83,11 @@ class SynthesisPath(nn.Module):
         self.to_image = nn.Conv2d(top, 1, 3, padding=1)
         self.to_mask = nn.Conv2d(top, 1, 3, padding=1)
 
-    def forward(
+    def trunk(
         self, background: torch.Tensor, code: torch.Tensor, noise: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(image, mask, mask logits, the last block's weight): (B, 1, H, W) ×3, (B, C, H, W)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Everything before the heads: (full-resolution features (B, C, H, W), the last
+        block's weight (B, C, H, W), the condition gene code ⊕ noise (B, style_dim))."""
         size = self.config.image_size
         assert_shape(background, (None, 1, size, size), "background")
         assert_shape(noise, (background.shape[0], self.config.noise_dim), "noise")
@@ -96,6 +98,13 @@ class SynthesisPath(nn.Module):
             synthesis, weight = block(synthesis, features[level], condition)
             if level < len(self.ups):
                 synthesis = self.ups[level](synthesis)
+        return synthesis, weight, condition
+
+    def forward(
+        self, background: torch.Tensor, code: torch.Tensor, noise: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image, mask, mask logits, the last block's weight): (B, 1, H, W) ×3, (B, C, H, W)."""
+        synthesis, weight, _ = self.trunk(background, code, noise)
         logits = self.to_mask(synthesis)
         return torch.tanh(self.to_image(synthesis)), torch.sigmoid(logits), logits, weight
 

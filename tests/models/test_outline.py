@@ -1,0 +1,134 @@
+"""``focus-outline``: G's mask drawn as a star-shaped binary outline, and a term asking
+its roughness to follow the genes as the real slices' does."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from conftest import TINY_TRAIN
+from rgsynth.config import ModelConfig, TrainConfig
+from rgsynth.models import outline
+from rgsynth.models.outline import (
+    STAR_HARMONICS,
+    OutlineDiscriminators,
+    OutlineGenerator,
+    polar_roughness,
+    star_mask,
+)
+from rgsynth.models.registry import get_spec
+from rgsynth.train.loop import Trainer
+
+SMALL = ModelConfig(architecture="focus-outline", image_size=32, n_genes=30, base_channels=8,
+                    max_channels=32, gene_hidden=16)  # fmt: skip
+DISC = math.log(2 * math.sqrt(math.pi))  # a disc's log P - 1/2 log A
+
+
+def _params(batch: int = 1, radius: float = 0.0, wave: float = 0.0, k: int = 5) -> torch.Tensor:
+    p = torch.zeros(batch, 3 + 2 * STAR_HARMONICS)
+    p[:, 2] = radius
+    p[:, 3 + k - 1] = wave  # cosine coefficient of harmonic k
+    return p
+
+
+def test_the_drawn_mask_is_binary_and_its_gradient_moves_the_outline():
+    params = _params(radius=0.0).requires_grad_(True)
+    mask, logits = star_mask(params, 32)
+    assert sorted(torch.unique(mask).tolist()) == [0.0, 1.0]
+    assert torch.equal(mask, (logits > 0).float())
+    mask.sum().backward()  # more area: the radius grows, almost no wave is asked for
+    assert params.grad[0, 2] > 0  # (the square grid's fourfold symmetry: harmonics 4 and 8)
+    assert params.grad[0, 3:].abs().max() < 1e-2 * params.grad[0, 2]
+    # A shifted centre moves the disc, it does not resize it.
+    moved, _ = star_mask(torch.cat([torch.tensor([[2.0, 0.0]]), _params()[:, 2:]], dim=1), 32)
+    rows = torch.arange(32.0)
+    centre = (moved[0, 0].sum(dim=1) * rows).sum() / moved.sum()
+    assert abs(centre - (15.5 + math.tanh(2.0) * outline.STAR_SHIFT * 32)) < 0.5
+    assert abs(moved.sum() - mask.sum()) < 8
+
+
+def test_polar_roughness_reads_a_disc_as_smooth_and_waves_as_rough_with_gradients():
+    disc, _ = star_mask(_params(radius=2.0), 48)
+    assert abs(polar_roughness(disc).item() - DISC) < 0.02
+    rough = [polar_roughness(star_mask(_params(radius=2.0, wave=w), 48)[0]).item()
+             for w in (0.05, 0.15, 0.3)]  # fmt: skip
+    assert DISC < rough[0] < rough[1] < rough[2]
+    wave = _params(radius=2.0, wave=0.15).requires_grad_(True)
+    polar_roughness(star_mask(wave, 48)[0]).sum().backward()
+    assert wave.grad[0, 3 + 4] > 0  # more of the wave: rougher
+
+
+def test_generator_paints_where_its_drawn_mask_is_and_has_no_unused_heads():
+    torch.manual_seed(0)
+    networks = get_spec("focus-outline").build(SMALL)
+    generator = networks.generator
+    assert isinstance(generator, OutlineGenerator)
+    assert not any(k.startswith("synthesis.to_") for k in generator.state_dict())
+    genes = torch.randn(3, 30)
+    out = generator(torch.zeros(3, 1, 32, 32), genes, torch.randn(3, SMALL.noise_dim))
+    assert sorted(torch.unique(out.mask).tolist()) == [0.0, 1.0]
+    # The run starts from a centred disc of STAR_RADIUS_PX (its last layer starts small).
+    area = out.mask.sum(dim=(1, 2, 3))
+    assert torch.all((area - math.pi * outline.STAR_RADIUS_PX**2).abs() < 40)
+    (out.image.sum() + out.mask.sum()).backward()
+    assert generator.star_head[-1].weight.grad.abs().sum() > 0
+    assert generator.star_image[0].weight.grad.abs().sum() > 0
+
+
+def _reals(scores: torch.Tensor, size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Discs whose radius grows with ``scores`` (B,), images bright inside them."""
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    radius = (6 + 2 * scores).clamp(2, 12)[:, None, None]
+    mask = (((yy - 16) ** 2 + (xx - 16) ** 2) < radius**2).float()[:, None]
+    return mask * 0.5 - (1 - mask) * 0.8, mask
+
+
+def test_the_ridge_fit_learns_the_reals_descriptors_from_the_genes_and_g_gets_a_term():
+    torch.manual_seed(1)
+    d = OutlineDiscriminators(SMALL)
+    donors = torch.randn(40, 30) * 2
+    d.mapping.fit(donors)
+    fake_image, fake_mask = torch.zeros(40, 1, 32, 32), _reals(torch.zeros(40))[1]
+    # Before any real slice is seen, G's phase has no roughness term.
+    assert "rough_gap" not in d(fake_image, fake_mask, donors)
+    first = d.mapping.project(donors)[:, 0]
+    image, mask = _reals(first)
+    wrong = torch.roll(mask, 1, dims=0)
+    with torch.no_grad():
+        d(fake_image, fake_mask, donors, image, mask, wrong, torch.roll(donors, 1, dims=0))
+    assert d.ridge_xtx[0, 0] == 40
+    slopes = d.coefficients()[1:, 0]  # log area on the 10 components
+    assert slopes[0] > 5 * slopes[1:].abs().max()  # the area follows the first one only
+    scores = d(fake_image, fake_mask, donors)
+    # Every fake the same disc: the centred gap is the fit's own spread over the reals',
+    # its in-sample R² (the reals' roughness here is the pixel grid's noise), below 1.
+    assert 0 <= scores["rough_gap"].item() < 1.0
+    loss = get_spec("focus-outline").loss(get_spec("focus-outline").resolve(TrainConfig()))
+    total, terms = loss.generator(scores, fake_image, fake_mask, fake_image)
+    assert "G/rough_gap" in terms
+    assert torch.isclose(total, terms["G/I"] * loss.weight_i + terms["G/IS"] * loss.weight_is
+                         + terms["G/ISG"] * loss.weight_isg
+                         + terms["G/background_l1"] * loss.weight_background
+                         + outline.WEIGHT_ROUGH * terms["G/rough_gap"])  # fmt: skip
+
+
+def test_a_run_trains_in_fp32_logs_the_term_and_resumes_with_its_fit(
+    train_cache: Path, tmp_path: Path
+) -> None:
+    assert get_spec("focus-outline").training_defaults["precision"] == "fp32"
+    config = TrainConfig(**{**TINY_TRAIN.__dict__, "model": dataclasses.replace(
+        TINY_TRAIN.model, architecture="focus-outline")})  # fmt: skip
+    trainer = Trainer(train_cache, tmp_path / "run", config)
+    assert trainer.config.precision == "fp32"
+    trainer.run(max_steps=2, max_minutes=None)
+    stats = [json.loads(line) for line in (tmp_path / "run" / "stats.jsonl").read_text().split("\n")
+             if line.strip()]  # fmt: skip
+    assert all("G/rough_gap" in row for row in stats)
+    seen = trainer.discriminators.ridge_xtx.clone()
+    assert seen[0, 0] == 2 * config.batch_size
+    resumed = Trainer(train_cache, tmp_path / "run", config, resume=True)
+    torch.testing.assert_close(resumed.discriminators.ridge_xtx, seen)
