@@ -1216,131 +1216,39 @@ def _coin_discriminators():
     return CoinFocusDiscriminators
 
 
-STAR_HARMONICS = 12  # focus-star: Fourier harmonics of log r(θ) (the readout reads 3-12)
-STAR_EDGE_PX = 0.5  # the soft outline the straight-through gradient reads, px
-STAR_MIN_RADIUS_PX = 1.0  # below it r0 cannot go (the outline's mean radius, before the waves)
-STAR_RADIUS_PX = 7.0  # r0 at the start (the development cache's median slice: 7.0 px equivalent)
-STAR_SHIFT = 1 / 4  # the centre's furthest move from the patch's centre, share of the edge
-# (the development cache's real slices: SD 1.5-1.8 px, at most 11.5 px at 64²)
-
-
 def star_mask(params, size: int):
-    """A star-shaped binary mask (B, 1, size, size) drawn from polar parameters (B, 3 + 2K):
-    the centre's offset from the patch centre (2, through tanh, at most ``STAR_SHIFT`` of
-    the edge), r0 (softplus, at least ``STAR_MIN_RADIUS_PX``) and the cosine and sine
-    coefficients of log r(θ) at harmonics 1..K. r(θ) = r0 · exp(waves), so waves also
-    grow the area (the mean of exp is above 1): roughness and size are not independent
-    knobs here. A pixel is inside where its distance to the
-    centre is below r(θ) at its angle. Straight-through: the value is that binary mask, the
-    gradient that of sigmoid((r(θ) − d) / ``STAR_EDGE_PX``), which reaches only the pixels
-    near the outline and moves r(θ) there. Returns (mask, logits). Written here (no library
-    draws a differentiable polar shape); computed in fp32.
+    """focus-star's drawn outline: :func:`rgsynth.models.outline.star_mask`, where it moved
+    when the product recipe ``focus-outline`` took it over (same code, same draws).
 
     Example:
         >>> import torch
-        >>> p = torch.zeros(1, 3 + 2 * STAR_HARMONICS)
-        >>> mask, _ = star_mask(p, 32)
-        >>> sorted(torch.unique(mask).tolist()), int(mask.sum())  # binary: a disc of radius 7
-        ([0.0, 1.0], 156)
+        >>> mask, _ = star_mask(torch.zeros(1, 27), 32)
+        >>> int(mask.sum())  # a disc of radius 7
+        156
     """
-    import torch
-    import torch.nn.functional as F
+    from rgsynth.models.outline import star_mask as draw
 
-    p = params.float()
-    harmonics = (p.shape[1] - 3) // 2
-    axis = torch.arange(size, device=p.device, dtype=torch.float32) - (size - 1) / 2
-    rows, cols = torch.meshgrid(axis, axis, indexing="ij")  # (size, size)
-    shift = torch.tanh(p[:, :2]) * STAR_SHIFT * size  # (B, 2): row, col
-    dy = rows[None] - shift[:, 0, None, None]
-    dx = cols[None] - shift[:, 1, None, None]
-    distance = torch.sqrt(dy**2 + dx**2 + 1e-6)  # (B, size, size)
-    angle = torch.atan2(dy, dx)
-    k = torch.arange(1, harmonics + 1, device=p.device, dtype=torch.float32)
-    phase = angle[..., None] * k  # (B, size, size, K)
-    cos_coef, sin_coef = p[:, 3 : 3 + harmonics], p[:, 3 + harmonics :]
-    wave = (torch.cos(phase) * cos_coef[:, None, None]).sum(-1) + (
-        torch.sin(phase) * sin_coef[:, None, None]
-    ).sum(-1)
-    r0 = STAR_MIN_RADIUS_PX + F.softplus(p[:, 2, None, None] + _softplus_inverse(STAR_RADIUS_PX))
-    logits = ((r0 * torch.exp(wave) - distance) / STAR_EDGE_PX)[:, None]
-    soft = torch.sigmoid(logits)
-    return soft + ((logits > 0).float() - soft).detach(), logits
-
-
-def _softplus_inverse(radius: float) -> float:
-    """The raw r0 parameter at which r0 = ``radius`` (with the minimum radius added)."""
-    return math.log(math.expm1(radius - STAR_MIN_RADIUS_PX))
+    return draw(params, size)
 
 
 def _star_generator():
     """focus-star's generator: focus's G whose mask head draws a star-shaped binary outline
-    (:func:`star_mask`) from polar parameters, and whose image head sees that mask.
+    (:func:`star_mask`) from polar parameters, and whose image head sees that mask; since
+    then the product recipe ``focus-outline``'s generator
+    (:class:`rgsynth.models.outline.OutlineGenerator`, where its reasons are written), here
+    with the synthesis path's unused image and mask heads kept, so that the runs trained
+    before the move load as they were saved.
 
     Why (rounds 26-36): every term asking G's mask for the finer traits was met through the
     soft mask's freedoms the binarised readout does not see (fuzz at the edge, a faint
     channel, a floor under the patch, a mask hovering at 0.5), and closed off from them G
     painted almost no nodule (round 36). A mask drawn from a centre, a radius and the
-    harmonics of log r(θ) has none of those freedoms: it is binary and one star-shaped
-    region in the continuum (on the pixel grid a thin lobe can come apart, and strong
-    waves can shrink it to nothing at every pixel centre; ``bench_mask_values`` counts
-    both), and its waviness (lobulation, what the readout's
-    radius harmonics read) is a handful of numbers G sets from its code and noise. The
-    image head reads the drawn mask beside G's features (two 3×3 convs), so G paints the
-    nodule where its mask is; D_IS judges that they agree, as before.
+    harmonics of log r(θ) has none of those freedoms (``bench_mask_values`` counts the
+    pieces and the empty ones the pixel grid can still make)."""
+    from rgsynth.models.outline import OutlineGenerator
 
-    The parameters come from a small MLP of G's full-resolution features pooled over the
-    patch and its condition (gene code ⊕ noise); its last layer starts near zero, so every
-    run starts from a centred disc of ``STAR_RADIUS_PX``."""
-    import torch
-    from torch import nn
-
-    from rgsynth.models.blocks import LEAK, orthogonal_init
-    from rgsynth.models.generator import Generator
-
-    class StarGenerator(Generator):
-        def __init__(self, config, mapping=None) -> None:
-            super().__init__(config, mapping)
-            top = config.channels(config.resolutions[-1])
-            hidden = 128
-            self.star_head = nn.Sequential(
-                nn.Linear(top + config.style_dim, hidden),
-                nn.LeakyReLU(LEAK),
-                nn.Linear(hidden, 3 + 2 * STAR_HARMONICS),
-            )
-            self.star_image = nn.Sequential(
-                nn.Conv2d(top + 1, top, 3, padding=1),
-                nn.LeakyReLU(LEAK),
-                nn.Conv2d(top, 1, 3, padding=1),
-            )
-            orthogonal_init(self.star_head), orthogonal_init(self.star_image)
-            with torch.no_grad():
-                self.star_head[-1].weight.mul_(0.01)
-
-        def forward(self, background, genes, noise, height_mm=None):
-            from rgsynth.models.generator import GeneratorOutput
-
-            path = self.synthesis
-            code = self.encode_genes(genes, height_mm)
-            condition = torch.cat([code, noise], dim=1)
-            features = path.encoder(background)[::-1]  # coarse → fine
-            synthesis = weight = features[0]
-            for level, block in enumerate(path.blocks):
-                synthesis, weight = block(synthesis, features[level], condition)
-                if level < len(path.ups):
-                    synthesis = path.ups[level](synthesis)
-            pooled = synthesis.mean(dim=(2, 3))
-            params = self.star_head(torch.cat([pooled, condition.to(pooled.dtype)], dim=1))
-            with torch.autocast(background.device.type, enabled=False):
-                mask, logits = star_mask(params, self.config.image_size)
-            mask = mask.to(synthesis.dtype)
-            image = torch.tanh(self.star_image(torch.cat([synthesis, mask], dim=1)))
-            return GeneratorOutput(
-                image=image,
-                mask=mask,
-                mask_logits=logits,
-                weight_map=weight.mean(dim=1, keepdim=True),
-                gene_code=code,
-            )
+    class StarGenerator(OutlineGenerator):
+        drop_unused_heads = False
 
     return StarGenerator
 

@@ -31,12 +31,19 @@ def _networks(name: str, config: ModelConfig, genes: torch.Tensor, seed: int):
     torch.manual_seed(seed)
     networks = spec.build(dataclasses.replace(config, architecture=name))
     spec.fit_to_genes(networks, genes.numpy())
-    loss = spec.loss(spec.resolve(TrainConfig(model=dataclasses.replace(config, architecture=name))))
+    model = dataclasses.replace(config, architecture=name)
+    loss = spec.loss(spec.resolve(TrainConfig(model=model)))
     optimisers = [
         torch.optim.Adam(n.parameters(), lr=1e-4, betas=(0.5, 0.999))
         for n in (networks.generator, networks.discriminators)
     ]
     return networks, loss, optimisers
+
+
+def _state(networks) -> dict[str, torch.Tensor]:
+    """Both networks' tensors, G's keys prefixed "G.", D's "D."."""
+    parts = {"G": networks.generator, "D": networks.discriminators}
+    return {f"{n}.{k}": v for n, m in parts.items() for k, v in m.state_dict().items()}
 
 
 def _batch(config: ModelConfig, step: int, donors: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -69,10 +76,7 @@ def main() -> int:
     bench = _networks("focus-star-rough", config, donors, args.seed)
 
     worst = 0.0
-    p_state = {k: v for (n, m) in zip(("G", "D"), dataclasses.astuple(product[0]))
-               for k, v in ((f"{n}.{k}", v) for k, v in m.state_dict().items())}  # fmt: skip
-    b_state = {k: v for (n, m) in zip(("G", "D"), dataclasses.astuple(bench[0]))
-               for k, v in ((f"{n}.{k}", v) for k, v in m.state_dict().items())}  # fmt: skip
+    p_state, b_state = (_state(networks) for networks, _, _ in (product, bench))
     dropped = sorted(set(b_state) - set(p_state))
     if set(p_state) - set(b_state) or any(not k.startswith("G.synthesis.to_") for k in dropped):
         print(f"state keys differ: product only {sorted(set(p_state) - set(b_state))}, "
@@ -99,13 +103,15 @@ def main() -> int:
                 networks.discriminators, fake, batch, no_autocast
             )
             g_opt.step()
-            line.append((d_total.item(), g_total.item(), g_terms.get("G/rough_gap", torch.nan).item(),
-                         fake.mask.sum().item()))  # fmt: skip
+            rough = g_terms.get("G/rough_gap", torch.tensor(torch.nan)).item()
+            line.append((d_total.item(), g_total.item(), rough, fake.mask.sum().item()))
         (pd, pg, pr, pm), (bd, bg, br, bm) = line
         diff = max(abs(pd - bd), abs(pg - bg), abs(pm - bm), 0.0 if pr != pr else abs(pr - br))
         worst = max(worst, diff)
-        print(f"step {step}: D {pd:.6f} / {bd:.6f}, G {pg:.6f} / {bg:.6f}, rough_gap "
-              f"{pr:.6f} / {br:.6f}, mask pixels {pm:.0f} / {bm:.0f} (product / bench)")  # fmt: skip
+        print(
+            f"step {step}: D {pd:.6f} / {bd:.6f}, G {pg:.6f} / {bg:.6f}, rough_gap "
+            f"{pr:.6f} / {br:.6f}, mask pixels {pm:.0f} / {bm:.0f} (product / bench)"
+        )
     verdict = "same" if worst <= TOLERANCE else "DIFFERENT"
     print(f"{verdict}: largest difference {worst:.2e} (tolerance {TOLERANCE:.0e})")
     return 0 if worst <= TOLERANCE else 1

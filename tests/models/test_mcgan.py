@@ -87,7 +87,9 @@ def test_mcgan_defaults_and_kl_in_the_generator_loss() -> None:
     total, terms = loss.generator(scores, image, image, image, kl=torch.tensor(0.75))
     assert float(terms["G/kl"]) == 0.75 and float(total) == pytest.approx(2.0 * 0.75)
     with pytest.raises(
-        ValueError, match="architecture must be one of xu, focus, focus-height, focus-daug, focus-outline, mcgan"
+        ValueError,
+        match="architecture must be one of xu, focus, focus-height, focus-daug, focus-outline, "
+        "mcgan",
     ):
         ModelConfig(architecture="stylegan")
 

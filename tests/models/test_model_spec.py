@@ -51,7 +51,9 @@ def test_a_python_mcgan_config_trains_with_mcgan_weights(train_cache: Path, tmp_
 
 def test_unknown_architecture_is_refused() -> None:
     with pytest.raises(
-        ValueError, match="architecture must be one of xu, focus, focus-height, focus-daug, focus-outline, mcgan"
+        ValueError,
+        match="architecture must be one of xu, focus, focus-height, focus-daug, focus-outline, "
+        "mcgan",
     ):
         get_spec("stylegan")
     with pytest.raises(ValueError, match="already registered"):

@@ -118,9 +118,10 @@ def polar_roughness(mask: torch.Tensor) -> torch.Tensor:
         centre_row = (m.sum(dim=(1, 3)) * rows).sum(dim=1) / total
         centre_col = (m.sum(dim=(1, 2)) * cols).sum(dim=1) / total
     angles = torch.arange(POLAR_RAYS, device=m.device, dtype=m.dtype) * (2 * math.pi / POLAR_RAYS)
-    steps = torch.arange(
-        1, int(max(height, width) / POLAR_STEP) + 1, device=m.device, dtype=m.dtype
-    ) * POLAR_STEP
+    steps = (
+        torch.arange(1, int(max(height, width) / POLAR_STEP) + 1, device=m.device, dtype=m.dtype)
+        * POLAR_STEP
+    )
     ray_row = centre_row[:, None, None] + steps[None, None, :] * torch.sin(angles)[None, :, None]
     ray_col = centre_col[:, None, None] + steps[None, None, :] * torch.cos(angles)[None, :, None]
     grid = torch.stack([(ray_col + 0.5) / width * 2 - 1, (ray_row + 0.5) / height * 2 - 1], -1)
@@ -174,6 +175,8 @@ class OutlineGenerator(Generator):
         ((2, 1, 32, 32), [0.0, 1.0])
     """
 
+    drop_unused_heads = True
+
     def __init__(self, config: ModelConfig, mapping: nn.Module | None = None) -> None:
         super().__init__(config, mapping)
         top = config.channels(config.resolutions[-1])
@@ -193,8 +196,9 @@ class OutlineGenerator(Generator):
             self.star_head[-1].weight.mul_(0.01)
         # The synthesis path's own heads are replaced by the two above. They are removed
         # only now, after every layer has drawn its initial weights, so that a seed gives
-        # the weights the benchmark's arm trained from.
-        del self.synthesis.to_image, self.synthesis.to_mask
+        # the weights the benchmark's arm trained from (whose checkpoints keep them).
+        if self.drop_unused_heads:
+            del self.synthesis.to_image, self.synthesis.to_mask
 
     def forward(
         self,

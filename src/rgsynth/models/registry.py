@@ -13,9 +13,7 @@ from rgsynth.models import focus, mcgan, outline, xu
 from rgsynth.models.config import DEFAULT_RECIPE, ModelConfig
 from rgsynth.models.spec import GanNetworks, ModelSpec
 
-_BUILT_IN = (
-    xu.SPEC, focus.SPEC, focus.HEIGHT_SPEC, focus.DAUG_SPEC, outline.SPEC, mcgan.SPEC
-)
+_BUILT_IN = (xu.SPEC, focus.SPEC, focus.HEIGHT_SPEC, focus.DAUG_SPEC, outline.SPEC, mcgan.SPEC)
 _SPECS: dict[str, ModelSpec] = {spec.name: spec for spec in _BUILT_IN}
 
 PROPOSED = focus.SPEC.name  # the default recipe: what `train` and the demo train first
