@@ -132,3 +132,33 @@ def test_a_run_trains_in_fp32_logs_the_term_and_resumes_with_its_fit(
     assert seen[0, 0] == 2 * config.batch_size
     resumed = Trainer(train_cache, tmp_path / "run", config, resume=True)
     torch.testing.assert_close(resumed.discriminators.ridge_xtx, seen)
+
+
+def test_the_chain_runs_on_a_focus_outline_run(
+    train_cache: Path, small_cohort: Path, tmp_path: Path
+) -> None:
+    """map, evaluate, synthesize and report read a focus-outline run as any other."""
+    from typer.testing import CliRunner
+
+    from rgsynth.cli import app
+
+    model = dataclasses.replace(TINY_TRAIN.model, architecture="focus-outline")
+    run = tmp_path / "run"
+    Trainer(train_cache, run, dataclasses.replace(TINY_TRAIN, model=model)).run(2, None)
+    truth = small_cohort / "ground_truth.json"
+    runner = CliRunner()
+    steps = (
+        ["map", str(run), "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "1",
+         "--replicates", "3", "--backgrounds", "3", "--gene-sets", str(truth)],
+        ["evaluate", str(run), "--truth", str(truth), "--per-donor", "2", "--resamples", "20"],
+        ["synthesize", str(run), str(tmp_path / "synthesis"), "--split", "train",
+         "--backgrounds", "1"],
+        ["report", str(run)],
+    )  # fmt: skip
+    for args in steps:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, f"{args[0]}: {result.output}"
+    scores = json.loads((run / "evaluation.json").read_text())["models"]["focus-outline"]
+    assert scores["training"]["precision"] == "fp32"
+    assert (run / "report" / "index.html").is_file()
+    assert sorted((tmp_path / "synthesis").rglob("*.nii.gz"))
