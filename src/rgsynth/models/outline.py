@@ -21,7 +21,8 @@ against 0.60 / 0.77 / 0.74; see ``benchmarks/results/round37_star_table.txt`` an
 README for the full table and the training-seed-1 readings.
 
 Precision: fp32 by default. It was measured in fp32 only (the machine had no native
-bf16); the outline is drawn in fp32 under any autocast.
+bf16). Under autocast the outline's parameters come from G's layers at the run's
+precision, and the outline is drawn from them in fp32.
 """
 
 from __future__ import annotations
@@ -259,11 +260,19 @@ class OutlineDiscriminators(focus.FocusDiscriminators):
 
     @torch.no_grad()
     def add_reals(self, genes: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> None:
-        """D's phase: add the real slices to the running fit (fp64 sums)."""
-        x, y = self._design(genes), nodule_descriptors(image, mask).double()
-        self.ridge_xtx += x.T @ x
-        self.ridge_xty += x.T @ y
-        self.ridge_yty += (y**2).sum(dim=0)
+        """D's phase: add the real slices to the running fit (fp64 sums). Under DDP every
+        rank adds every rank's slices (an all-reduce of the sums' increments), so the fit is
+        the same everywhere and DDP's broadcast of rank 0's buffers loses nothing."""
+        with torch.autocast(image.device.type, enabled=False):
+            x, y = self._design(genes), nodule_descriptors(image, mask).double()
+            increments = [x.T @ x, x.T @ y, (y**2).sum(dim=0)]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            for increment in increments:
+                torch.distributed.all_reduce(increment)
+        for total, increment in zip(
+            (self.ridge_xtx, self.ridge_xty, self.ridge_yty), increments, strict=True
+        ):
+            total += increment
 
     def forward(self, fake_image, fake_mask, genes, real_image=None, real_mask=None, *rest,
                 **kwargs):  # fmt: skip
