@@ -1483,14 +1483,17 @@ def train(
         print(f"seed {seed} {recipe}: step {step} in {seconds:.0f} s → {snapshot}", flush=True)
 
 
-def speed(work: Path, seed: int, steps: int = 40) -> None:
-    """Steps per minute of each recipe alone on this machine (run with nothing else)."""
+def speed(
+    work: Path, seed: int, steps: int = 40, recipes: tuple[str, ...] = tuple(RECIPES)
+) -> None:
+    """Steps per minute of each recipe (``--recipe``: that one) alone on this machine (run
+    with nothing else)."""
     from rgsynth.config import ModelConfig, TrainConfig
     from rgsynth.train.loop import Trainer
 
     register_ablations()
     _, cache = paths(work, seed)
-    for recipe in RECIPES:
+    for recipe in recipes:
         architecture, precision, other = recipe_settings(recipe)
         config = TrainConfig(
             model=ModelConfig(architecture=architecture, **WIDTHS),
@@ -1538,7 +1541,7 @@ def main() -> None:
     elif args.command == "train":
         train(args.work, args.seed, args.recipe or "focus", args.at, args.subjects)
     elif args.command == "speed":
-        speed(args.work, args.seed)
+        speed(args.work, args.seed, recipes=(args.recipe,) if args.recipe else tuple(RECIPES))
     elif args.command == "score":
         from bench_map_score import REREAD, score_seed
 
