@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,31 @@ TINY_TRAIN = TrainConfig(
 )
 
 TINY_SEED = 3
+
+
+def train_two_processes(cache: Path, run: Path, *options: str) -> subprocess.CompletedProcess:
+    """``rgsynth train`` at the tiny widths in two CPU processes (torch.distributed.run,
+    one thread each): the DDP path, as a user starts it."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "rgsynth.cli", "train", str(cache), str(run), "--batch-size", "4",
+        "--base-channels", "8", "--max-channels", "32", "--gene-hidden", "16",
+        "--device", "cpu", *options,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+
+
+def chain_commands(run: Path, truth: Path, synthesis: Path) -> list[list[str]]:
+    """The CLI stages after training, at test sizes: map, evaluate, synthesize (into
+    ``synthesis``), report. A recipe's chain test runs them on its run."""
+    return [
+        ["map", str(run), "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "1",
+         "--replicates", "3", "--backgrounds", "3", "--gene-sets", str(truth)],
+        ["evaluate", str(run), "--truth", str(truth), "--per-donor", "2", "--resamples", "20"],
+        ["synthesize", str(run), str(synthesis), "--split", "train", "--backgrounds", "1"],
+        ["report", str(run)],
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from conftest import TINY_TRAIN
+from conftest import TINY_TRAIN, chain_commands
 from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.data import NoduleDataset, load_split
 from rgsynth.inference import Synthesizer, load_run
@@ -196,18 +196,10 @@ def test_the_chain_runs_on_a_focus_height_run(
     model = dataclasses.replace(TINY_TRAIN.model, architecture="focus-height")
     run = tmp_path / "run"
     Trainer(train_cache, run, dataclasses.replace(TINY_TRAIN, model=model)).run(2, None)
-    truth = small_cohort / "ground_truth.json"
     runner = CliRunner()
-    steps = (
-        ["map", str(run), "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "1",
-         "--replicates", "3", "--backgrounds", "3", "--gene-sets", str(truth)],
-        ["evaluate", str(run), "--truth", str(truth), "--per-donor", "2", "--resamples", "20"],
-        ["synthesize", str(run), str(tmp_path / "synthesis"), "--split", "train",
-         "--backgrounds", "1"],
-        ["synthesize", str(run), str(tmp_path / "above"), "--split", "train",
-         "--backgrounds", "1", "--slice-height-mm", "8"],
-        ["report", str(run)],
-    )  # fmt: skip
+    steps = chain_commands(run, small_cohort / "ground_truth.json", tmp_path / "synthesis")
+    steps.insert(3, ["synthesize", str(run), str(tmp_path / "above"), "--split", "train",
+                     "--backgrounds", "1", "--slice-height-mm", "8"])  # fmt: skip
     for args in steps:
         result = runner.invoke(app, args)
         assert result.exit_code == 0, f"{args[0]}: {result.output}"

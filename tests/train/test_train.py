@@ -6,15 +6,13 @@ import dataclasses
 import json
 import os
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, train_two_processes
 from conftest import TINY_TRAIN as TINY
 from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.layout import CHECKPOINT_PATH
@@ -153,14 +151,7 @@ def test_bf16_autocast_trains(train_cache: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_process_ddp_keeps_ranks_identical(train_cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "rgsynth.cli", "train", str(train_cache), str(run), "--steps", "3",
-        "--batch-size", "4", "--base-channels", "8", "--max-channels", "32",
-        "--gene-hidden", "16", "--log-every", "1", "--device", "cpu",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    result = train_two_processes(train_cache, run, "--steps", "3", "--log-every", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = json.loads((run / "ranks.json").read_text())
     assert ranks["step"] == 3 and len(ranks["weight_checksums"]) == 2

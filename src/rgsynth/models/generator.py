@@ -63,7 +63,8 @@ class BackgroundEncoder(nn.Module):
 class SynthesisPath(nn.Module):
     """What both generators share: the background encoder, one conditioning block per
     resolution (coarse → fine) with an upsampling between (:meth:`trunk`), and the image
-    and mask heads (a generator with its own heads, ``focus-outline``'s, calls the trunk).
+    and mask heads (:meth:`heads`; a generator with its own heads, ``focus-outline``'s,
+    overrides :meth:`Generator.heads` and keeps only the trunk).
 
     ``make_block(channels)`` builds a block taking (synthesis, background features,
     condition) and returning (features, weight); the condition is the gene code ⊕ noise.
@@ -100,13 +101,17 @@ class SynthesisPath(nn.Module):
                 synthesis = self.ups[level](synthesis)
         return synthesis, weight, condition
 
+    def heads(self, synthesis: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image, mask, mask logits), each (B, 1, H, W), from the trunk's features."""
+        logits = self.to_mask(synthesis)
+        return torch.tanh(self.to_image(synthesis)), torch.sigmoid(logits), logits
+
     def forward(
         self, background: torch.Tensor, code: torch.Tensor, noise: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(image, mask, mask logits, the last block's weight): (B, 1, H, W) ×3, (B, C, H, W)."""
         synthesis, weight, _ = self.trunk(background, code, noise)
-        logits = self.to_mask(synthesis)
-        return torch.tanh(self.to_image(synthesis)), torch.sigmoid(logits), logits, weight
+        return *self.heads(synthesis), weight
 
 
 class Generator(nn.Module):
@@ -142,6 +147,14 @@ class Generator(nn.Module):
             return self.mapping.input_weight()
         return self.mapping.layers[0].weight
 
+    def heads(
+        self, synthesis: torch.Tensor, condition: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(image, mask, mask logits), each (B, 1, H, W), from the trunk's full-resolution
+        features and the condition (gene code ⊕ noise). A recipe that draws its mask its own
+        way (``focus-outline``) overrides this and nothing else."""
+        return self.synthesis.heads(synthesis)
+
     def forward(
         self,
         background: torch.Tensor,
@@ -150,7 +163,8 @@ class Generator(nn.Module):
         height_mm: torch.Tensor | None = None,
     ) -> GeneratorOutput:
         code = self.encode_genes(genes, height_mm)  # (B, gene_code)
-        image, mask, logits, weight = self.synthesis(background, code, noise)
+        synthesis, weight, condition = self.synthesis.trunk(background, code, noise)
+        image, mask, logits = self.heads(synthesis, condition)
         return GeneratorOutput(
             image=image,
             mask=mask,
