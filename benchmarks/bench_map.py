@@ -157,6 +157,10 @@ RECIPES = {
     "focus-star-seed1": ("focus-star", "fp32", 135, {"seed": 1}),
     "focus-star-rough": ("focus-star-rough", "fp32", 135),
     "focus-star-rough-seed1": ("focus-star-rough", "fp32", 135, {"seed": 1}),
+    # focus-star-rough with the outline's area set by r0 alone, so its waves (asked to follow
+    # the genes' roughness) no longer grow the nodule (thirty-eighth round)
+    "focus-star-area": ("focus-star-area", "fp32", 135),
+    "focus-star-area-seed1": ("focus-star-area", "fp32", 135, {"seed": 1}),
     # every discriminator input shifted by a random offset (DiffAugment translation), reals
     # and fakes alike, against D memorising ~650 slices (a bench arm in issue 16's
     # seventeenth round, now the product recipe `focus-daug`)
@@ -1231,7 +1235,7 @@ def star_mask(params, size: int):
     return draw(params, size)
 
 
-def _star_generator():
+def _star_generator(equal_area: bool = False):
     """focus-star's generator: focus's G whose mask head draws a star-shaped binary outline
     (:func:`star_mask`) from polar parameters, and whose image head sees that mask; since
     then the product recipe ``focus-outline``'s generator
@@ -1244,12 +1248,14 @@ def _star_generator():
     channel, a floor under the patch, a mask hovering at 0.5), and closed off from them G
     painted almost no nodule (round 36). A mask drawn from a centre, a radius and the
     harmonics of log r(θ) has none of those freedoms (``bench_mask_values`` counts the
-    pieces and the empty ones the pixel grid can still make)."""
+    pieces and the empty ones the pixel grid can still make). ``equal_area``: the outline's
+    area is set by its radius alone (round 38; :func:`rgsynth.models.outline.star_mask`)."""
     from rgsynth.models.outline import OutlineGenerator
 
     class StarGenerator(OutlineGenerator):
         drop_unused_heads = False
 
+    StarGenerator.equal_area = equal_area
     return StarGenerator
 
 
@@ -1337,6 +1343,8 @@ def register_ablations() -> None:
              focus.SPEC.loss, generator=star)  # fmt: skip
     register("focus-star-rough", "focus-star + focus-rough-polar's roughness term", polar,
              polar_loss.from_config, generator=star)  # fmt: skip
+    register("focus-star-area", "focus-star-rough, the outline's area set by r0 alone", polar,
+             polar_loss.from_config, generator=_star_generator(equal_area=True))  # fmt: skip
     crossfit, crossfit_fit = _crossfit_arm()
     registry.register(
         dataclasses.replace(

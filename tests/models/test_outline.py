@@ -6,15 +6,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import TINY_TRAIN
+from conftest import TINY_TRAIN, chain_commands, train_two_processes
 from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.models import outline
 from rgsynth.models.outline import (
@@ -53,6 +50,23 @@ def test_the_drawn_mask_is_binary_and_its_gradient_moves_the_outline():
     centre = (moved[0, 0].sum(dim=1) * rows).sum() / moved.sum()
     assert abs(centre - (15.5 + math.tanh(2.0) * outline.STAR_SHIFT * 32)) < 0.5
     assert abs(moved.sum() - mask.sum()) < 8
+
+
+def test_an_equal_area_outline_keeps_its_area_whatever_its_waves():
+    """Published, waves grow the area; with ``equal_area`` only r0 sets it (½∮r² dθ = π r0²),
+    and the gradient of the area no longer reaches the waves."""
+    areas, equal = [], []
+    for w in (0.0, 0.2, 0.4):
+        areas.append(star_mask(_params(radius=4.0, wave=w), 64)[0].sum().item())
+        equal.append(star_mask(_params(radius=4.0, wave=w), 64, equal_area=True)[0].sum().item())
+    assert areas[0] == equal[0]  # no waves: the same disc
+    assert areas[2] > 1.05 * areas[0]  # as published, the waves add area
+    assert max(equal) - min(equal) < 0.03 * equal[0]  # the pixel grid's rounding
+    params = _params(radius=4.0, wave=0.3).requires_grad_(True)
+    _, logits = star_mask(params, 64, equal_area=True)
+    torch.sigmoid(logits).sum().backward()  # the soft area: its gradient moves r0, not waves
+    assert params.grad[0, 2] > 0
+    assert params.grad[0, 3 + 4].abs() < 0.05 * params.grad[0, 2]
 
 
 def test_polar_roughness_reads_a_disc_as_smooth_and_waves_as_rough_with_gradients():
@@ -149,16 +163,8 @@ def test_the_chain_runs_on_a_focus_outline_run(
     model = dataclasses.replace(TINY_TRAIN.model, architecture="focus-outline")
     run = tmp_path / "run"
     Trainer(train_cache, run, dataclasses.replace(TINY_TRAIN, model=model)).run(2, None)
-    truth = small_cohort / "ground_truth.json"
     runner = CliRunner()
-    steps = (
-        ["map", str(run), "--clusters", "2", "--metagene-min-genes", "2", "--top-genes", "1",
-         "--replicates", "3", "--backgrounds", "3", "--gene-sets", str(truth)],
-        ["evaluate", str(run), "--truth", str(truth), "--per-donor", "2", "--resamples", "20"],
-        ["synthesize", str(run), str(tmp_path / "synthesis"), "--split", "train",
-         "--backgrounds", "1"],
-        ["report", str(run)],
-    )  # fmt: skip
+    steps = chain_commands(run, small_cohort / "ground_truth.json", tmp_path / "synthesis")
     for args in steps:
         result = runner.invoke(app, args)
         assert result.exit_code == 0, f"{args[0]}: {result.output}"
@@ -171,14 +177,7 @@ def test_the_chain_runs_on_a_focus_outline_run(
 @pytest.mark.slow
 def test_under_ddp_the_fit_counts_every_ranks_slices(train_cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "rgsynth.cli", "train", str(train_cache), str(run), "--steps", "2",
-        "--model", "focus-outline", "--batch-size", "4", "--base-channels", "8",
-        "--max-channels", "32", "--gene-hidden", "16", "--device", "cpu",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    result = train_two_processes(train_cache, run, "--steps", "2", "--model", "focus-outline")
     assert result.returncode == 0, result.stderr[-3000:]
     ranks = json.loads((run / "ranks.json").read_text())
     assert ranks["weight_checksums"][0] == ranks["weight_checksums"][1]

@@ -38,7 +38,7 @@ from rgsynth.losses import GanLoss
 from rgsynth.models import focus
 from rgsynth.models.blocks import LEAK, orthogonal_init
 from rgsynth.models.config import ModelConfig
-from rgsynth.models.generator import Generator, GeneratorOutput
+from rgsynth.models.generator import Generator
 from rgsynth.models.spec import GanNetworks
 
 STAR_HARMONICS = 12  # Fourier harmonics of log r(θ) (the readout's lobulation reads 3-12)
@@ -46,6 +46,7 @@ STAR_EDGE_PX = 0.5  # the soft outline the straight-through gradient reads, px
 STAR_MIN_RADIUS_PX = 1.0  # below it r0 cannot go (the outline's mean radius, before the waves)
 STAR_RADIUS_PX = 7.0  # r0 at the start (the development cache's median slice: 7.0 px equivalent)
 STAR_SHIFT = 1 / 4  # the centre's furthest move from the patch's centre, share of the edge
+AREA_ANGLES = 360  # angles the equal-area outline's mean square radius is taken over
 STAR_HIDDEN = 128  # width of the MLP that gives the outline's parameters
 POLAR_RAYS = 72  # as the readout's margin features (rgsynth.analysis.margin.N_RAYS)
 POLAR_STEP = 0.5  # px between samples along a ray
@@ -55,12 +56,17 @@ N_DESCRIPTORS = 4  # log area, mean, SD inside the mask, roughness
 ROUGH = 3  # the roughness column
 
 
-def star_mask(params: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def star_mask(
+    params: torch.Tensor, size: int, equal_area: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A star-shaped binary mask (B, 1, size, size) drawn from polar parameters (B, 3 + 2K):
     the centre's offset from the patch centre (2, through tanh, at most ``STAR_SHIFT`` of
     the edge), r0 (softplus, at least ``STAR_MIN_RADIUS_PX``) and the cosine and sine
     coefficients of log r(θ) at harmonics 1..K. r(θ) = r0 · exp(waves), so waves also grow
-    the area: roughness and size are not independent knobs. A pixel is inside where its
+    the area: roughness and size are not independent knobs. With ``equal_area`` they are:
+    the waves are divided by their root mean square exp over ``AREA_ANGLES`` angles, so the
+    outline's area ½∮r² dθ is π r0² whatever its waves (``focus-outline`` as published
+    does not; the benchmark's round-38 arm does). A pixel is inside where its
     distance to the centre is below r(θ) at its angle. Straight-through: the value is that
     binary mask, the gradient that of sigmoid((r(θ) − d) / ``STAR_EDGE_PX``), which reaches
     only the pixels near the outline and moves r(θ) there. Returns (mask, logits), in fp32.
@@ -87,6 +93,11 @@ def star_mask(params: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tens
     wave = (torch.cos(phase) * cos_coef[:, None, None]).sum(-1) + (
         torch.sin(phase) * sin_coef[:, None, None]
     ).sum(-1)
+    if equal_area:
+        theta = torch.arange(AREA_ANGLES, device=p.device, dtype=torch.float32)
+        around = (theta * (2 * math.pi / AREA_ANGLES))[:, None] * k  # (A, K)
+        ring = torch.cos(around) @ cos_coef.T + torch.sin(around) @ sin_coef.T  # (A, B)
+        wave = wave - 0.5 * torch.log(torch.exp(2 * ring).mean(dim=0))[:, None, None]
     start = math.log(math.expm1(STAR_RADIUS_PX - STAR_MIN_RADIUS_PX))  # softplus⁻¹
     r0 = STAR_MIN_RADIUS_PX + F.softplus(p[:, 2, None, None] + start)
     logits = ((r0 * torch.exp(wave) - distance) / STAR_EDGE_PX)[:, None]
@@ -177,6 +188,7 @@ class OutlineGenerator(Generator):
     """
 
     drop_unused_heads = True
+    equal_area = False  # the outline's area set by r0 alone (:func:`star_mask`); not published
 
     def __init__(self, config: ModelConfig, mapping: nn.Module | None = None) -> None:
         super().__init__(config, mapping)
@@ -201,28 +213,16 @@ class OutlineGenerator(Generator):
         if self.drop_unused_heads:
             del self.synthesis.to_image, self.synthesis.to_mask
 
-    def forward(
-        self,
-        background: torch.Tensor,
-        genes: torch.Tensor,
-        noise: torch.Tensor,
-        height_mm: torch.Tensor | None = None,
-    ) -> GeneratorOutput:
-        code = self.encode_genes(genes, height_mm)
-        synthesis, weight, condition = self.synthesis.trunk(background, code, noise)
+    def heads(
+        self, synthesis: torch.Tensor, condition: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         pooled = synthesis.mean(dim=(2, 3))
         params = self.star_head(torch.cat([pooled, condition.to(pooled.dtype)], dim=1))
-        with torch.autocast(background.device.type, enabled=False):
-            mask, logits = star_mask(params, self.config.image_size)
+        with torch.autocast(synthesis.device.type, enabled=False):
+            mask, logits = star_mask(params, self.config.image_size, self.equal_area)
         mask = mask.to(synthesis.dtype)
         image = torch.tanh(self.star_image(torch.cat([synthesis, mask], dim=1)))
-        return GeneratorOutput(
-            image=image,
-            mask=mask,
-            mask_logits=logits,
-            weight_map=weight.mean(dim=1, keepdim=True),
-            gene_code=code,
-        )
+        return image, mask, logits
 
 
 class OutlineDiscriminators(focus.FocusDiscriminators):
