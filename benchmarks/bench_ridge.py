@@ -124,8 +124,11 @@ COMPARISONS = {
         _pair("focus-star-area", "focus-star-rough"),
     ],
 }
-# rounds whose rule reads more than the first comparison
-RULED = {38: 2}
+# (round, comparison): an arm against the previous round's lead, whose rule asks whether
+# it is better than that lead (map higher in 5 of 6 and size and density not lower, the
+# latter from bench_map_traits' table), a lead over it (4 of 6, mean map difference above
+# 0) or neither; no gain or empty-mask condition
+AGAINST_LEAD = {(38, 1)}
 # rounds whose rule names a lead by the mean map difference above 0
 LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35, 36, 37, 38}
 REPORT_SEEDS = (1, 2, 3)
@@ -179,14 +182,20 @@ def summary(table: pd.DataFrame, round_: int = 22) -> str:
             table,
             title,
             pairs,
-            rule=number < RULED.get(round_, 1),
+            rule=number == 0 or (round_, number) in AGAINST_LEAD,
             lead_by_map=round_ in LEAD_BY_MAP,
+            against_lead=(round_, number) in AGAINST_LEAD,
         )
     return "\n".join(lines)
 
 
 def _paired(
-    table: pd.DataFrame, name: str, pairs: dict[str, str], rule: bool, lead_by_map: bool = False
+    table: pd.DataFrame,
+    name: str,
+    pairs: dict[str, str],
+    rule: bool,
+    lead_by_map: bool = False,
+    against_lead: bool = False,
 ) -> list[str]:
     """The arm's readings against their partners' (development seed, then report seeds),
     and for the rule's comparison its verdict (a lead: map higher in 4 or more of 6 with the gain
@@ -223,6 +232,8 @@ def _paired(
         return lines
     report = [(a, b) for seed, a, b in rows if seed in REPORT_SEEDS]
     higher = sum(a.map_auroc > b.map_auroc for a, b in report)
+    if against_lead:
+        return [*lines, _against_lead(report, higher)]
     if len(report) == 6:
         gain = np.mean([a.donor_gain - b.donor_gain for a, b in report])
         empty = all(a.empty_ok for a, _ in report)
@@ -254,6 +265,32 @@ def _paired(
             f"at or below in {below}; {settled}"
         )
     return lines
+
+
+def _against_lead(report: list, higher: int) -> str:
+    """The rule's line for an arm against the previous round's lead (``AGAINST_LEAD``)."""
+    below = len(report) - higher
+    if len(report) < 6:
+        settled = (
+            "neither better than the lead nor a lead over it is possible" if below >= 3
+            else "better than the lead is no longer possible, a lead over it still is"
+            if below >= 2 else "no decision"
+        )  # fmt: skip
+        return (
+            f"rule (against the lead): {len(report)} of the 6 report readings paired, map "
+            f"higher in {higher}, at or below in {below}; {settled}"
+        )
+    mean = np.mean([a.map_auroc - b.map_auroc for a, b in report])
+    verdict = (
+        "better than the lead if size and density are not lower (bench_map_traits' table)"
+        if higher >= 5
+        else "a lead over it" if higher >= 4 and mean > 0
+        else "not better"
+    )  # fmt: skip
+    return (
+        f"rule (against the lead): map higher in {higher} of 6 (5 asked), mean map "
+        f"difference {mean:+.3f} -> {verdict}"
+    )
 
 
 def main() -> None:
