@@ -54,7 +54,8 @@ def test_the_drawn_mask_is_binary_and_its_gradient_moves_the_outline():
 
 def test_an_equal_area_outline_keeps_its_area_whatever_its_waves():
     """Published, waves grow the area; with ``equal_area`` only r0 sets it (½∮r² dθ = π r0²),
-    and the gradient of the area no longer reaches the waves."""
+    and the gradient of the area no longer reaches the waves (r(θ) is divided by its root
+    mean square exp of the waves, so the waves are shifted in log r)."""
     areas, equal = [], []
     for w in (0.0, 0.2, 0.4):
         areas.append(star_mask(_params(radius=4.0, wave=w), 64)[0].sum().item())
@@ -62,11 +63,14 @@ def test_an_equal_area_outline_keeps_its_area_whatever_its_waves():
     assert areas[0] == equal[0]  # no waves: the same disc
     assert areas[2] > 1.05 * areas[0]  # as published, the waves add area
     assert max(equal) - min(equal) < 0.03 * equal[0]  # the pixel grid's rounding
-    params = _params(radius=4.0, wave=0.3).requires_grad_(True)
-    _, logits = star_mask(params, 64, equal_area=True)
-    torch.sigmoid(logits).sum().backward()  # the soft area: its gradient moves r0, not waves
-    assert params.grad[0, 2] > 0
-    assert params.grad[0, 3 + 4].abs() < 0.05 * params.grad[0, 2]
+    grads = {}
+    for equal_area in (False, True):  # the soft area's gradient
+        params = _params(radius=4.0, wave=0.3).requires_grad_(True)
+        _, logits = star_mask(params, 64, equal_area=equal_area)
+        torch.sigmoid(logits).sum().backward()
+        grads[equal_area] = params.grad[0, 2].item(), params.grad[0, 3 + 4].item()
+    assert grads[False][1] > grads[False][0] > 0  # published: the wave grows the area most
+    assert grads[True][0] > 0 and abs(grads[True][1]) < 0.05 * grads[True][0]  # now r0 alone
 
 
 def test_polar_roughness_reads_a_disc_as_smooth_and_waves_as_rough_with_gradients():

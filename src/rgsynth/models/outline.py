@@ -64,9 +64,10 @@ def star_mask(
     the edge), r0 (softplus, at least ``STAR_MIN_RADIUS_PX``) and the cosine and sine
     coefficients of log r(θ) at harmonics 1..K. r(θ) = r0 · exp(waves), so waves also grow
     the area: roughness and size are not independent knobs. With ``equal_area`` they are:
-    the waves are divided by their root mean square exp over ``AREA_ANGLES`` angles, so the
-    outline's area ½∮r² dθ is π r0² whatever its waves (``focus-outline`` as published
-    does not; the benchmark's round-38 arm does). A pixel is inside where its
+    r(θ) is divided by the root mean square of exp(waves) over ``AREA_ANGLES`` angles, so
+    the outline's area ½∮r² dθ is π r0² whatever its waves (``focus-outline`` as published
+    does not; the benchmark's round-38 arm does; call it with autocast off, as
+    :class:`OutlineGenerator` does). A pixel is inside where its
     distance to the centre is below r(θ) at its angle. Straight-through: the value is that
     binary mask, the gradient that of sigmoid((r(θ) − d) / ``STAR_EDGE_PX``), which reaches
     only the pixels near the outline and moves r(θ) there. Returns (mask, logits), in fp32.
