@@ -217,11 +217,12 @@ def aurocs(pairs: pd.DataFrame) -> pd.DataFrame:
 TRAITS = ("diameter", "solidity", "spiculation", "lobulation", "heterogeneity")
 
 
-def training_donor_masks(work: Path, seed: int, recipe: str, step: int, setup):
+def training_donor_masks(work: Path, seed: int, recipe: str, step: int, setup, on_run=None):
     """(images, soft masks (N, H, W), owners) of the training donors with a truth:
     FIDELITY_DRAWS syntheses of each on the map's fixed backgrounds (a fixed draw per
     seed), or with ``recipe`` "real" every nodule slice of theirs in the cache of at least
-    20 pixels. ``setup``: the seed's :func:`bench_map_score.held_out`."""
+    20 pixels. ``setup``: the seed's :func:`bench_map_score.held_out`. ``on_run``, if given,
+    is called with the loaded run before it paints (``bench_outline_area`` hooks it)."""
     _, cache = paths(work, seed)
     cohort, truth = setup.cohort, setup.truth
     ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == "train"]
@@ -237,6 +238,8 @@ def training_donor_masks(work: Path, seed: int, recipe: str, step: int, setup):
         return np.stack(images), np.stack(masks), owners
     fixed = _fixed_backgrounds(cache, axis_settings())
     run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
+    if on_run is not None:
+        on_run(run)
     genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
     rng = np.random.default_rng([seed, 26])
     picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)

@@ -24,10 +24,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from bench_map import RESULTS, paths, reading_parser, register_ablations, seed_dir
-from bench_map_moves import axis_settings
+from bench_map import RESULTS, paths, reading_parser, register_ablations
 from bench_map_score import held_out, replace_rows
-from bench_map_traits import FIDELITY_DRAWS, _draws, _fixed_backgrounds, training_donor_masks
+from bench_map_traits import training_donor_masks
 
 CSV = RESULTS / "round38_area_share.csv"
 KEYS = ["seed", "model", "step"]
@@ -82,31 +81,21 @@ def _row(means: pd.DataFrame) -> dict[str, float]:
 def read(work, seed: int, recipe: str, step: int, setup) -> dict[str, float]:
     import torch
 
-    from rgsynth.inference import Synthesizer, load_run
     from rgsynth.models.outline import polar_roughness
 
-    if recipe == "real":
-        _, masks, owners = training_donor_masks(work, seed, recipe, step, setup)
-        values = {}
-    else:  # training_donor_masks' draws, with the outline's parameters caught on the way
-        _, cache = paths(work, seed)
-        cohort, truth = setup.cohort, setup.truth
-        ids = [s for s, p in zip(cohort.subject_ids, cohort.split, strict=True) if p == "train"]
-        ids = [s for s in ids if s in truth.traits.index]
-        fixed = _fixed_backgrounds(cache, axis_settings())
-        run = load_run(seed_dir(work, seed) / recipe / f"at-{step:06d}", cache)
-        caught = []
+    caught, generators = [], []
+
+    def catch(run) -> None:  # the outline's parameters, caught on the way to the masks
+        generators.append(run.generator)
         run.generator.star_head.register_forward_hook(lambda m, i, o: caught.append(o.detach()))
-        genes = cohort.genes[[cohort.subject_ids.index(s) for s in ids]]
-        rng = np.random.default_rng([seed, 26])
-        picks = np.repeat(np.arange(len(ids)), FIDELITY_DRAWS)
-        backgrounds, seeds = _draws(rng, fixed, len(picks))
-        result = Synthesizer(run.generator)(backgrounds, genes[picks].astype(np.float32), seeds)
-        masks, owners = np.asarray(result.mask), [ids[i] for i in picks]
+
+    _, masks, owners = training_donor_masks(work, seed, recipe, step, setup, on_run=catch)
+    values = {}
+    if generators:  # a run, not "real"
         params = torch.cat(caught)
-        assert len(params) == len(picks), "the generator ran more than once per synthesis"
+        assert len(params) == len(owners), "the generator ran more than once per synthesis"
         factor, log_r0sq = wave_factor(params)
-        if getattr(run.generator, "equal_area", False):
+        if getattr(generators[0], "equal_area", False):
             factor = torch.zeros_like(factor)
         values = {"wave_factor": factor.numpy(), "log_r0sq": log_r0sq.numpy()}
     binary = torch.as_tensor(masks > 0.5, dtype=torch.float32)[:, None]
