@@ -19,8 +19,6 @@ real training slices (area and roughness only): the coupling G should have. Rows
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
@@ -44,20 +42,10 @@ def wave_factor(params):
         (0.0, 3.892)
     """
     import torch
-    import torch.nn.functional as F
 
-    from rgsynth.models import outline
+    from rgsynth.models.outline import star_radius, wave_area_factor
 
-    p = params.float()
-    harmonics = (p.shape[1] - 3) // 2
-    start = math.log(math.expm1(outline.STAR_RADIUS_PX - outline.STAR_MIN_RADIUS_PX))
-    r0 = outline.STAR_MIN_RADIUS_PX + F.softplus(p[:, 2] + start)
-    theta = torch.arange(ANGLES, dtype=torch.float32) * (2 * math.pi / ANGLES)
-    phase = theta[:, None] * torch.arange(1, harmonics + 1, dtype=torch.float32)
-    waves = (
-        torch.cos(phase) @ p[:, 3 : 3 + harmonics].T + torch.sin(phase) @ p[:, 3 + harmonics :].T
-    )
-    return torch.log(torch.exp(2 * waves).mean(dim=0)), 2 * torch.log(r0)
+    return wave_area_factor(params, ANGLES), 2 * torch.log(star_radius(params))
 
 
 def _donor_means(values: dict[str, np.ndarray], owners: list[str]) -> pd.DataFrame:

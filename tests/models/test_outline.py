@@ -15,11 +15,13 @@ from conftest import TINY_TRAIN, chain_commands, train_two_processes
 from rgsynth.config import ModelConfig, TrainConfig
 from rgsynth.models import outline
 from rgsynth.models.outline import (
+    AREA_ANGLES,
     STAR_HARMONICS,
     OutlineDiscriminators,
     OutlineGenerator,
     polar_roughness,
     star_mask,
+    wave_area_factor,
 )
 from rgsynth.models.registry import get_spec
 from rgsynth.train.loop import Trainer
@@ -188,3 +190,25 @@ def test_under_ddp_the_fit_counts_every_ranks_slices(train_cache: Path, tmp_path
     state = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
     # 2 steps × 4 slices × 2 ranks: each rank's D phase added both ranks' slices
     assert state["discriminators"]["ridge_xtx"][0, 0].item() == 16
+
+
+def test_the_wave_area_factor_is_the_mean_of_exp_two_waves_and_stays_finite_for_huge_waves():
+    """``wave_area_factor`` is log mean_θ exp(2 · waves) (checked in float64), taken with
+    logsumexp: a wave of 60 in log r overflows exp(2 · wave) in fp32, where the equal-area
+    outline would have been divided by infinity (an empty mask)."""
+    torch.manual_seed(0)
+    params = torch.randn(4, 3 + 2 * STAR_HARMONICS) * 0.3
+    params[3, 3] = 60.0
+    theta = torch.arange(AREA_ANGLES, dtype=torch.float64) * (2 * math.pi / AREA_ANGLES)
+    k = torch.arange(1, STAR_HARMONICS + 1, dtype=torch.float64)
+    p = params.double()
+    waves = (
+        torch.cos(theta[:, None] * k) @ p[:, 3 : 3 + STAR_HARMONICS].T
+        + torch.sin(theta[:, None] * k) @ p[:, 3 + STAR_HARMONICS :].T
+    )
+    expected = torch.log(torch.exp(2 * waves).mean(dim=0))
+    factor = wave_area_factor(params)
+    assert torch.isfinite(factor).all()
+    assert torch.allclose(factor.double(), expected, rtol=1e-5, atol=1e-4)
+    mask, _ = star_mask(params[3:], 64, equal_area=True)
+    assert mask.sum() > 0  # a spike, not an empty mask
