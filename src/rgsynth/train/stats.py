@@ -55,16 +55,20 @@ LOSS_PANELS = (
 
 
 def save_loss_plot(run_dir: Path) -> Path | None:
-    """RUN/losses.png: every loss term and a few D outputs against the step."""
+    """RUN/losses.png: every loss term and a few D outputs against the step. A short run
+    (the demo on a busy machine can stop after one or two logging intervals) is drawn with
+    a marker at each logged step, so that its figure is there and shows how little it saw;
+    None only when no step was logged."""
     plt = pyplot()
     rows = read_stats(run_dir)
-    if len(rows) < 2:
+    if not rows:
         return None
     steps = [row["step"] for row in rows]
+    marker = "o" if len(rows) < 10 else None
     fig, axes = plt.subplots(1, len(LOSS_PANELS), figsize=(4.2 * len(LOSS_PANELS), 3.2))
     for ax, (title, keys) in zip(axes, LOSS_PANELS, strict=True):
         for key in keys:
-            ax.plot(steps, [row[key] for row in rows], label=key, linewidth=1)
+            ax.plot(steps, [row[key] for row in rows], label=key, linewidth=1, marker=marker)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.legend(fontsize=7)
