@@ -12,7 +12,7 @@ its parent) and its printed table in ``TABLES``. Rounds in ``LEAD_BY_MAP`` name 
 the map's mean difference, not the gain. This prints the readings with the 15-minute
 targets, the paired differences and the rule's verdict, and writes the table:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 36 | 37]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 38 | 39]
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ COIN_CSV = RESULTS / "round35_coin.csv"
 RAY_CSV = RESULTS / "round36_ray.csv"
 STAR_CSV = RESULTS / "round37_star.csv"
 AREA_CSV = RESULTS / "round38_area.csv"
+SIZE_CSV = RESULTS / "round39_size.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
@@ -54,6 +55,7 @@ FILES = {
     36: [RIDGE_CSV, ROUGH_CSV, LEVEL_CSV, RAY_CSV],
     37: [RIDGE_CSV, ROUGH_CSV, POLAR_CSV, STAR_CSV],
     38: [RIDGE_CSV, STAR_CSV, AREA_CSV],
+    39: [RIDGE_CSV, STAR_CSV, AREA_CSV, SIZE_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -71,6 +73,7 @@ TABLES = {
     36: RESULTS / "round36_ray_table.txt",
     37: RESULTS / "round37_star_table.txt",
     38: RESULTS / "round38_area_table.txt",
+    39: RESULTS / "round39_size_table.txt",
 }
 
 
@@ -123,14 +126,22 @@ COMPARISONS = {
         # bench_map_traits' table)
         _pair("focus-star-area", "focus-star-rough"),
     ],
+    39: [
+        # the adoption rule's comparison
+        _pair("focus-star-size", "focus"),
+        # the question the round asks: the one change, against round 38's arm
+        _pair("focus-star-size", "focus-star-area"),
+        # against the standing lead (round 37's focus-star-rough)
+        _pair("focus-star-size", "focus-star-rough"),
+    ],
 }
 # (round, comparison): an arm against the previous round's lead, whose rule asks whether
 # it is better than that lead (map higher in 5 of 6 and size and density not lower, the
 # latter from bench_map_traits' table), a lead over it (4 of 6, mean map difference above
-# 0) or neither; no gain or empty-mask condition
-AGAINST_LEAD = {(38, 1)}
+# 0) or neither; no gain or empty-mask condition; the name the rule gives that arm
+AGAINST_LEAD = {(38, 1): "the lead", (39, 1): "round 38's arm", (39, 2): "the lead"}
 # rounds whose rule names a lead by the mean map difference above 0
-LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35, 36, 37, 38}
+LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35, 36, 37, 38, 39}
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
@@ -184,7 +195,7 @@ def summary(table: pd.DataFrame, round_: int = 22) -> str:
             pairs,
             rule=number == 0 or (round_, number) in AGAINST_LEAD,
             lead_by_map=round_ in LEAD_BY_MAP,
-            against_lead=(round_, number) in AGAINST_LEAD,
+            against_lead=AGAINST_LEAD.get((round_, number), ""),
         )
     return "\n".join(lines)
 
@@ -195,7 +206,7 @@ def _paired(
     pairs: dict[str, str],
     rule: bool,
     lead_by_map: bool = False,
-    against_lead: bool = False,
+    against_lead: str = "",
 ) -> list[str]:
     """The arm's readings against their partners' (development seed, then report seeds),
     and for the rule's comparison its verdict (a lead: map higher in 4 or more of 6 with the gain
@@ -233,7 +244,7 @@ def _paired(
     report = [(a, b) for seed, a, b in rows if seed in REPORT_SEEDS]
     higher = sum(a.map_auroc > b.map_auroc for a, b in report)
     if against_lead:
-        return [*lines, _against_lead(report, higher)]
+        return [*lines, _against_lead(report, higher, against_lead)]
     if len(report) == 6:
         gain = np.mean([a.donor_gain - b.donor_gain for a, b in report])
         empty = all(a.empty_ok for a, _ in report)
@@ -267,28 +278,29 @@ def _paired(
     return lines
 
 
-def _against_lead(report: list, higher: int) -> str:
-    """The rule's line for an arm against the previous round's lead (``AGAINST_LEAD``)."""
+def _against_lead(report: list, higher: int, lead: str = "the lead") -> str:
+    """The rule's line for an arm against the previous round's lead, or another earlier
+    arm (``AGAINST_LEAD``; ``lead`` is what the rule calls it)."""
     below = len(report) - higher
     if len(report) < 6:
         settled = (
-            "neither better than the lead nor a lead over it is possible" if below >= 3
-            else "better than the lead is no longer possible, a lead over it still is"
+            f"neither better than {lead} nor a lead over it is possible" if below >= 3
+            else f"better than {lead} is no longer possible, a lead over it still is"
             if below >= 2 else "no decision"
         )  # fmt: skip
         return (
-            f"rule (against the lead): {len(report)} of the 6 report readings paired, map "
+            f"rule (against {lead}): {len(report)} of the 6 report readings paired, map "
             f"higher in {higher}, at or below in {below}; {settled}"
         )
     mean = np.mean([a.map_auroc - b.map_auroc for a, b in report])
     verdict = (
-        "better than the lead if size and density are not lower (bench_map_traits' table)"
+        f"better than {lead} if size and density are not lower (bench_map_traits' table)"
         if higher >= 5
         else "a lead over it" if higher >= 4 and mean > 0
         else "not better"
     )  # fmt: skip
     return (
-        f"rule (against the lead): map higher in {higher} of 6 (5 asked), mean map "
+        f"rule (against {lead}): map higher in {higher} of 6 (5 asked), mean map "
         f"difference {mean:+.3f} -> {verdict}"
     )
 
