@@ -916,13 +916,13 @@ def _rough_arm():
 
     class RoughDiscriminators(ridge):
         straight_through = False  # focus-rough-sharp: the roughness of the binarised mask
-        gaps = {"rough_gap": rough}  # term name: the descriptor column it asks for
+        gaps = (("rough_gap", rough),)  # (term name, the descriptor column it asks for)
 
         def generator_terms(self, fake_image, fake_mask, target, scale) -> dict:
             mask = straight_through(fake_mask) if self.straight_through else fake_mask
             fake = self.descriptors(fake_image, mask)
             terms = {}
-            for name, column in self.gaps.items():
+            for name, column in self.gaps:
                 gap = fake[:, column] - target[:, column]
                 terms[name] = (((gap - gap.mean()) / scale[column]) ** 2).mean()
             return terms
@@ -1054,7 +1054,7 @@ def _rough_arm():
         (R² 0.42-0.53 over round 38's report-seed runs) against an eighth of their
         roughness."""
 
-        gaps = {"rough_gap": rough, "size_gap": 0}  # nodule_descriptors' log-area column
+        gaps = (("rough_gap", rough), ("size_gap", 0))  # 0: nodule_descriptors' log area
 
     rough_loss = _score_term_loss("rough_gap", WEIGHT_DESC)
     crisp_loss = _score_term_loss("rough_gap", WEIGHT_DESC, mask_fuzz=WEIGHT_CRISP)
