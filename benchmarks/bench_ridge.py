@@ -12,7 +12,7 @@ its parent) and its printed table in ``TABLES``. Rounds in ``LEAD_BY_MAP`` name 
 the map's mean difference, not the gain. This prints the readings with the 15-minute
 targets, the paired differences and the rule's verdict, and writes the table:
 
-    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 38 | 39]
+    python benchmarks/bench_ridge.py [--round 23 | 25 | ... | 39 | 40]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ RAY_CSV = RESULTS / "round36_ray.csv"
 STAR_CSV = RESULTS / "round37_star.csv"
 AREA_CSV = RESULTS / "round38_area.csv"
 SIZE_CSV = RESULTS / "round39_size.csv"
+DENSE_CSV = RESULTS / "round40_dense.csv"
 FILES = {
     22: [RIDGE_CSV],
     23: [RIDGE_CSV, MIX_CSV],
@@ -56,6 +57,7 @@ FILES = {
     37: [RIDGE_CSV, ROUGH_CSV, POLAR_CSV, STAR_CSV],
     38: [RIDGE_CSV, STAR_CSV, AREA_CSV],
     39: [RIDGE_CSV, STAR_CSV, AREA_CSV, SIZE_CSV],
+    40: [RIDGE_CSV, STAR_CSV, SIZE_CSV, DENSE_CSV],
 }
 TABLES = {
     22: RESULTS / "round22_ridge_table.txt",
@@ -74,6 +76,7 @@ TABLES = {
     37: RESULTS / "round37_star_table.txt",
     38: RESULTS / "round38_area_table.txt",
     39: RESULTS / "round39_size_table.txt",
+    40: RESULTS / "round40_dense_table.txt",
 }
 
 
@@ -134,14 +137,28 @@ COMPARISONS = {
         # against the standing lead (round 37's focus-star-rough)
         _pair("focus-star-size", "focus-star-rough"),
     ],
+    40: [
+        # the adoption rule's comparison
+        _pair("focus-star-dense", "focus"),
+        # the question the round asks: the one change, against round 39's arm
+        _pair("focus-star-dense", "focus-star-size"),
+        # against the standing lead (round 37's focus-star-rough)
+        _pair("focus-star-dense", "focus-star-rough"),
+    ],
 }
 # (round, comparison): an arm against the previous round's lead, whose rule asks whether
 # it is better than that lead (map higher in 5 of 6 and size and density not lower, the
 # latter from bench_map_traits' table), a lead over it (4 of 6, mean map difference above
 # 0) or neither; no gain or empty-mask condition; the name the rule gives that arm
-AGAINST_LEAD = {(38, 1): "the lead", (39, 1): "round 38's arm", (39, 2): "the lead"}
+AGAINST_LEAD = {
+    (38, 1): "the lead",
+    (39, 1): "round 38's arm",
+    (39, 2): "the lead",
+    (40, 1): "round 39's arm",
+    (40, 2): "the lead",
+}
 # rounds whose rule names a lead by the mean map difference above 0
-LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35, 36, 37, 38, 39}
+LEAD_BY_MAP = {28, 29, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40}
 REPORT_SEEDS = (1, 2, 3)
 VALUES = ["donor_auroc", "donor_auroc_shuffled", "donor_gain", "donor_gain_lo",
           "donor_gain_hi", "frd", "empty_rate", "map_auroc", "map_auroc_lo", "map_auroc_hi",
