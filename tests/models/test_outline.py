@@ -212,3 +212,20 @@ def test_the_wave_area_factor_is_the_mean_of_exp_two_waves_and_stays_finite_for_
     assert torch.allclose(factor.double(), expected, rtol=1e-5, atol=1e-4)
     mask, _ = star_mask(params[3:], 64, equal_area=True)
     assert mask.sum() > 0  # a spike, not an empty mask
+
+
+def test_the_equal_area_outline_is_drawn_in_fp32_under_bf16_autocast():
+    """The equal-area factor's matmul is autocast-eligible: called under bf16 autocast, the
+    factor came back in bf16 (off by up to 0.03) and moved mask pixels. It is fp32 now,
+    so the outline is the same with autocast on or off."""
+    torch.manual_seed(0)
+    params = torch.randn(8, 3 + 2 * STAR_HARMONICS) * 0.5
+    plain = wave_area_factor(params)
+    mask, logits = star_mask(params, 64, equal_area=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        factor = wave_area_factor(params)
+        mask_cast, logits_cast = star_mask(params, 64, equal_area=True)
+    assert factor.dtype == torch.float32
+    assert torch.equal(factor, plain)
+    assert torch.equal(mask_cast, mask)
+    assert torch.equal(logits_cast, logits)

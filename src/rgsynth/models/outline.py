@@ -73,7 +73,8 @@ def wave_area_factor(params: torch.Tensor, angles: int = AREA_ANGLES) -> torch.T
     the factor by which an outline's waves grow its area π r0² (0 for a circle), as
     :func:`star_mask` draws it without ``equal_area`` and divides it out with it. Taken
     with logsumexp, so it stays finite where exp(2 · waves) would overflow fp32 (a wave
-    past ~44 in log r).
+    past ~44 in log r), and in fp32 under autocast too (its matmul would otherwise run in
+    bf16: a factor off by up to 0.03 moved 15 of 8 × 64² mask pixels).
 
     Example:
         >>> p = torch.zeros(2, 3 + 2 * STAR_HARMONICS); p[1, 3] = 100.0  # a huge cos θ wave
@@ -86,8 +87,9 @@ def wave_area_factor(params: torch.Tensor, angles: int = AREA_ANGLES) -> torch.T
     theta = torch.arange(angles, device=p.device, dtype=torch.float32) * (2 * math.pi / angles)
     around = theta[:, None] * k  # (A, K)
     cos_coef, sin_coef = p[:, 3 : 3 + harmonics], p[:, 3 + harmonics :]
-    ring = torch.cos(around) @ cos_coef.T + torch.sin(around) @ sin_coef.T  # (A, B)
-    return torch.logsumexp(2 * ring, dim=0) - math.log(angles)
+    with torch.autocast(p.device.type, enabled=False):
+        ring = torch.cos(around) @ cos_coef.T + torch.sin(around) @ sin_coef.T  # (A, B)
+        return torch.logsumexp(2 * ring, dim=0) - math.log(angles)
 
 
 def star_mask(
@@ -100,11 +102,11 @@ def star_mask(
     the area: roughness and size are not independent knobs. With ``equal_area`` they are:
     r(θ) is divided by the root mean square of exp(waves) over ``AREA_ANGLES`` angles
     (:func:`wave_area_factor`), so the outline's area ½∮r² dθ is π r0² whatever its waves
-    (``focus-outline`` as published does not; the benchmark's round-38 and 39 arms do; call
-    it with autocast off, as :class:`OutlineGenerator` does). A pixel is inside where its
-    distance to the centre is below r(θ) at its angle. Straight-through: the value is that
-    binary mask, the gradient that of sigmoid((r(θ) − d) / ``STAR_EDGE_PX``), which reaches
-    only the pixels near the outline and moves r(θ) there. Returns (mask, logits), in fp32.
+    (``focus-outline`` as published does not; the benchmark's round-38 to 40 arms do). A
+    pixel is inside where its distance to the centre is below r(θ) at its angle.
+    Straight-through: the value is that binary mask, the gradient that of sigmoid((r(θ) −
+    d) / ``STAR_EDGE_PX``), which reaches only the pixels near the outline and moves r(θ)
+    there. Returns (mask, logits), in fp32, with autocast on or off.
     Written here: no library draws a differentiable polar shape.
 
     Example:
