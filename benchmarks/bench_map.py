@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import shutil
 import subprocess
 import sys
@@ -649,8 +648,6 @@ def nodule_descriptors(image, mask):
 
 WEIGHT_CRISP = 1.0  # focus-rough-crisp: weight of the mask's fuzz (fuzzy pixels per nodule pixel)
 STEEPNESS = 8.0  # focus-rough-level: sigmoid(8 · logits), gradient within |logit| < ~0.6
-POLAR_RAYS = 72  # as the readout's margin features (rgsynth.analysis.margin.N_RAYS)
-POLAR_STEP = 0.5  # px between samples along a ray
 
 
 def straight_through(mask):
@@ -684,67 +681,20 @@ def steepened(mask, steepness: float = STEEPNESS):
 
 
 def polar_roughness(mask, first_exit: bool = False):
-    """(B,) the boundary roughness of the nodule a soft mask (B, 1, H, W) marks, read from
-    its polar radius signature: along each of ``POLAR_RAYS`` rays from the mask's centroid,
-    r(θ) is the integral of the mask (for a binary star-shaped mask, the distance to the
-    boundary); the curve's perimeter P = Σ √(r² + r'²) Δθ and area A = ½ Σ r² Δθ give
-    log P − ½ log A (log 2√π for a disc, higher the wavier the outline). Unlike the total
-    variation perimeter of :func:`nodule_descriptors`, fuzz at the outline cannot raise it:
-    a band of 0.5 around the outline adds half its width to every ray alike. A faint floor
-    over the whole patch can (each ray integrates out to the patch's border, so a floor of
-    0.05 under an off-centre disc raises it by 0.07, more than the real slices' SD between
-    donors): ``focus-rough-level`` reads it at the mask's 0.5 level. The readout's lobulation
-    reads the binarised mask's circularity (``rgsynth.analysis.margin`` reads the same polar
-    signature there, in numpy, without gradients). Written here because it must be
-    differentiable in the soft mask.
-
-    The centroid is the mask's own: where it falls outside the mask (a crescent, two blobs)
+    """(B,) :func:`rgsynth.models.outline.polar_roughness` of a soft mask (B, 1, H, W), the
+    one the product's outline recipe and every bench arm since the twenty-eighth round read
+    (``first_exit``: round 36's ray read up to where it first leaves the mask). Unlike the
+    total-variation perimeter of :func:`nodule_descriptors`, fuzz at the outline cannot
+    raise it: a band of 0.5 around the outline adds half its width to every ray alike. A
+    faint floor over the whole patch can (each ray integrates out to the patch's border, so
+    a floor of 0.05 under an off-centre disc raises it by 0.07, more than the real slices'
+    SD between donors): ``focus-rough-level`` reads it at the mask's 0.5 level. The
+    centroid is the mask's own: where it falls outside the mask (a crescent, two blobs)
     every ray reads about 0 and the roughness about constant, and a mask below 0.5
-    everywhere, steepened, reads the same with almost no gradient.
+    everywhere, steepened, reads the same with almost no gradient."""
+    from rgsynth.models.outline import polar_roughness as product
 
-    ``first_exit`` (focus-rough-ray): r(θ) integrates the running product of the mask along
-    the ray instead of the mask itself, the ray's transmittance as in volume rendering: 1
-    inside the nodule, 0 from where the ray first leaves it, so mask beyond the outline (a
-    floor, another blob) adds nothing. For a binary star-shaped mask both read the same.
-
-    Example:
-        >>> import torch
-        >>> yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
-        >>> disc = (((yy - 32) ** 2 + (xx - 32) ** 2) < 15**2).float()[None, None]
-        >>> round(polar_roughness(disc).item() - math.log(2 * math.sqrt(math.pi)), 2)  # pixels
-        0.01
-        >>> blob = (((yy - 24) ** 2 + (xx - 40) ** 2) < 12**2).float()[None, None]
-        >>> floor = blob + 0.2 * (1 - blob)  # a floor of 0.2 around an off-centre disc
-        >>> [round((polar_roughness(floor, e) - polar_roughness(blob, e)).item(), 3)
-        ...  for e in (False, True)]  # what the floor adds, integrated / to the first exit
-        [0.013, 0.0]
-    """
-    import torch
-    import torch.nn.functional as F
-
-    m = mask.float()
-    height, width = m.shape[-2:]
-    with torch.no_grad():  # the centroid, held fixed: the rays read the outline around it
-        total = m.sum(dim=(1, 2, 3)).clamp(min=1e-6)
-        rows = torch.arange(height, device=m.device, dtype=m.dtype)
-        cols = torch.arange(width, device=m.device, dtype=m.dtype)
-        centre_row = (m.sum(dim=(1, 3)) * rows).sum(dim=1) / total
-        centre_col = (m.sum(dim=(1, 2)) * cols).sum(dim=1) / total
-    angles = torch.arange(POLAR_RAYS, device=m.device, dtype=m.dtype) * (2 * math.pi / POLAR_RAYS)
-    steps = torch.arange(1, int(max(height, width) / POLAR_STEP) + 1, device=m.device,
-                         dtype=m.dtype) * POLAR_STEP  # fmt: skip
-    ray_row = centre_row[:, None, None] + steps[None, None, :] * torch.sin(angles)[None, :, None]
-    ray_col = centre_col[:, None, None] + steps[None, None, :] * torch.cos(angles)[None, :, None]
-    grid = torch.stack([(ray_col + 0.5) / width * 2 - 1, (ray_row + 0.5) / height * 2 - 1], -1)
-    values = F.grid_sample(m, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    if first_exit:
-        values = torch.cumprod(values, dim=3)
-    radius = values[:, 0].sum(dim=2) * POLAR_STEP + 0.5 * POLAR_STEP  # (B, rays)
-    delta = 2 * math.pi / POLAR_RAYS
-    slope = (torch.roll(radius, -1, dims=1) - torch.roll(radius, 1, dims=1)) / (2 * delta)
-    perimeter = torch.sqrt(radius**2 + slope**2 + 1e-6).sum(dim=1) * delta
-    area = 0.5 * (radius**2).sum(dim=1) * delta
-    return torch.log(perimeter + 1e-6) - 0.5 * torch.log(area + 1e-6)
+    return product(mask, first_exit=first_exit)
 
 
 def _descriptor_arm():

@@ -138,7 +138,7 @@ def star_mask(
     return soft + ((logits > 0).float() - soft).detach(), logits
 
 
-def polar_roughness(mask: torch.Tensor) -> torch.Tensor:
+def polar_roughness(mask: torch.Tensor, first_exit: bool = False) -> torch.Tensor:
     """(B,) the boundary roughness of the nodule a mask (B, 1, H, W) marks, read from its
     polar radius signature: along each of ``POLAR_RAYS`` rays from the mask's centroid,
     r(θ) is the integral of the mask (for a binary star-shaped mask, the distance to the
@@ -148,11 +148,22 @@ def polar_roughness(mask: torch.Tensor) -> torch.Tensor:
     (:mod:`rgsynth.analysis.margin`, in numpy); written here because G's term needs it
     differentiable in the mask.
 
+    ``first_exit`` (the benchmark's round-36 arms, for soft masks): r(θ) integrates the
+    running product of the mask along the ray instead of the mask itself, the ray's
+    transmittance as in volume rendering: 1 inside the nodule, 0 from where the ray first
+    leaves it, so mask beyond the outline (a floor, another blob) adds nothing. For a
+    binary star-shaped mask both read the same.
+
     Example:
         >>> yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
         >>> disc = (((yy - 32) ** 2 + (xx - 32) ** 2) < 15**2).float()[None, None]
         >>> round(polar_roughness(disc).item() - math.log(2 * math.sqrt(math.pi)), 2)
         0.01
+        >>> blob = (((yy - 24) ** 2 + (xx - 40) ** 2) < 12**2).float()[None, None]
+        >>> floor = blob + 0.2 * (1 - blob)  # a floor of 0.2 around an off-centre disc
+        >>> [round((polar_roughness(floor, e) - polar_roughness(blob, e)).item(), 3)
+        ...  for e in (False, True)]  # what the floor adds, integrated / to the first exit
+        [0.013, 0.0]
     """
     m = mask.float()
     height, width = m.shape[-2:]
@@ -171,6 +182,8 @@ def polar_roughness(mask: torch.Tensor) -> torch.Tensor:
     ray_col = centre_col[:, None, None] + steps[None, None, :] * torch.cos(angles)[None, :, None]
     grid = torch.stack([(ray_col + 0.5) / width * 2 - 1, (ray_row + 0.5) / height * 2 - 1], -1)
     values = F.grid_sample(m, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if first_exit:
+        values = torch.cumprod(values, dim=3)
     radius = values[:, 0].sum(dim=2) * POLAR_STEP + 0.5 * POLAR_STEP  # (B, rays)
     delta = 2 * math.pi / POLAR_RAYS
     slope = (torch.roll(radius, -1, dims=1) - torch.roll(radius, 1, dims=1)) / (2 * delta)
