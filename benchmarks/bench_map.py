@@ -1284,9 +1284,12 @@ def register_ablations() -> None:
         discriminators, loss = rough_arms[name]
         return name, display_name, discriminators, loss.from_config, None
 
-    def register(name, display_name, discriminators, loss, mapping=None, generator=Generator):
+    def register(
+        name, display_name, discriminators, loss, mapping=None, generator=Generator, **more
+    ):
         """focus's spec (its fitted gene projection, defaults and code file) with another
-        generator class, gene mapping, discriminators or loss."""
+        generator class, gene mapping, discriminators or loss (``more``: other spec fields,
+        as focus-xfit's own fit to the genes)."""
         registry.register(
             dataclasses.replace(
                 focus.SPEC,
@@ -1298,6 +1301,7 @@ def register_ablations() -> None:
                     generator(c, (mapping or focus._mapping)(c)), discriminators(c)
                 ),
                 loss=loss,
+                **more,
             )
         )
 
@@ -1351,17 +1355,8 @@ def register_ablations() -> None:
     register("focus-star-dense", "focus-star-size + a term on the mean inside the mask", dense,
              dense_loss.from_config, generator=_star_generator(equal_area=True))  # fmt: skip
     crossfit, crossfit_fit = _crossfit_arm()
-    registry.register(
-        dataclasses.replace(
-            focus.SPEC,
-            name="focus-xfit",
-            display_name="focus, cross-fitted D_ISG",
-            code_name="φ(g)",
-            description="bench arm: focus, cross-fitted D_ISG",
-            build=lambda c: GanNetworks(Generator(c, focus._mapping(c)), crossfit(c)),
-            fit_to_genes=crossfit_fit,
-        )
-    )
+    register("focus-xfit", "focus, cross-fitted D_ISG", crossfit, focus.SPEC.loss,
+             fit_to_genes=crossfit_fit)  # fmt: skip
     registry.register(
         ModelSpec(
             name="focus-region",
