@@ -1039,6 +1039,8 @@ def _rough_arm():
         "focus-rough-coin": (CoinRoughDiscriminators, rough_loss),
         "focus-rough-ray": (RayRoughDiscriminators, rough_loss),
         "focus-rough-ray-bg": (RayRoughDiscriminators, _binarised_background(rough_loss)),
+        # -size and -dense are registered on the equal-area outline only, as
+        # focus-star-size and focus-star-dense
         "focus-rough-size": (
             SizeRoughDiscriminators,
             _score_term_loss("rough_gap", WEIGHT_DESC, size_gap=WEIGHT_DESC),
