@@ -680,23 +680,6 @@ def steepened(mask, steepness: float = STEEPNESS):
     return torch.sigmoid(steepness * torch.logit(mask.float().clamp(1e-4, 1 - 1e-4)))
 
 
-def polar_roughness(mask, first_exit: bool = False):
-    """(B,) :func:`rgsynth.models.outline.polar_roughness` of a soft mask (B, 1, H, W), the
-    one the product's outline recipe and every bench arm since the twenty-eighth round read
-    (``first_exit``: round 36's ray read up to where it first leaves the mask). Unlike the
-    total-variation perimeter of :func:`nodule_descriptors`, fuzz at the outline cannot
-    raise it: a band of 0.5 around the outline adds half its width to every ray alike. A
-    faint floor over the whole patch can (each ray integrates out to the patch's border, so
-    a floor of 0.05 under an off-centre disc raises it by 0.07, more than the real slices'
-    SD between donors): ``focus-rough-level`` reads it at the mask's 0.5 level. The
-    centroid is the mask's own: where it falls outside the mask (a crescent, two blobs)
-    every ray reads about 0 and the roughness about constant, and a mask below 0.5
-    everywhere, steepened, reads the same with almost no gradient."""
-    from rgsynth.models.outline import polar_roughness as product
-
-    return product(mask, first_exit=first_exit)
-
-
 def _descriptor_arm():
     """``focus`` plus a paired descriptor term for G: the nodule G paints with a slice's
     genes must have that real slice's size, density, density spread and boundary
@@ -864,6 +847,14 @@ def _rough_arm():
     -ray-bg, -size, -dense)."""
 
     import torch
+
+    # the product's polar signature (first_exit: round 36's rays, read up to where they
+    # first leave the mask). Fuzz at the outline cannot raise it (a band of 0.5 adds half
+    # its width to every ray alike); a faint floor over the patch can (a floor of 0.05
+    # under an off-centre disc raises it by 0.07, more than the real slices' SD between
+    # donors). The centroid is the mask's own: where it falls outside the mask (a crescent,
+    # two blobs) every ray reads about 0 and the roughness about constant.
+    from rgsynth.models.outline import polar_roughness
 
     ridge, _ = _ridge_descriptor_arm()
     rough = 3  # nodule_descriptors' roughness column

@@ -255,14 +255,16 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     backgrounds), read on the soft mask (what a differentiable term sees) and on the mask
     binarised at 0.5 (what the readout sees); the SD of the binarised roughness between
     donors; the share of mask pixels between 0.1 and 0.9 among those above 0.5. The
-    ``polar_`` columns read ``bench_map.polar_roughness`` (twenty-eighth round) instead, the
-    ``polar_exit_`` columns the same up to each ray's first exit (thirty-sixth round). With
+    ``polar_`` columns read ``rgsynth.models.outline.polar_roughness`` (twenty-eighth
+    round) instead, the ``polar_exit_`` columns the same up to each ray's first exit
+    (thirty-sixth round). With
     ``recipe`` "real": the real training slices' own (the mask is binary; the roughness
     reads the mask alone)."""
     import torch
     from scipy.stats import spearmanr
 
-    from bench_map import nodule_descriptors, polar_roughness
+    from bench_map import nodule_descriptors
+    from rgsynth.models.outline import polar_roughness
 
     register_ablations()
     cohort_dir, cache = paths(work, seed)
