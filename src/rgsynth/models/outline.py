@@ -74,7 +74,7 @@ def wave_area_factor(params: torch.Tensor, angles: int = AREA_ANGLES) -> torch.T
     :func:`star_mask` draws it without ``equal_area`` and divides it out with it. Taken
     with logsumexp, so it stays finite where exp(2 · waves) would overflow fp32 (a wave
     past ~44 in log r), and in fp32 under autocast too (its matmul would otherwise run in
-    bf16: a factor off by up to 0.03 moved 15 of 8 × 64² mask pixels).
+    bf16: a factor off by up to 0.034 moved 15 of 8 × 64² mask pixels).
 
     Example:
         >>> p = torch.zeros(2, 3 + 2 * STAR_HARMONICS); p[1, 3] = 100.0  # a huge cos θ wave
