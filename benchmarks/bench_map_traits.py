@@ -257,9 +257,8 @@ def roughness(work: Path, seed: int, recipe: str, step: int = 2025) -> dict:
     donors; the share of mask pixels between 0.1 and 0.9 among those above 0.5. The
     ``polar_`` columns read ``rgsynth.models.outline.polar_roughness`` (twenty-eighth
     round) instead, the ``polar_exit_`` columns the same up to each ray's first exit
-    (thirty-sixth round). With
-    ``recipe`` "real": the real training slices' own (the mask is binary; the roughness
-    reads the mask alone)."""
+    (thirty-sixth round). With ``recipe`` "real": the real training slices' own (the mask
+    is binary; the roughness reads the mask alone)."""
     import torch
     from scipy.stats import spearmanr
 

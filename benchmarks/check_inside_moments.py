@@ -13,33 +13,33 @@ was not rebuilt that session). Needs the bench twins (`bench_map.py cohort --see
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from bench_map import nodule_descriptors
+from bench_map import nodule_descriptors, paths
+from rgsynth.analysis.ground_truth import load_truth
 from rgsynth.data import load_split
 
 COLUMNS = ("log area", "mean inside", "SD inside")
-TRAITS = ("solid_fraction", "heterogeneity", "spiculation", "lobulation")
+TRAITS = ("solidity", "heterogeneity", "spiculation", "lobulation")
 
 
-def donor_table(root: Path) -> np.ndarray:
+def donor_table(work: Path, seed: int) -> np.ndarray:
     """(donors, 3 + 4): donor-mean descriptors beside the donor's true traits."""
-    split = load_split(root / "cache", "train")
-    truth = json.loads((root / "cohort" / "ground_truth.json").read_text())
-    traits = {s["subject_id"]: s["traits"] for s in truth["subjects"]}
+    cohort, cache = paths(work, seed)
+    split = load_split(cache, "train")
+    traits = load_truth(cohort / "ground_truth.json").traits
     image = torch.from_numpy(split.nodule_image).unsqueeze(1)
     mask = torch.from_numpy(split.nodule_mask).unsqueeze(1)
     described = nodule_descriptors(image, mask).numpy()
     rows = []
     for n, subject in enumerate(split.subject_ids):
-        if subject in traits:
+        if subject in traits.index:
             mine = described[split.nodule_subject == n, :3].mean(axis=0)
-            rows.append([*mine, *(traits[subject][t] for t in TRAITS)])
+            rows.append([*mine, *traits.loc[subject, list(TRAITS)]])
     return np.array(rows)
 
 
@@ -51,7 +51,7 @@ def main() -> None:
     print("| seed | donors | descriptor | " + " | ".join(TRAITS) + " |")
     print("|---|---|---|" + "---|" * len(TRAITS))
     for seed in args.seeds:
-        table = donor_table(args.work / f"seed-{seed}")
+        table = donor_table(args.work, seed)
         for j, name in enumerate(COLUMNS):
             rho = [spearmanr(table[:, j], table[:, 3 + k])[0] for k in range(len(TRAITS))]
             cells = " | ".join(f"{r:+.2f}" for r in rho)
